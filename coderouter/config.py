@@ -1,0 +1,410 @@
+"""The core TOML configuration: attrs classes, structuring with readable errors, lookup order.
+
+Plugin settings (``[plugins.<name>]`` and ``[profiles.<p>.plugins.<name>]``) are kept as raw
+tables here and structured by :mod:`coderouter.plugins` into each plugin's own ``Config``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+__all__ = [
+    "DEFAULT_CONFIG_TOML",
+    "Config",
+    "ConfigError",
+    "PluginsConfig",
+    "ProfileConfig",
+    "ProviderConfig",
+    "RouterConfig",
+    "ServerConfig",
+    "converter",
+    "find_config",
+    "load_config",
+    "parse_config",
+]
+
+PROVIDER_KINDS = ("openai", "anthropic")
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+_LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator: file, key path, expected, found."""
+
+
+@attrs.frozen
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8088
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    graceful_timeout_s: float = 30.0
+    api_keys_env: str = ""
+
+
+@attrs.frozen
+class RouterConfig:
+    default_profile: str = "default"
+    allow_paid: bool = False
+    mode_aliases: dict[str, str] = attrs.Factory(dict)
+    state_dir: str = ""
+    log_requests: bool = True
+
+
+@attrs.frozen
+class ProviderConfig:
+    name: str
+    base_url: str
+    kind: Literal["openai", "anthropic"] = "openai"
+    model: str = ""
+    api_key_env: str = ""
+    paid: bool = False
+    timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    headers: dict[str, str] = attrs.Factory(dict)
+    capabilities: dict[str, Any] = attrs.Factory(dict)
+    cost: dict[str, Any] = attrs.Factory(dict)
+
+    @property
+    def api_key(self) -> str:
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    def model_for(self, requested: str) -> str:
+        """The model name sent upstream: the provider's own, else the client's."""
+        return self.model or requested
+
+
+@attrs.frozen
+class ProfileConfig:
+    providers: list[str]
+    allow_paid: bool | None = None
+    plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class PluginsConfig:
+    enabled: list[str] = attrs.Factory(list)
+    settings: dict[str, dict[str, Any]] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Config:
+    providers: list[ProviderConfig]
+    profiles: dict[str, ProfileConfig]
+    server: ServerConfig = ServerConfig()
+    router: RouterConfig = RouterConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    source: str = "<built-in default>"
+
+    def provider(self, name: str) -> ProviderConfig:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def provider_names(self) -> list[str]:
+        return [p.name for p in self.providers]
+
+    def paid_allowed(self, profile: str) -> bool:
+        if os.environ.get("CODEROUTER_ALLOW_PAID", "") in ("1", "true", "yes"):
+            return True
+        prof = self.profiles.get(profile)
+        if prof is not None and prof.allow_paid is not None:
+            return prof.allow_paid
+        return self.router.allow_paid
+
+    def profile_chain(self, profile: str) -> list[ProviderConfig]:
+        return [self.provider(name) for name in self.profiles[profile].providers]
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _structure_strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _structure_strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _structure_strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+converter.register_structure_hook(bool, _structure_strict_bool)
+converter.register_structure_hook(int, _structure_strict_int)
+converter.register_structure_hook(float, _structure_strict_float)
+converter.register_structure_hook(str, _structure_strict_str)
+
+
+def describe_structure_error(exc: BaseException, prefix: str = "") -> list[str]:
+    """Flatten a cattrs error tree into ``key.path: message`` lines."""
+    lines: list[str] = []
+
+    def walk(err: BaseException, path: str) -> None:
+        if isinstance(err, ForbiddenExtraKeysError):
+            allowed = sorted(a.name for a in attrs.fields(err.cl)) if attrs.has(err.cl) else []
+            for key in sorted(err.extra_fields):
+                where = f"{path}.{key}" if path else key
+                lines.append(f"{where}: unknown key (valid keys: {', '.join(allowed)})")
+            return
+        if isinstance(err, ClassValidationError | IterableValidationError):
+            for sub in err.exceptions:
+                note = _note_of(sub)
+                walk(sub, _join(path, note))
+            return
+        if isinstance(err, KeyError):
+            lines.append(f"{path}: required key is missing")
+            return
+        lines.append(f"{path or '(top level)'}: {_plain(err)}")
+
+    walk(exc, prefix)
+    return lines
+
+
+def _note_of(err: BaseException) -> str:
+    for note in getattr(err, "__notes__", []):
+        name = getattr(note, "name", None)
+        if name is not None:
+            return str(name) if isinstance(name, str) else f"[{name}]"
+        idx = getattr(note, "index", None)
+        if idx is not None:
+            return f"[{idx}]"
+        text = str(note)
+        if text.startswith("Structuring class ") or text.startswith("Structuring "):
+            continue
+        if "@ index" in text:
+            return f"[{text.rsplit(' ', 1)[-1]}]"
+        if text.startswith("Structuring key ") or "attribute" in text:
+            return text.rsplit(" ", 1)[-1].strip("'`")
+    return ""
+
+
+def _join(path: str, part: str) -> str:
+    if not part:
+        return path
+    if part.startswith("["):
+        return f"{path}{part}"
+    return f"{path}.{part}" if path else part
+
+
+def _plain(err: BaseException) -> str:
+    text = str(err)
+    literal = _LITERAL_ERROR.match(text)
+    if literal:
+        choices = ", ".join(c.strip().strip("'") for c in literal.group(2).split(","))
+        return f"unknown value {literal.group(1)!r} (valid: {choices})"
+    return text or type(err).__name__
+
+
+def structure(data: Any, cls: type[Any], *, source: str, prefix: str = "") -> Any:
+    """Structure ``data`` into ``cls`` or raise :class:`ConfigError` naming every bad key."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        lines = describe_structure_error(exc, prefix)
+        raise ConfigError(
+            "\n".join(f"config error in {source}: {line}" for line in lines)
+        ) from None
+
+
+def _table(raw: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config error in {source}: {key}: expected a table, got {value!r}")
+    return value
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
+    """Build a :class:`Config` from a TOML document already parsed into ``raw``."""
+    known = {"server", "router", "plugins", "providers", "profiles"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"config error in {source}: {key}: unknown table "
+                f"(valid: {', '.join(sorted(known))})"
+            )
+    plugins_raw = dict(_table(raw, "plugins", source))
+    enabled = plugins_raw.pop("enabled", [])
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        raise ConfigError(
+            f"config error in {source}: plugins.enabled: expected a list of plugin names, "
+            f"got {enabled!r}"
+        )
+    for name, table in plugins_raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"config error in {source}: plugins.{name}: expected a table of settings, "
+                f"got {table!r}"
+            )
+    providers_raw = raw.get("providers", [])
+    if not isinstance(providers_raw, list):
+        raise ConfigError(
+            f"config error in {source}: providers: expected an array of tables ([[providers]])"
+        )
+    providers = [
+        structure(p, ProviderConfig, source=source, prefix=f"providers[{i}]")
+        for i, p in enumerate(providers_raw)
+    ]
+    profiles_raw = _table(raw, "profiles", source)
+    profiles = {
+        name: structure(p, ProfileConfig, source=source, prefix=f"profiles.{name}")
+        for name, p in profiles_raw.items()
+    }
+    config = Config(
+        providers=providers,
+        profiles=profiles,
+        server=structure(_table(raw, "server", source), ServerConfig, source=source,
+                         prefix="server"),
+        router=structure(_table(raw, "router", source), RouterConfig, source=source,
+                         prefix="router"),
+        plugins=PluginsConfig(enabled=list(enabled), settings=plugins_raw),
+        source=source,
+    )
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Cross-references the type system cannot check: names, kinds, URLs."""
+    src = config.source
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, p in enumerate(config.providers):
+        where = f"providers[{i}]"
+        if not p.name:
+            errors.append(f"{where}.name: must not be empty")
+        if p.name in seen:
+            errors.append(f"{where}.name: duplicate provider name {p.name!r}")
+        seen.add(p.name)
+        if p.kind not in PROVIDER_KINDS:
+            errors.append(
+                f"{where}.kind: unknown kind {p.kind!r} (valid: {', '.join(PROVIDER_KINDS)})"
+            )
+        if not p.base_url.startswith(("http://", "https://")):
+            errors.append(f"{where}.base_url: expected an http:// or https:// URL, "
+                          f"got {p.base_url!r}")
+        if p.timeout_s <= 0:
+            errors.append(f"{where}.timeout_s: must be positive, got {p.timeout_s}")
+    known = ", ".join(config.provider_names) or "none defined"
+    if not config.profiles:
+        errors.append("profiles: at least one profile is required ([profiles.default])")
+    for name, prof in config.profiles.items():
+        if not prof.providers:
+            errors.append(f"profiles.{name}.providers: must name at least one provider")
+        for pname in prof.providers:
+            if pname not in seen:
+                errors.append(
+                    f"profiles.{name}.providers: unknown provider {pname!r} (known: {known})"
+                )
+    profiles = ", ".join(config.profiles) or "none defined"
+    if config.profiles and config.router.default_profile not in config.profiles:
+        errors.append(
+            f"router.default_profile: unknown profile {config.router.default_profile!r} "
+            f"(known: {profiles})"
+        )
+    for alias, target in config.router.mode_aliases.items():
+        if target not in config.profiles:
+            errors.append(
+                f"router.mode_aliases.{alias}: unknown profile {target!r} (known: {profiles})"
+            )
+    if config.server.max_body_bytes < 1024:
+        errors.append("server.max_body_bytes: must be at least 1024")
+    if config.server.workers < 1:
+        errors.append("server.workers: must be at least 1")
+    if errors:
+        raise ConfigError("\n".join(f"config error in {src}: {e}" for e in errors))
+
+
+DEFAULT_CONFIG_TOML = """\
+# Built-in default: local backends on their usual ports, tried in this order.
+[server]
+host = "127.0.0.1"
+port = 8088
+
+[router]
+default_profile = "default"
+allow_paid = false
+
+[plugins]
+enabled = []
+
+[[providers]]
+name = "ollama"
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+model = "qwen2.5-coder:7b"
+
+[[providers]]
+name = "llamacpp"
+kind = "openai"
+base_url = "http://127.0.0.1:8080/v1"
+model = "local"
+
+[[providers]]
+name = "lmstudio"
+kind = "openai"
+base_url = "http://127.0.0.1:1234/v1"
+model = ""
+
+[profiles.default]
+providers = ["ollama", "llamacpp", "lmstudio"]
+"""
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to use, by the lookup order; ``None`` means the built-in default."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    env = os.environ.get("CODEROUTER_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from $CODEROUTER_CONFIG)")
+        return path
+    for candidate in (Path("coderouter.toml"),
+                      Path.home() / ".config" / "coderouter" / "coderouter.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load by the lookup order: ``path``, ``$CODEROUTER_CONFIG``, ``./coderouter.toml``,
+    ``~/.config/coderouter/coderouter.toml``, else the built-in default."""
+    found = find_config(path)
+    if found is None:
+        return parse_config(tomllib.loads(DEFAULT_CONFIG_TOML), source="<built-in default>")
+    try:
+        raw = tomllib.loads(found.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error in {found}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {found}: {exc}") from None
+    return parse_config(raw, source=str(found))

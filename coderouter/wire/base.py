@@ -1,0 +1,111 @@
+"""The interface every wire-format module implements, and the error vocabulary they share."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from coderouter.sse import Frame
+from coderouter.types import Usage
+from coderouter.wire.model import Event, Request
+
+__all__ = ["ERROR_STATUS", "StreamDecoder", "StreamEncoder", "WireFormat"]
+
+ERROR_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit": 429,
+    "budget": 429,
+    "api_error": 502,
+    "timeout": 504,
+    "overloaded": 529,
+}
+"""Wire-neutral error types and the status the router answers them with."""
+
+
+def error_type_for_status(status: int) -> str:
+    """The wire-neutral error type of an upstream HTTP status."""
+    return {
+        400: "invalid_request",
+        401: "authentication",
+        403: "permission",
+        404: "not_found",
+        413: "request_too_large",
+        429: "rate_limit",
+        529: "overloaded",
+        503: "overloaded",
+    }.get(status, "invalid_request" if 400 <= status < 500 else "api_error")
+
+
+class StreamDecoder(Protocol):
+    """Turns one provider's SSE frames into internal events."""
+
+    @property
+    def complete(self) -> bool:
+        """True once the stream's proper end was seen (a cut stream never gets here)."""
+        ...
+
+    def feed(self, frame: Frame) -> list[Event]: ...
+
+    def finish(self) -> list[Event]:
+        """The upstream body ended: events that close a stream whose end is implied (or none;
+        the host then checks :attr:`complete`)."""
+        ...
+
+
+class StreamEncoder(Protocol):
+    """Turns internal events into one ingress format's SSE bytes."""
+
+    def encode(self, events: list[Event]) -> bytes: ...
+
+
+class WireFormat(Protocol):
+    """One wire format: requests, responses, streams and errors, both directions."""
+
+    name: str
+
+    def decode_request(self, body: dict[str, Any]) -> Request:
+        """Client body -> internal request. Raises ``ValueError`` with a precise message for
+        a body that is well-formed JSON but not a valid request."""
+        ...
+
+    def validate_request(self, body: dict[str, Any]) -> None:
+        """Cheap shape checks run on every request (raise ``ValueError``)."""
+        ...
+
+    def encode_request(self, request: Request, *, model: str, stream: bool) -> dict[str, Any]:
+        """Internal request -> this format's upstream body."""
+        ...
+
+    def passthrough_request(
+        self, body: dict[str, Any], *, model: str, stream: bool, notes: list[str],
+        max_tokens: int | None,
+    ) -> dict[str, Any]:
+        """Same format in and out: the client's body with ``model`` replaced (and the few
+        edits plugins asked for), every other field untouched."""
+        ...
+
+    def decode_response(self, body: dict[str, Any]) -> list[Event]: ...
+
+    def encode_response(self, events: list[Event], *, model: str) -> dict[str, Any]: ...
+
+    def usage_of(self, body: dict[str, Any]) -> Usage: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
+
+    def stream_encoder(self, *, model: str, request_body: dict[str, Any]) -> StreamEncoder: ...
+
+    def relay_frame(self, frame: Frame, request_body: dict[str, Any]) -> bytes:
+        """Bytes to send for an unchanged frame in a same-format stream (usually
+        ``frame.raw``)."""
+        ...
+
+    def error_body(self, error_type: str, message: str) -> dict[str, Any]: ...
+
+    def stream_error(self, error_type: str, message: str) -> bytes: ...
+
+    def error_message(self, body: Any) -> str:
+        """The human message inside an upstream error body of this format."""
+        ...
