@@ -1,0 +1,75 @@
+"""``create_app(config)``: the Falcon ASGI app with its routes, plugins and upstream client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import falcon
+import falcon.asgi
+import httpx
+import pluggy
+
+from coderouter.config import Config
+from coderouter.log import RequestLog
+from coderouter.plugins import load_plugins
+from coderouter.router import Router
+from coderouter.upstream import make_client
+
+__all__ = ["AppContext", "create_app"]
+
+
+@attrs.define
+class AppContext:
+    """What plugins get in ``startup``/``shutdown``/``register_routes``: the config, the
+    plugin manager, the worker's upstream client, the router and the request log."""
+
+    config: Config
+    pm: pluggy.PluginManager
+    router: Router
+    log: RequestLog
+    clock: Callable[[], float]
+    client: httpx.AsyncClient
+    started_at: float = attrs.Factory(time.time)
+    state: dict[str, Any] = attrs.Factory(dict)
+
+
+class _Lifespan:
+    def __init__(self, context: AppContext, owns_client: bool) -> None:
+        self.context = context
+        self.owns_client = owns_client
+
+    async def process_startup(self, scope: Any, event: Any) -> None:
+        self.context.pm.hook.startup(app=self.context)
+
+    async def process_shutdown(self, scope: Any, event: Any) -> None:
+        self.context.pm.hook.shutdown(app=self.context)
+        if self.owns_client:
+            await self.context.client.aclose()
+
+
+def create_app(
+    config: Config,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    pm: pluggy.PluginManager | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    log: RequestLog | None = None,
+) -> falcon.asgi.App:
+    """Build the app. ``transport`` replaces the upstream transport (tests pass
+    ``httpx.MockTransport``); ``pm`` replaces plugin loading; ``clock`` drives every timer."""
+    from coderouter import resources
+
+    pm = pm if pm is not None else load_plugins(config)
+    log = log if log is not None else RequestLog(enabled=config.router.log_requests)
+    client = make_client(transport)
+    router = Router(config, pm, client, clock=clock, log=log)
+    context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock,
+                         client=client)
+    app = falcon.asgi.App(middleware=[_Lifespan(context, owns_client=True)])
+    app.req_options.strip_url_path_trailing_slash = True
+    resources.add_routes(app, context)
+    pm.hook.register_routes(app=app, context=context)
+    return app

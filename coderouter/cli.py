@@ -1,0 +1,175 @@
+"""The ``coderouter`` command: serve | check | plugins | init, plus commands from plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from coderouter.config import Config, ConfigError, load_config
+from coderouter.plugins import describe_plugins, installed_plugins, load_plugins
+
+__all__ = ["main"]
+
+
+def _chain_line(config: Config, profile: str) -> str:
+    names = []
+    for name in config.profiles[profile].providers:
+        provider = config.provider(name)
+        tags = [provider.kind]
+        if provider.paid:
+            tags.append("paid" + ("" if config.paid_allowed(profile) else ", skipped"))
+        names.append(f"{name} ({', '.join(tags)})")
+    return " -> ".join(names)
+
+
+def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+    print(f"config: {config.source}")
+    print(f"listen: http://{config.server.host}:{config.server.port} "
+          f"({config.server.workers} worker{'s' if config.server.workers > 1 else ''})")
+    print("profiles:")
+    for name in config.profiles:
+        marker = " (default)" if name == config.router.default_profile else ""
+        print(f"  {name}{marker}: {_chain_line(config, name)}")
+    enabled = config.plugins.enabled
+    if enabled:
+        print("plugins, in call order:")
+        for position, name in enumerate(enabled, start=1):
+            print(f"  {position}. {name}")
+    else:
+        print("plugins: none enabled")
+    print("ok")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+    if args.url:
+        return _remote_plugins(args.url, show_state=args.state, as_json=args.json)
+    info = describe_plugins(pm, config)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print("enabled, in call order:" if info["enabled"] else "enabled: none")
+    for item in info["enabled"]:
+        print(f"  {item['order']}. {item['name']} ({item['distribution']} {item['version']})")
+        print(f"     hooks: {', '.join(item['hooks']) or 'none'}")
+    print("installed:")
+    for item in info["installed"]:
+        state = "enabled" if item["enabled"] else "not enabled"
+        print(f"  {item['name']:<20} {item['distribution']} {item['version']}  [{state}]")
+    if not info["installed"]:
+        print("  none")
+    if args.state:
+        print("state is per worker process; ask the running server with --url")
+    return 0
+
+
+def _remote_plugins(url: str, *, show_state: bool, as_json: bool) -> int:
+    target = url.rstrip("/") + "/-/plugins"
+    try:
+        with urllib.request.urlopen(target, timeout=5) as response:
+            info = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"error: cannot read {target}: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(info if show_state else {k: v for k, v in info.items() if k != "state"},
+                         indent=2))
+        return 0
+    for item in info.get("enabled", []):
+        print(f"{item['order']}. {item['name']} ({item['distribution']} {item['version']})")
+        if show_state:
+            state = info.get("state", {}).get(item["name"])
+            text = json.dumps(state, indent=2) if state is not None else "(no state)"
+            print("   " + text.replace("\n", "\n   "))
+    if not info.get("enabled"):
+        print("no plugins enabled")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, config: Config | None, pm: Any) -> int:
+    from coderouter.starter import STARTER_CONFIG
+
+    path = Path(args.path)
+    if path.exists():
+        print(f"error: {path} already exists; not overwriting it", file=sys.stderr)
+        return 1
+    path.write_text(STARTER_CONFIG, encoding="utf-8")
+    print(f"wrote {path}; check it with: coderouter check --config {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+    from coderouter.server import serve
+
+    return serve(config, host=args.host, port=args.port, workers=args.workers)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    parser = argparse.ArgumentParser(
+        prog="coderouter", description="Local-first LLM router for coding agents.")
+    parser.add_argument("--config", help="config file (default: $CODEROUTER_CONFIG, "
+                        "./coderouter.toml, ~/.config/coderouter/coderouter.toml, built-in)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the router")
+    serve.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    serve.add_argument("--host", help="bind address (default: server.host)")
+    serve.add_argument("--port", type=int, help="port (default: server.port)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check", help="validate the config; print chains and plugins")
+    check.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    check.set_defaults(func=cmd_check)
+
+    plugins = sub.add_parser("plugins", help="list installed and enabled plugins")
+    plugins.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    plugins.add_argument("--state", action="store_true", help="show each plugin's state")
+    plugins.add_argument("--url", help="ask a running router (e.g. http://127.0.0.1:8088)")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(func=cmd_plugins)
+
+    init = sub.add_parser("init", help="write a commented starter coderouter.toml")
+    init.add_argument("path", nargs="?", default="coderouter.toml")
+    init.set_defaults(func=cmd_init, needs_config=False)
+    return parser, sub
+
+
+def _config_path(argv: Sequence[str]) -> str | None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(list(argv))
+    value: str | None = known.config
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, sub = build_parser()
+    if argv and argv[0] == "init":
+        args = parser.parse_args(argv)
+        return int(args.func(args, None, None))
+    try:
+        config = load_config(_config_path(argv))
+        pm = load_plugins(config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    pm.hook.register_commands(subparsers=sub)
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    return int(args.func(args, config, pm))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

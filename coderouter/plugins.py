@@ -1,0 +1,227 @@
+"""Loading plugins: entry points, the ``enabled`` list, order, and each plugin's config.
+
+``[plugins] enabled`` is the whole truth: a plugin installed but not listed is never imported.
+Plugins are registered in reverse so pluggy's last-in-first-out call order equals config order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from coderouter import hookspecs
+from coderouter.config import Config, ConfigError, structure
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "InstalledPlugin",
+    "Plugin",
+    "PluginError",
+    "describe_plugins",
+    "installed_plugins",
+    "load_plugins",
+    "plugin_states",
+]
+
+ENTRY_POINT_GROUP = "coderouter"
+CORE_NAME = "coderouter.core"
+
+
+class PluginError(ConfigError):
+    """A plugin could not be found, imported, configured or registered."""
+
+
+class Plugin:
+    """Convenience base class for plugins with settings.
+
+    A plugin class declares ``Config`` (an attrs class). The host structures
+    ``[plugins.<name>]`` into it, and each ``[profiles.<p>.plugins.<name>]`` table (merged over
+    the plugin-wide one) into a per-profile instance; :meth:`config_for` picks the right one.
+    """
+
+    name: str = ""
+    Config: type[Any] | None = None
+
+    def __init__(self, config: Any = None, profile_configs: dict[str, Any] | None = None):
+        self.config = config
+        self.profile_configs = profile_configs or {}
+
+    def config_for(self, profile: str) -> Any:
+        return self.profile_configs.get(profile, self.config)
+
+
+@attrs.frozen
+class InstalledPlugin:
+    name: str
+    distribution: str
+    version: str
+    entry_point: str
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
+    dist = ep.dist
+    if dist is None:
+        return ("unknown", "")
+    return (dist.metadata["Name"] or dist.name, dist.version)
+
+
+def installed_plugins() -> list[InstalledPlugin]:
+    """Every plugin installed in this environment, enabled or not (nothing is imported)."""
+    out = []
+    for name, ep in sorted(_entry_points().items()):
+        dist, version = _dist_of(ep)
+        out.append(InstalledPlugin(name, dist, version, ep.value))
+    return out
+
+
+def new_plugin_manager(config: Config | None = None) -> pluggy.PluginManager:
+    """A plugin manager with the hook specs and the core defaults, and nothing else."""
+    from coderouter import core
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(core.CorePlugin(config), name=CORE_NAME)
+    return pm
+
+
+def load_plugins(config: Config, *, extra: Iterable[tuple[str, Any]] = ()) -> pluggy.PluginManager:
+    """Build the plugin manager for ``config``.
+
+    ``extra`` registers already-built plugin objects (``(name, object)``) after the enabled
+    ones; tests use it to add a plugin without installing a distribution.
+    """
+    pm = new_plugin_manager(config)
+    eps = _entry_points()
+    enabled = config.plugins.enabled
+    for name in enabled:
+        if name not in eps:
+            known = ", ".join(sorted(eps)) or "none installed"
+            raise PluginError(
+                f"config error in {config.source}: plugins.enabled: unknown plugin {name!r} "
+                f"(installed: {known})"
+            )
+    duplicates = {n for n in enabled if enabled.count(n) > 1}
+    if duplicates:
+        raise PluginError(
+            f"config error in {config.source}: plugins.enabled: listed twice: "
+            f"{', '.join(sorted(duplicates))}"
+        )
+    for name in config.plugins.settings:
+        if name not in enabled:
+            raise PluginError(
+                f"config error in {config.source}: plugins.{name}: settings for a plugin that "
+                f"is not enabled (enabled: {', '.join(enabled) or 'none'})"
+            )
+    built = [(name, _build(config, name, eps[name])) for name in enabled]
+    built.extend(extra)
+    for name, plugin in reversed(built):
+        _register(pm, name, plugin, eps.get(name))
+    return pm
+
+
+def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
+    dist, version = _dist_of(ep)
+    try:
+        target = ep.load()
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {name!r} (distribution {dist} {version}) failed to import "
+            f"{ep.value}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(target, type):
+        return target
+    config_cls = getattr(target, "Config", None)
+    if config_cls is None:
+        return target()
+    global_raw = config.plugins.settings.get(name, {})
+    global_cfg = structure(global_raw, config_cls, source=config.source,
+                           prefix=f"plugins.{name}")
+    per_profile: dict[str, Any] = {}
+    for pname, profile in config.profiles.items():
+        override = profile.plugins.get(name)
+        if override is None:
+            continue
+        merged = {**global_raw, **override}
+        per_profile[pname] = structure(merged, config_cls, source=config.source,
+                                       prefix=f"profiles.{pname}.plugins.{name}")
+    for pname, profile in config.profiles.items():
+        for other in profile.plugins:
+            if other not in config.plugins.enabled:
+                raise PluginError(
+                    f"config error in {config.source}: profiles.{pname}.plugins.{other}: "
+                    f"plugin is not enabled (enabled: {', '.join(config.plugins.enabled)})"
+                )
+    try:
+        return target(config=global_cfg, profile_configs=per_profile)
+    except (ConfigError, ValueError) as exc:
+        raise PluginError(
+            f"config error in {config.source}: plugins.{name}: {exc}"
+        ) from exc
+
+
+def _register(pm: pluggy.PluginManager, name: str, plugin: Any,
+              ep: metadata.EntryPoint | None) -> None:
+    where = "" if ep is None else " (distribution {} {})".format(*_dist_of(ep))
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name!r}{where} is invalid: {exc}") from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = ", ".join(sorted(h for h in dir(pm.hook) if not h.startswith("_")))
+        raise PluginError(
+            f"plugin {name!r}{where} implements an unknown hook: {exc} (hooks: {known})"
+        ) from exc
+    if hasattr(plugin, "name") and not getattr(plugin, "name", None):
+        try:
+            plugin.name = name
+        except AttributeError:
+            pass
+
+
+def hooks_of(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    callers = pm.get_hookcallers(plugin) or []
+    return sorted(c.name for c in callers)
+
+
+def describe_plugins(pm: pluggy.PluginManager, config: Config) -> dict[str, Any]:
+    """The data behind ``coderouter plugins`` and ``GET /-/plugins``."""
+    installed = {p.name: p for p in installed_plugins()}
+    enabled = []
+    for position, name in enumerate(config.plugins.enabled, start=1):
+        plugin = pm.get_plugin(name)
+        info = installed.get(name)
+        enabled.append({
+            "name": name,
+            "order": position,
+            "distribution": info.distribution if info else "",
+            "version": info.version if info else "",
+            "hooks": hooks_of(pm, plugin) if plugin is not None else [],
+        })
+    return {
+        "enabled": enabled,
+        "installed": [
+            {"name": p.name, "distribution": p.distribution, "version": p.version,
+             "enabled": p.name in config.plugins.enabled}
+            for p in installed.values()
+        ],
+    }
+
+
+def plugin_states(pm: pluggy.PluginManager) -> dict[str, Any]:
+    """Each plugin's ``describe_state`` answer, keyed by plugin name."""
+    states: dict[str, Any] = {}
+    for impl in pm.hook.describe_state.get_hookimpls():
+        value = impl.function()
+        if value is not None:
+            states[impl.plugin_name] = value
+    return states

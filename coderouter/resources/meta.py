@@ -1,0 +1,91 @@
+"""Non-model endpoints: ``/``, ``/healthz``, ``/v1/models``, ``/-/plugins``."""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import falcon.asgi
+
+from coderouter.plugins import describe_plugins, plugin_states
+
+if TYPE_CHECKING:
+    from coderouter.app import AppContext
+
+__all__ = ["HealthResource", "ModelsResource", "PluginsResource", "RootResource"]
+
+
+def version() -> str:
+    try:
+        return metadata.version("coderouter")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+class RootResource:
+    """``HEAD /`` is Claude Code's pre-connect; ``GET /`` says what this is."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.media = {"name": "coderouter", "version": version(),
+                      "endpoints": ["/v1/messages", "/v1/chat/completions", "/v1/responses",
+                                    "/v1/models", "/healthz", "/-/plugins"]}
+
+    async def on_head(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.status = 200
+        resp.content_type = "application/json"
+
+
+class HealthResource:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.media = {"status": "ok", "version": version(),
+                      "profiles": list(self.context.config.profiles),
+                      "uptime_s": round(time.time() - self.context.started_at, 1)}
+
+    on_head = on_get
+
+
+class ModelsResource:
+    """Profiles and providers as models, in OpenAI's or (with ``anthropic-version``)
+    Anthropic's list shape."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def _ids(self) -> list[tuple[str, str]]:
+        config = self.context.config
+        ids = [(name, f"profile {name}") for name in config.profiles]
+        for p in config.providers:
+            if p.model and p.model not in dict(ids):
+                ids.append((p.model, f"{p.name} ({p.kind})"))
+        return ids
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        ids = self._ids()
+        if req.get_header("anthropic-version"):
+            data: list[dict[str, Any]] = [
+                {"type": "model", "id": i, "display_name": label,
+                 "created_at": "2025-01-01T00:00:00Z"} for i, label in ids]
+            resp.media = {"data": data, "has_more": False,
+                          "first_id": ids[0][0] if ids else None,
+                          "last_id": ids[-1][0] if ids else None}
+            return
+        resp.media = {"object": "list", "data": [
+            {"id": i, "object": "model", "created": 0, "owned_by": "coderouter"}
+            for i, _ in ids]}
+
+
+class PluginsResource:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        info = describe_plugins(self.context.pm, self.context.config)
+        info["state"] = plugin_states(self.context.pm)
+        resp.media = info

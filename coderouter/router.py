@@ -1,0 +1,416 @@
+"""The attempt loop: one for every ingress, stream or not.
+
+profile -> prepare_request -> resolve_chain -> paid gate -> filter_chain -> for each provider:
+before_attempt, upstream call, transforms, after_attempt / on_failure. The ingress only chooses
+the wire format that decodes the request and encodes the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+import pluggy
+
+from coderouter.config import Config
+from coderouter.core import apply_paid_gate, default_chain
+from coderouter.log import RequestLog
+from coderouter.streaming import Pipeline, flush_transforms, run_transforms
+from coderouter.types import (
+    Attempt,
+    Chain,
+    Draft,
+    Ingress,
+    Reject,
+    RequestView,
+    Result,
+    Skip,
+    StreamTransform,
+    UpstreamError,
+)
+from coderouter.upstream import Upstream
+from coderouter.wire import PROVIDER_WIRE, wire_format
+from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
+from coderouter.wire.model import accumulate
+
+__all__ = ["Reply", "Router", "StreamReply"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+JSON = "application/json"
+SSE = "text/event-stream"
+
+
+@attrs.define(slots=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@attrs.define(slots=True)
+class StreamReply:
+    status: int
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
+
+
+Outcome = Reply | StreamReply
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@attrs.define(slots=True)
+class Trace:
+    """What happened to one client request, for headers, the 502 body and the log line."""
+
+    id: str
+    view: RequestView
+    wire: WireFormat
+    started_at: float
+    profile: str = ""
+    steps: list[dict[str, str]] = attrs.Factory(list)
+    chain: Chain | None = None
+
+    def record(self, provider: str, outcome: str, reason: str) -> None:
+        self.steps.append({"provider": provider, "outcome": outcome, "reason": reason})
+
+    def passed_over(self) -> str:
+        """``name=reason; ...`` for the providers passed over (header-safe)."""
+        parts = [f"{s['provider']}={s['outcome']}: {s['reason']}" for s in self.steps]
+        if self.chain is not None:
+            parts += [f"{m.provider}=moved: {m.reason}" for m in self.chain.moves]
+        text = "; ".join(parts)
+        return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")[:1000]
+
+
+def _header_safe(value: str) -> str:
+    return value.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+
+
+class Router:
+    def __init__(
+        self,
+        config: Config,
+        pm: pluggy.PluginManager,
+        client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        log: RequestLog | None = None,
+    ) -> None:
+        self.config = config
+        self.pm = pm
+        self.upstream = Upstream(client)
+        self.clock = clock
+        self.log = log if log is not None else RequestLog(enabled=config.router.log_requests)
+        self.hook = pm.hook
+
+    # --- profile -------------------------------------------------------------------------------
+
+    def select_profile(self, view: RequestView) -> str:
+        profiles = self.config.profiles
+        known = ", ".join(profiles)
+        named = view.body.get("profile")
+        if named is not None:
+            if not isinstance(named, str) or named not in profiles:
+                raise ProfileError(f"unknown profile {named!r} in body field 'profile' "
+                                   f"(known: {known})")
+            return named
+        header = view.header("x-coderouter-profile")
+        if header:
+            if header not in profiles:
+                raise ProfileError(f"unknown profile {header!r} in header X-CodeRouter-Profile "
+                                   f"(known: {known})")
+            return header
+        if view.model in profiles:
+            return view.model
+        mode = view.header("x-coderouter-mode")
+        if mode:
+            aliases = self.config.router.mode_aliases
+            if mode not in aliases:
+                raise ProfileError(f"unknown mode {mode!r} in header X-CodeRouter-Mode "
+                                   f"(known: {', '.join(aliases) or 'none configured'})")
+            return aliases[mode]
+        chosen = self.hook.select_profile(request=view)
+        if chosen is not None:
+            if chosen not in profiles:
+                raise ProfileError(f"a select_profile plugin chose unknown profile {chosen!r} "
+                                   f"(known: {known})")
+            return str(chosen)
+        return self.config.router.default_profile
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def handle(self, ingress: Ingress, body: dict[str, Any],
+                     headers: Mapping[str, str], path: str = "") -> Outcome:
+        wire = wire_format(ingress)
+        view = RequestView(ingress, body, headers, path)
+        trace = Trace(uuid.uuid4().hex[:16], view, wire, self.clock())
+        try:
+            trace.profile = view.profile = self.select_profile(view)
+        except ProfileError as exc:
+            return self._error(trace, 400, "invalid_request", str(exc))
+        draft = Draft(view)
+        for verdict in self.hook.prepare_request(draft=draft):
+            if isinstance(verdict, Reject):
+                return self._reject(trace, verdict)
+        chain = self.hook.resolve_chain(request=view, profile=trace.profile)
+        if chain is None:
+            chain = default_chain(self.config, trace.profile)
+        trace.chain = chain
+        apply_paid_gate(self.config, chain)
+        self.hook.filter_chain(request=view, chain=chain)
+        for skipped in chain.skipped:
+            trace.record(skipped.provider, "skipped", skipped.reason)
+        failures: list[UpstreamError] = []
+        for index, provider in enumerate(list(chain.providers)):
+            attempt = Attempt(draft, provider, index, trace.profile, clock=self.clock,
+                              started_at=self.clock())
+            verdict = self.hook.before_attempt(attempt=attempt)
+            if isinstance(verdict, Skip):
+                trace.record(provider.name, "skipped", verdict.reason)
+                continue
+            if isinstance(verdict, Reject):
+                return self._reject(trace, verdict)
+            try:
+                if view.stream:
+                    return await self._stream(trace, attempt)
+                return await self._once(trace, attempt)
+            except UpstreamError as err:
+                self.hook.on_failure(attempt=attempt, error=err)
+                trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
+                failures.append(err)
+                if not err.retryable:
+                    return self._final(trace, err)
+        return self._exhausted(trace, failures)
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    def _transforms(self, attempt: Attempt) -> list[StreamTransform]:
+        found: list[StreamTransform] = []
+        for item in self.hook.stream_transforms(attempt=attempt):
+            if item is None:
+                continue
+            if isinstance(item, list | tuple):
+                found.extend(item)
+            else:
+                found.append(item)
+        return found
+
+    def _upstream_body(self, attempt: Attempt, target: WireFormat) -> bytes:
+        view = attempt.request
+        model = attempt.provider.model_for(view.model)
+        if target.name == view.ingress:
+            body = target.passthrough_request(
+                view.body, model=model, stream=view.stream, notes=attempt.draft.notes,
+                max_tokens=attempt.max_tokens)
+        else:
+            request = attrs.evolve(view.conversation(), dropped={})
+            if attempt.draft.notes:
+                request.system = [*request.system,
+                                  {"type": "text", "text": "\n\n".join(attempt.draft.notes)}]
+            if attempt.max_tokens is not None and (
+                    request.max_tokens is None or request.max_tokens > attempt.max_tokens):
+                request.max_tokens = attempt.max_tokens
+            body = target.encode_request(request, model=model, stream=view.stream)
+            if request.dropped:
+                attempt.log_fields["dropped"] = dict(request.dropped)
+        return _dumps(body).encode()
+
+    async def _once(self, trace: Trace, attempt: Attempt) -> Reply:
+        provider = attempt.provider
+        target = wire_format(PROVIDER_WIRE[provider.kind])
+        body = self._upstream_body(attempt, target)
+        response = await self.upstream.open(provider, body, trace.view.headers, stream=False)
+        data = await self.upstream.read_json(response)
+        attempt.first_token_at = self.clock()
+        transforms = self._transforms(attempt)
+        if target.name == trace.wire.name and not transforms:
+            usage = target.usage_of(data)
+            events = None
+            out = data
+        else:
+            events = run_transforms(transforms, target.decode_response(data))
+            events += flush_transforms(transforms)
+            out = trace.wire.encode_response(events, model="")
+            usage = accumulate(events).usage
+        stop = accumulate(events).stop_reason if events is not None else None
+        result = Result(200, usage, stop, attempt.elapsed_s, None,
+                        provider.model_for(trace.view.model))
+        self.hook.after_attempt(attempt=attempt, result=result)
+        headers = self._headers(trace, attempt, JSON)
+        self._log(trace, attempt, 200, result)
+        return Reply(200, headers, _dumps(out).encode())
+
+    async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
+        provider = attempt.provider
+        target = wire_format(PROVIDER_WIRE[provider.kind])
+        body = self._upstream_body(attempt, target)
+        response = await self.upstream.open(provider, body, trace.view.headers, stream=True)
+        pipeline = Pipeline(source=target, target=trace.wire,
+                            transforms=self._transforms(attempt), request_body=trace.view.body,
+                            model=provider.model_for(trace.view.model))
+        if not response.headers.get("content-type", "").startswith(SSE):
+            data = await self.upstream.read_json(response)
+            head = [pipeline.push_events(target.decode_response(data))]
+            attempt.first_token_at = self.clock()
+            return self._stream_reply(trace, attempt, pipeline, head, None, response)
+        chunks = self.upstream.iter_bytes(response).__aiter__()
+        head: list[bytes] = []
+        try:
+            while not pipeline.committed:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    head.append(pipeline.finish())
+                    break
+                head.append(pipeline.push(chunk))
+        except BaseException:
+            await response.aclose()
+            raise
+        attempt.first_token_at = self.clock()
+        attempt.committed = True
+        done = not pipeline.committed or pipeline.decoder.complete
+        return self._stream_reply(trace, attempt, pipeline, head,
+                                  None if done else chunks, response)
+
+    def _stream_reply(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
+                      head: list[bytes], rest: AsyncIterator[bytes] | None,
+                      response: httpx.Response) -> StreamReply:
+        headers = self._headers(trace, attempt, SSE)
+        headers["cache-control"] = "no-cache"
+        return StreamReply(200, headers,
+                           self._relay(trace, attempt, pipeline, head, rest, response))
+
+    async def _relay(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
+                     head: list[bytes], rest: AsyncIterator[bytes] | None,
+                     response: httpx.Response) -> AsyncIterator[bytes]:
+        status = 200
+        try:
+            for chunk in head:
+                if chunk:
+                    yield chunk
+            if rest is not None and pipeline.error is None:
+                async for chunk in rest:
+                    data = pipeline.push(chunk)
+                    if data:
+                        yield data
+                    if pipeline.error is not None:
+                        break
+                else:
+                    tail = pipeline.finish()
+                    if tail:
+                        yield tail
+        except UpstreamError as err:
+            err.committed = True
+            pipeline.error = err
+            yield trace.wire.stream_error(error_type_for_status(err.status or 502)
+                                          if err.kind == "status" else "api_error",
+                                          f"upstream {attempt.provider.name} failed mid-stream: "
+                                          f"{err.message}")
+        except BaseException:
+            status = 499
+            attempt.log_fields["client_disconnected"] = True
+            raise
+        finally:
+            await response.aclose()
+            self._finish_stream(trace, attempt, pipeline, status)
+
+    def _finish_stream(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
+                       status: int) -> None:
+        result = Result(status, pipeline.usage, pipeline.stop_reason, attempt.elapsed_s,
+                        attempt.ttft_s, pipeline.model)
+        if pipeline.error is not None:
+            self.hook.on_failure(attempt=attempt, error=pipeline.error)
+            trace.record(attempt.provider.name, "failed after commit",
+                         pipeline.error.message[:300])
+            status = 502
+        else:
+            self.hook.after_attempt(attempt=attempt, result=result)
+        self._log(trace, attempt, status, result)
+
+    # --- answers -------------------------------------------------------------------------------
+
+    def _headers(self, trace: Trace, attempt: Attempt | None, content_type: str) -> dict[str, str]:
+        headers = {"content-type": content_type, "x-request-id": trace.id}
+        if trace.profile:
+            headers["x-coderouter-profile"] = trace.profile
+        if attempt is not None:
+            headers["x-coderouter-provider"] = attempt.provider.name
+            for key, value in attempt.response_headers.items():
+                headers[key] = _header_safe(value)
+        passed = trace.passed_over()
+        if passed:
+            headers["x-coderouter-fallback"] = passed
+        return headers
+
+    def _error(self, trace: Trace, status: int, error_type: str, message: str,
+               *, retry_after_s: float | None = None, extra: Any = None) -> Reply:
+        body = trace.wire.error_body(error_type, message)
+        if extra is not None:
+            body["coderouter"] = extra
+        headers = self._headers(trace, None, JSON)
+        if retry_after_s is not None:
+            headers["retry-after"] = str(max(1, round(retry_after_s)))
+        self._log(trace, None, status, None, error=message)
+        return Reply(status, headers, _dumps(body).encode())
+
+    def _reject(self, trace: Trace, reject: Reject) -> Reply:
+        status = reject.status or ERROR_STATUS.get(reject.error_type, 400)
+        return self._error(trace, status, reject.error_type, reject.message,
+                           retry_after_s=reject.retry_after_s)
+
+    def _final(self, trace: Trace, err: UpstreamError) -> Reply:
+        status = err.status or 502
+        error_type = error_type_for_status(status)
+        message = err.message
+        overflow = getattr(trace.wire, "context_overflow_message", None)
+        if overflow is not None and status == 400:
+            message = overflow(message) or message
+        return self._error(trace, status, error_type, message,
+                           extra={"attempts": trace.steps})
+
+    def _exhausted(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
+        if not trace.steps:
+            summary = f"profile {trace.profile!r} has no providers to try"
+        else:
+            summary = "no provider could answer: " + "; ".join(
+                f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps)
+        if failures and all(f.status == 429 for f in failures):
+            waits = [f.retry_after_s for f in failures if f.retry_after_s is not None]
+            return self._error(trace, 429, "rate_limit", summary,
+                               retry_after_s=min(waits) if waits else 1.0,
+                               extra={"attempts": trace.steps})
+        return self._error(trace, 502, "api_error", summary, extra={"attempts": trace.steps})
+
+    def _log(self, trace: Trace, attempt: Attempt | None, status: int, result: Result | None,
+             *, error: str = "") -> None:
+        if not self.log.enabled and not self.log.listeners:
+            return
+        fields: dict[str, Any] = {
+            "event": "request",
+            "id": trace.id,
+            "ingress": trace.view.ingress,
+            "profile": trace.profile,
+            "provider": attempt.provider.name if attempt is not None else None,
+            "stream": trace.view.stream,
+            "status": status,
+            "latency_ms": round((self.clock() - trace.started_at) * 1000, 2),
+            "attempts": trace.steps,
+        }
+        if result is not None:
+            fields["usage"] = attrs.asdict(result.usage)
+            fields["upstream_ms"] = round(result.latency_s * 1000, 2)
+            if result.ttft_s is not None:
+                fields["ttft_ms"] = round(result.ttft_s * 1000, 2)
+        if error:
+            fields["error"] = error
+        if attempt is not None:
+            fields.update(attempt.log_fields)
+        self.log.emit(fields)

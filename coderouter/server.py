@@ -1,0 +1,64 @@
+"""``coderouter serve``: gunicorn's native ASGI worker running the Falcon app."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from coderouter.config import Config
+
+__all__ = ["serve", "startup_line"]
+
+
+def startup_line(config: Config, host: str, port: int, workers: int) -> str:
+    profiles = ", ".join(
+        f"{name} ({' -> '.join(p.providers)})" for name, p in config.profiles.items())
+    plugins = ", ".join(config.plugins.enabled) or "none"
+    return (f"coderouter listening on http://{host}:{port} · {workers} worker"
+            f"{'s' if workers != 1 else ''} · profiles: {profiles} · plugins: {plugins}")
+
+
+class _Application(BaseApplication):  # type: ignore[misc]
+    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+        self.router_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from coderouter.app import create_app
+
+        return create_app(self.router_config)
+
+
+def serve(config: Config, *, host: str | None = None, port: int | None = None,
+          workers: int | None = None) -> int:
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    workers = workers or config.server.workers
+    line = startup_line(config, host, port, workers)
+
+    def when_ready(server: Any) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "asgi",
+        "graceful_timeout": max(1, round(config.server.graceful_timeout_s)),
+        "timeout": 120,
+        "keepalive": 75,
+        "loglevel": "warning",
+        "accesslog": None,
+        "errorlog": "-",
+        "proc_name": "coderouter",
+        "when_ready": when_ready,
+        "asgi_lifespan": "on",
+    }
+    _Application(config, options).run()
+    return 0

@@ -1,0 +1,182 @@
+"""One attempt's response path: upstream bytes -> events -> transforms -> client bytes.
+
+The commit rule lives here: :attr:`Pipeline.committed` turns true at the first real content
+event; until then the router may still move on to another provider and nothing has reached the
+client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from coderouter.sse import SSEParser
+from coderouter.types import StreamTransform, UpstreamError, Usage
+from coderouter.wire.base import StreamDecoder, StreamEncoder, WireFormat
+from coderouter.wire.model import (
+    BlockStart,
+    Event,
+    MessageDelta,
+    MessageStart,
+    SignatureDelta,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+
+__all__ = ["Pipeline", "run_transforms", "flush_transforms"]
+
+RETRYABLE_STREAM_ERRORS = frozenset({"overloaded", "api_error", "rate_limit", "timeout"})
+
+
+def is_commit_event(event: Event) -> bool:
+    """Real content: text, thinking, a signature, tool arguments or the start of a tool call."""
+    if isinstance(event, TextDelta):
+        return bool(event.text)
+    if isinstance(event, ThinkingDelta | SignatureDelta | ToolArgsDelta):
+        return True
+    return isinstance(event, BlockStart) and event.block.get("type") == "tool_use"
+
+
+def run_transforms(transforms: Sequence[StreamTransform], events: list[Event]) -> list[Event]:
+    for transform in transforms:
+        fed: list[Event] = []
+        for event in events:
+            fed.extend(transform.feed(event))
+        events = fed
+    return events
+
+
+def flush_transforms(transforms: Sequence[StreamTransform]) -> list[Event]:
+    """What every transform held back, each flush passed through the transforms after it."""
+    events: list[Event] = []
+    for transform in transforms:
+        fed: list[Event] = []
+        for event in events:
+            fed.extend(transform.feed(event))
+        fed.extend(transform.flush())
+        events = fed
+    return events
+
+
+def stream_error_to_upstream(event: StreamError, *, committed: bool) -> UpstreamError:
+    return UpstreamError(
+        "status" if event.error_type == "invalid_request" else "stream_cut",
+        f"{event.error_type}: {event.message}",
+        retryable=event.error_type in RETRYABLE_STREAM_ERRORS,
+        committed=committed,
+    )
+
+
+class Pipeline:
+    """Converts one upstream stream into the client's wire format, frame by frame.
+
+    With the same wire format on both sides and no transforms, frames are relayed byte for
+    byte (decoded only to watch for content, usage and errors).
+    """
+
+    def __init__(
+        self,
+        *,
+        source: WireFormat,
+        target: WireFormat,
+        transforms: Sequence[StreamTransform],
+        request_body: dict[str, Any],
+        model: str,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.transforms = transforms
+        self.request_body = request_body
+        self.relay = source.name == target.name and not transforms
+        self.parser = SSEParser()
+        self.decoder: StreamDecoder = source.stream_decoder()
+        self.encoder: StreamEncoder | None = (
+            None if self.relay else target.stream_encoder(model=model, request_body=request_body)
+        )
+        self.committed = False
+        self.usage = Usage()
+        self.stop_reason: str | None = None
+        self.model = ""
+        self.error: UpstreamError | None = None
+        self.first_content = False
+
+    def _observe(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageDelta):
+                self.usage.merge(event.usage)
+                if event.stop_reason is not None:
+                    self.stop_reason = event.stop_reason
+            elif isinstance(event, MessageStart):
+                self.usage.merge(event.usage)
+                self.model = event.model or self.model
+            elif isinstance(event, StreamError):
+                self.error = stream_error_to_upstream(event, committed=self.committed)
+                if not self.committed:
+                    raise self.error
+
+    def _commits(self, events: list[Event]) -> bool:
+        return any(is_commit_event(e) for e in events)
+
+    def push(self, chunk: bytes) -> bytes:
+        """Feed upstream bytes; return the client bytes they produce.
+
+        Before commit, an error event raises :class:`UpstreamError` (the router moves on).
+        After commit it is passed to the client and recorded in :attr:`error`.
+        """
+        out: list[bytes] = []
+        for frame in self.parser.feed(chunk):
+            events = self.decoder.feed(frame)
+            if self.relay:
+                if not self.committed and self._commits(events):
+                    self.committed = True
+                self._observe(events)
+                out.append(self.source.relay_frame(frame, self.request_body))
+            else:
+                self._observe(events)
+                self._emit(run_transforms(self.transforms, events), out)
+            if self.error is not None:
+                break
+        return b"".join(out)
+
+    def _emit(self, events: list[Event], out: list[bytes]) -> None:
+        if not events:
+            return
+        if not self.committed and self._commits(events):
+            self.committed = True
+        assert self.encoder is not None
+        out.append(self.encoder.encode(events))
+
+    def push_events(self, events: list[Event]) -> bytes:
+        """A whole response that arrived as JSON to a stream request."""
+        self._observe(events)
+        out: list[bytes] = []
+        if self.encoder is None:
+            self.encoder = self.target.stream_encoder(model=self.model,
+                                                      request_body=self.request_body)
+        self._emit(run_transforms(self.transforms, events), out)
+        self._emit(flush_transforms(self.transforms), out)
+        self.committed = True
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Upstream body ended. Raises ``stream_cut`` when the stream did not end properly."""
+        out: list[bytes] = []
+        for frame in self.parser.flush():
+            events = self.decoder.feed(frame)
+            self._observe(events)
+            if self.relay:
+                out.append(self.source.relay_frame(frame, self.request_body))
+            else:
+                self._emit(run_transforms(self.transforms, events), out)
+        tail = self.decoder.finish()
+        self._observe(tail)
+        if not self.decoder.complete:
+            raise UpstreamError("stream_cut", "upstream stream ended before it was complete",
+                                committed=self.committed)
+        if not self.relay:
+            self._emit(run_transforms(self.transforms, tail), out)
+            self._emit(flush_transforms(self.transforms), out)
+        self.committed = True
+        return b"".join(out)
