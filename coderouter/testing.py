@@ -568,7 +568,7 @@ def router_process(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for process in processes:
-        process.stop()
+        process.stop(signal.SIGINT)
 
 
 @pytest.fixture
