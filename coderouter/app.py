@@ -57,7 +57,7 @@ def create_app(
     pm: pluggy.PluginManager | None = None,
     clock: Callable[[], float] = time.monotonic,
     log: RequestLog | None = None,
-) -> falcon.asgi.App:
+) -> falcon.asgi.App[Any, Any]:
     """Build the app. ``transport`` replaces the upstream transport (tests pass
     ``httpx.MockTransport``); ``pm`` replaces plugin loading; ``clock`` drives every timer."""
     from coderouter import resources
@@ -66,8 +66,7 @@ def create_app(
     log = log if log is not None else RequestLog(enabled=config.router.log_requests)
     client = make_client(transport)
     router = Router(config, pm, client, clock=clock, log=log)
-    context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock,
-                         client=client)
+    context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
     app = falcon.asgi.App(middleware=[_Lifespan(context, owns_client=True)])
     app.req_options.strip_url_path_trailing_slash = True
     resources.add_routes(app, context)

@@ -14,7 +14,7 @@ from typing import Any
 import pluggy
 
 from coderouter.config import Config, ConfigError, load_config
-from coderouter.plugins import describe_plugins, installed_plugins, load_plugins
+from coderouter.plugins import describe_plugins, load_plugins
 
 __all__ = ["main"]
 
@@ -23,7 +23,7 @@ def _chain_line(config: Config, profile: str) -> str:
     names = []
     for name in config.profiles[profile].providers:
         provider = config.provider(name)
-        tags = [provider.kind]
+        tags: list[str] = [provider.kind]
         if provider.paid:
             tags.append("paid" + ("" if config.paid_allowed(profile) else ", skipped"))
         names.append(f"{name} ({', '.join(tags)})")
@@ -32,8 +32,10 @@ def _chain_line(config: Config, profile: str) -> str:
 
 def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
     print(f"config: {config.source}")
-    print(f"listen: http://{config.server.host}:{config.server.port} "
-          f"({config.server.workers} worker{'s' if config.server.workers > 1 else ''})")
+    print(
+        f"listen: http://{config.server.host}:{config.server.port} "
+        f"({config.server.workers} worker{'s' if config.server.workers > 1 else ''})"
+    )
     print("profiles:")
     for name in config.profiles:
         marker = " (default)" if name == config.router.default_profile else ""
@@ -80,8 +82,11 @@ def _remote_plugins(url: str, *, show_state: bool, as_json: bool) -> int:
         print(f"error: cannot read {target}: {exc}", file=sys.stderr)
         return 1
     if as_json:
-        print(json.dumps(info if show_state else {k: v for k, v in info.items() if k != "state"},
-                         indent=2))
+        print(
+            json.dumps(
+                info if show_state else {k: v for k, v in info.items() if k != "state"}, indent=2
+            )
+        )
         return 0
     for item in info.get("enabled", []):
         print(f"{item['order']}. {item['name']} ({item['distribution']} {item['version']})")
@@ -114,9 +119,13 @@ def cmd_serve(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager
 
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
-        prog="coderouter", description="Local-first LLM router for coding agents.")
-    parser.add_argument("--config", help="config file (default: $CODEROUTER_CONFIG, "
-                        "./coderouter.toml, ~/.config/coderouter/coderouter.toml, built-in)")
+        prog="coderouter", description="Local-first LLM router for coding agents."
+    )
+    parser.add_argument(
+        "--config",
+        help="config file (default: $CODEROUTER_CONFIG, "
+        "./coderouter.toml, ~/.config/coderouter/coderouter.toml, built-in)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the router")

@@ -277,10 +277,12 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
     config = Config(
         providers=providers,
         profiles=profiles,
-        server=structure(_table(raw, "server", source), ServerConfig, source=source,
-                         prefix="server"),
-        router=structure(_table(raw, "router", source), RouterConfig, source=source,
-                         prefix="router"),
+        server=structure(
+            _table(raw, "server", source), ServerConfig, source=source, prefix="server"
+        ),
+        router=structure(
+            _table(raw, "router", source), RouterConfig, source=source, prefix="router"
+        ),
         plugins=PluginsConfig(enabled=list(enabled), settings=plugins_raw),
         source=source,
     )
@@ -290,7 +292,16 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
 
 def validate(config: Config) -> None:
     """Cross-references the type system cannot check: names, kinds, URLs."""
-    src = config.source
+    errors = _provider_errors(config) + _profile_errors(config)
+    if config.server.max_body_bytes < 1024:
+        errors.append("server.max_body_bytes: must be at least 1024")
+    if config.server.workers < 1:
+        errors.append("server.workers: must be at least 1")
+    if errors:
+        raise ConfigError("\n".join(f"config error in {config.source}: {e}" for e in errors))
+
+
+def _provider_errors(config: Config) -> list[str]:
     errors: list[str] = []
     seen: set[str] = set()
     for i, p in enumerate(config.providers):
@@ -305,10 +316,17 @@ def validate(config: Config) -> None:
                 f"{where}.kind: unknown kind {p.kind!r} (valid: {', '.join(PROVIDER_KINDS)})"
             )
         if not p.base_url.startswith(("http://", "https://")):
-            errors.append(f"{where}.base_url: expected an http:// or https:// URL, "
-                          f"got {p.base_url!r}")
+            errors.append(
+                f"{where}.base_url: expected an http:// or https:// URL, got {p.base_url!r}"
+            )
         if p.timeout_s <= 0:
             errors.append(f"{where}.timeout_s: must be positive, got {p.timeout_s}")
+    return errors
+
+
+def _profile_errors(config: Config) -> list[str]:
+    errors: list[str] = []
+    seen = set(config.provider_names)
     known = ", ".join(config.provider_names) or "none defined"
     if not config.profiles:
         errors.append("profiles: at least one profile is required ([profiles.default])")
@@ -331,12 +349,7 @@ def validate(config: Config) -> None:
             errors.append(
                 f"router.mode_aliases.{alias}: unknown profile {target!r} (known: {profiles})"
             )
-    if config.server.max_body_bytes < 1024:
-        errors.append("server.max_body_bytes: must be at least 1024")
-    if config.server.workers < 1:
-        errors.append("server.workers: must be at least 1")
-    if errors:
-        raise ConfigError("\n".join(f"config error in {src}: {e}" for e in errors))
+    return errors
 
 
 DEFAULT_CONFIG_TOML = """\
@@ -388,8 +401,10 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (from $CODEROUTER_CONFIG)")
         return path
-    for candidate in (Path("coderouter.toml"),
-                      Path.home() / ".config" / "coderouter" / "coderouter.toml"):
+    for candidate in (
+        Path("coderouter.toml"),
+        Path.home() / ".config" / "coderouter" / "coderouter.toml",
+    ):
         if candidate.is_file():
             return candidate
     return None

@@ -6,6 +6,7 @@ Plugins are registered in reverse so pluggy's last-in-first-out call order equal
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from importlib import metadata
 from typing import Any
@@ -142,16 +143,16 @@ def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
     if config_cls is None:
         return target()
     global_raw = config.plugins.settings.get(name, {})
-    global_cfg = structure(global_raw, config_cls, source=config.source,
-                           prefix=f"plugins.{name}")
+    global_cfg = structure(global_raw, config_cls, source=config.source, prefix=f"plugins.{name}")
     per_profile: dict[str, Any] = {}
     for pname, profile in config.profiles.items():
         override = profile.plugins.get(name)
         if override is None:
             continue
         merged = {**global_raw, **override}
-        per_profile[pname] = structure(merged, config_cls, source=config.source,
-                                       prefix=f"profiles.{pname}.plugins.{name}")
+        per_profile[pname] = structure(
+            merged, config_cls, source=config.source, prefix=f"profiles.{pname}.plugins.{name}"
+        )
     for pname, profile in config.profiles.items():
         for other in profile.plugins:
             if other not in config.plugins.enabled:
@@ -162,13 +163,12 @@ def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
     try:
         return target(config=global_cfg, profile_configs=per_profile)
     except (ConfigError, ValueError) as exc:
-        raise PluginError(
-            f"config error in {config.source}: plugins.{name}: {exc}"
-        ) from exc
+        raise PluginError(f"config error in {config.source}: plugins.{name}: {exc}") from exc
 
 
-def _register(pm: pluggy.PluginManager, name: str, plugin: Any,
-              ep: metadata.EntryPoint | None) -> None:
+def _register(
+    pm: pluggy.PluginManager, name: str, plugin: Any, ep: metadata.EntryPoint | None
+) -> None:
     where = "" if ep is None else " (distribution {} {})".format(*_dist_of(ep))
     try:
         pm.register(plugin, name=name)
@@ -182,10 +182,8 @@ def _register(pm: pluggy.PluginManager, name: str, plugin: Any,
             f"plugin {name!r}{where} implements an unknown hook: {exc} (hooks: {known})"
         ) from exc
     if hasattr(plugin, "name") and not getattr(plugin, "name", None):
-        try:
+        with contextlib.suppress(AttributeError):
             plugin.name = name
-        except AttributeError:
-            pass
 
 
 def hooks_of(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
@@ -200,18 +198,24 @@ def describe_plugins(pm: pluggy.PluginManager, config: Config) -> dict[str, Any]
     for position, name in enumerate(config.plugins.enabled, start=1):
         plugin = pm.get_plugin(name)
         info = installed.get(name)
-        enabled.append({
-            "name": name,
-            "order": position,
-            "distribution": info.distribution if info else "",
-            "version": info.version if info else "",
-            "hooks": hooks_of(pm, plugin) if plugin is not None else [],
-        })
+        enabled.append(
+            {
+                "name": name,
+                "order": position,
+                "distribution": info.distribution if info else "",
+                "version": info.version if info else "",
+                "hooks": hooks_of(pm, plugin) if plugin is not None else [],
+            }
+        )
     return {
         "enabled": enabled,
         "installed": [
-            {"name": p.name, "distribution": p.distribution, "version": p.version,
-             "enabled": p.name in config.plugins.enabled}
+            {
+                "name": p.name,
+                "distribution": p.distribution,
+                "version": p.version,
+                "enabled": p.name in config.plugins.enabled,
+            }
             for p in installed.values()
         ],
     }

@@ -119,14 +119,16 @@ class Router:
         named = view.body.get("profile")
         if named is not None:
             if not isinstance(named, str) or named not in profiles:
-                raise ProfileError(f"unknown profile {named!r} in body field 'profile' "
-                                   f"(known: {known})")
+                raise ProfileError(
+                    f"unknown profile {named!r} in body field 'profile' (known: {known})"
+                )
             return named
         header = view.header("x-coderouter-profile")
         if header:
             if header not in profiles:
-                raise ProfileError(f"unknown profile {header!r} in header X-CodeRouter-Profile "
-                                   f"(known: {known})")
+                raise ProfileError(
+                    f"unknown profile {header!r} in header X-CodeRouter-Profile (known: {known})"
+                )
             return header
         if view.model in profiles:
             return view.model
@@ -134,21 +136,25 @@ class Router:
         if mode:
             aliases = self.config.router.mode_aliases
             if mode not in aliases:
-                raise ProfileError(f"unknown mode {mode!r} in header X-CodeRouter-Mode "
-                                   f"(known: {', '.join(aliases) or 'none configured'})")
+                raise ProfileError(
+                    f"unknown mode {mode!r} in header X-CodeRouter-Mode "
+                    f"(known: {', '.join(aliases) or 'none configured'})"
+                )
             return aliases[mode]
         chosen = self.hook.select_profile(request=view)
         if chosen is not None:
             if chosen not in profiles:
-                raise ProfileError(f"a select_profile plugin chose unknown profile {chosen!r} "
-                                   f"(known: {known})")
+                raise ProfileError(
+                    f"a select_profile plugin chose unknown profile {chosen!r} (known: {known})"
+                )
             return str(chosen)
         return self.config.router.default_profile
 
     # --- the loop ------------------------------------------------------------------------------
 
-    async def handle(self, ingress: Ingress, body: dict[str, Any],
-                     headers: Mapping[str, str], path: str = "") -> Outcome:
+    async def handle(
+        self, ingress: Ingress, body: dict[str, Any], headers: Mapping[str, str], path: str = ""
+    ) -> Outcome:
         wire = wire_format(ingress)
         view = RequestView(ingress, body, headers, path)
         trace = Trace(uuid.uuid4().hex[:16], view, wire, self.clock())
@@ -170,8 +176,9 @@ class Router:
             trace.record(skipped.provider, "skipped", skipped.reason)
         failures: list[UpstreamError] = []
         for index, provider in enumerate(list(chain.providers)):
-            attempt = Attempt(draft, provider, index, trace.profile, clock=self.clock,
-                              started_at=self.clock())
+            attempt = Attempt(
+                draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
+            )
             verdict = self.hook.before_attempt(attempt=attempt)
             if isinstance(verdict, Skip):
                 trace.record(provider.name, "skipped", verdict.reason)
@@ -208,15 +215,22 @@ class Router:
         model = attempt.provider.model_for(view.model)
         if target.name == view.ingress:
             body = target.passthrough_request(
-                view.body, model=model, stream=view.stream, notes=attempt.draft.notes,
-                max_tokens=attempt.max_tokens)
+                view.body,
+                model=model,
+                stream=view.stream,
+                notes=attempt.draft.notes,
+                max_tokens=attempt.max_tokens,
+            )
         else:
             request = attrs.evolve(view.conversation(), dropped={})
             if attempt.draft.notes:
-                request.system = [*request.system,
-                                  {"type": "text", "text": "\n\n".join(attempt.draft.notes)}]
+                request.system = [
+                    *request.system,
+                    {"type": "text", "text": "\n\n".join(attempt.draft.notes)},
+                ]
             if attempt.max_tokens is not None and (
-                    request.max_tokens is None or request.max_tokens > attempt.max_tokens):
+                request.max_tokens is None or request.max_tokens > attempt.max_tokens
+            ):
                 request.max_tokens = attempt.max_tokens
             body = target.encode_request(request, model=model, stream=view.stream)
             if request.dropped:
@@ -238,11 +252,12 @@ class Router:
         else:
             events = run_transforms(transforms, target.decode_response(data))
             events += flush_transforms(transforms)
-            out = trace.wire.encode_response(events, model="")
+            out = trace.wire.encode_response(events, model="", request_body=trace.view.body)
             usage = accumulate(events).usage
         stop = accumulate(events).stop_reason if events is not None else None
-        result = Result(200, usage, stop, attempt.elapsed_s, None,
-                        provider.model_for(trace.view.model))
+        result = Result(
+            200, usage, stop, attempt.elapsed_s, None, provider.model_for(trace.view.model)
+        )
         self.hook.after_attempt(attempt=attempt, result=result)
         headers = self._headers(trace, attempt, JSON)
         self._log(trace, attempt, 200, result)
@@ -253,14 +268,18 @@ class Router:
         target = wire_format(PROVIDER_WIRE[provider.kind])
         body = self._upstream_body(attempt, target)
         response = await self.upstream.open(provider, body, trace.view.headers, stream=True)
-        pipeline = Pipeline(source=target, target=trace.wire,
-                            transforms=self._transforms(attempt), request_body=trace.view.body,
-                            model=provider.model_for(trace.view.model))
+        pipeline = Pipeline(
+            source=target,
+            target=trace.wire,
+            transforms=self._transforms(attempt),
+            request_body=trace.view.body,
+            model=provider.model_for(trace.view.model),
+        )
         if not response.headers.get("content-type", "").startswith(SSE):
             data = await self.upstream.read_json(response)
-            head = [pipeline.push_events(target.decode_response(data))]
+            whole = [pipeline.push_events(target.decode_response(data))]
             attempt.first_token_at = self.clock()
-            return self._stream_reply(trace, attempt, pipeline, head, None, response)
+            return self._stream_reply(trace, attempt, pipeline, whole, None, response)
         chunks = self.upstream.iter_bytes(response).__aiter__()
         head: list[bytes] = []
         try:
@@ -277,20 +296,34 @@ class Router:
         attempt.first_token_at = self.clock()
         attempt.committed = True
         done = not pipeline.committed or pipeline.decoder.complete
-        return self._stream_reply(trace, attempt, pipeline, head,
-                                  None if done else chunks, response)
+        return self._stream_reply(
+            trace, attempt, pipeline, head, None if done else chunks, response
+        )
 
-    def _stream_reply(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
-                      head: list[bytes], rest: AsyncIterator[bytes] | None,
-                      response: httpx.Response) -> StreamReply:
+    def _stream_reply(
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        pipeline: Pipeline,
+        head: list[bytes],
+        rest: AsyncIterator[bytes] | None,
+        response: httpx.Response,
+    ) -> StreamReply:
         headers = self._headers(trace, attempt, SSE)
         headers["cache-control"] = "no-cache"
-        return StreamReply(200, headers,
-                           self._relay(trace, attempt, pipeline, head, rest, response))
+        return StreamReply(
+            200, headers, self._relay(trace, attempt, pipeline, head, rest, response)
+        )
 
-    async def _relay(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
-                     head: list[bytes], rest: AsyncIterator[bytes] | None,
-                     response: httpx.Response) -> AsyncIterator[bytes]:
+    async def _relay(
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        pipeline: Pipeline,
+        head: list[bytes],
+        rest: AsyncIterator[bytes] | None,
+        response: httpx.Response,
+    ) -> AsyncIterator[bytes]:
         status = 200
         try:
             for chunk in head:
@@ -310,10 +343,10 @@ class Router:
         except UpstreamError as err:
             err.committed = True
             pipeline.error = err
-            yield trace.wire.stream_error(error_type_for_status(err.status or 502)
-                                          if err.kind == "status" else "api_error",
-                                          f"upstream {attempt.provider.name} failed mid-stream: "
-                                          f"{err.message}")
+            yield trace.wire.stream_error(
+                error_type_for_status(err.status or 502) if err.kind == "status" else "api_error",
+                f"upstream {attempt.provider.name} failed mid-stream: {err.message}",
+            )
         except BaseException:
             status = 499
             attempt.log_fields["client_disconnected"] = True
@@ -322,14 +355,20 @@ class Router:
             await response.aclose()
             self._finish_stream(trace, attempt, pipeline, status)
 
-    def _finish_stream(self, trace: Trace, attempt: Attempt, pipeline: Pipeline,
-                       status: int) -> None:
-        result = Result(status, pipeline.usage, pipeline.stop_reason, attempt.elapsed_s,
-                        attempt.ttft_s, pipeline.model)
+    def _finish_stream(
+        self, trace: Trace, attempt: Attempt, pipeline: Pipeline, status: int
+    ) -> None:
+        result = Result(
+            status,
+            pipeline.usage,
+            pipeline.stop_reason,
+            attempt.elapsed_s,
+            attempt.ttft_s,
+            pipeline.model,
+        )
         if pipeline.error is not None:
             self.hook.on_failure(attempt=attempt, error=pipeline.error)
-            trace.record(attempt.provider.name, "failed after commit",
-                         pipeline.error.message[:300])
+            trace.record(attempt.provider.name, "failed after commit", pipeline.error.message[:300])
             status = 502
         else:
             self.hook.after_attempt(attempt=attempt, result=result)
@@ -350,8 +389,16 @@ class Router:
             headers["x-coderouter-fallback"] = passed
         return headers
 
-    def _error(self, trace: Trace, status: int, error_type: str, message: str,
-               *, retry_after_s: float | None = None, extra: Any = None) -> Reply:
+    def _error(
+        self,
+        trace: Trace,
+        status: int,
+        error_type: str,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        extra: Any = None,
+    ) -> Reply:
         body = trace.wire.error_body(error_type, message)
         if extra is not None:
             body["coderouter"] = extra
@@ -363,8 +410,9 @@ class Router:
 
     def _reject(self, trace: Trace, reject: Reject) -> Reply:
         status = reject.status or ERROR_STATUS.get(reject.error_type, 400)
-        return self._error(trace, status, reject.error_type, reject.message,
-                           retry_after_s=reject.retry_after_s)
+        return self._error(
+            trace, status, reject.error_type, reject.message, retry_after_s=reject.retry_after_s
+        )
 
     def _final(self, trace: Trace, err: UpstreamError) -> Reply:
         status = err.status or 502
@@ -373,24 +421,36 @@ class Router:
         overflow = getattr(trace.wire, "context_overflow_message", None)
         if overflow is not None and status == 400:
             message = overflow(message) or message
-        return self._error(trace, status, error_type, message,
-                           extra={"attempts": trace.steps})
+        return self._error(trace, status, error_type, message, extra={"attempts": trace.steps})
 
     def _exhausted(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
         if not trace.steps:
             summary = f"profile {trace.profile!r} has no providers to try"
         else:
             summary = "no provider could answer: " + "; ".join(
-                f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps)
+                f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps
+            )
         if failures and all(f.status == 429 for f in failures):
             waits = [f.retry_after_s for f in failures if f.retry_after_s is not None]
-            return self._error(trace, 429, "rate_limit", summary,
-                               retry_after_s=min(waits) if waits else 1.0,
-                               extra={"attempts": trace.steps})
+            return self._error(
+                trace,
+                429,
+                "rate_limit",
+                summary,
+                retry_after_s=min(waits) if waits else 1.0,
+                extra={"attempts": trace.steps},
+            )
         return self._error(trace, 502, "api_error", summary, extra={"attempts": trace.steps})
 
-    def _log(self, trace: Trace, attempt: Attempt | None, status: int, result: Result | None,
-             *, error: str = "") -> None:
+    def _log(
+        self,
+        trace: Trace,
+        attempt: Attempt | None,
+        status: int,
+        result: Result | None,
+        *,
+        error: str = "",
+    ) -> None:
         if not self.log.enabled and not self.log.listeners:
             return
         fields: dict[str, Any] = {

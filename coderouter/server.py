@@ -14,10 +14,13 @@ __all__ = ["serve", "startup_line"]
 
 def startup_line(config: Config, host: str, port: int, workers: int) -> str:
     profiles = ", ".join(
-        f"{name} ({' -> '.join(p.providers)})" for name, p in config.profiles.items())
+        f"{name} ({' -> '.join(p.providers)})" for name, p in config.profiles.items()
+    )
     plugins = ", ".join(config.plugins.enabled) or "none"
-    return (f"coderouter listening on http://{host}:{port} · {workers} worker"
-            f"{'s' if workers != 1 else ''} · profiles: {profiles} · plugins: {plugins}")
+    return (
+        f"coderouter listening on http://{host}:{port} · {workers} worker"
+        f"{'s' if workers != 1 else ''} · profiles: {profiles} · plugins: {plugins}"
+    )
 
 
 class _Application(BaseApplication):  # type: ignore[misc]
@@ -36,8 +39,9 @@ class _Application(BaseApplication):  # type: ignore[misc]
         return create_app(self.router_config)
 
 
-def serve(config: Config, *, host: str | None = None, port: int | None = None,
-          workers: int | None = None) -> int:
+def serve(
+    config: Config, *, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> int:
     host = host or config.server.host
     port = port if port is not None else config.server.port
     workers = workers or config.server.workers

@@ -1,6 +1,6 @@
 """The commented starter config written by ``coderouter init``."""
 
-STARTER_CONFIG = '''\
+STARTER_CONFIG = """\
 # CodeRouter configuration. Check it with: coderouter check --config coderouter.toml
 # Every key is described in docs/configuration.md.
 
@@ -46,4 +46,4 @@ model = "local"
 
 [profiles.default]
 providers = ["ollama", "llamacpp"]
-'''
+"""

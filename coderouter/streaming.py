@@ -25,7 +25,7 @@ from coderouter.wire.model import (
     ToolArgsDelta,
 )
 
-__all__ = ["Pipeline", "run_transforms", "flush_transforms"]
+__all__ = ["Pipeline", "flush_transforms", "run_transforms"]
 
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded", "api_error", "rate_limit", "timeout"})
 
@@ -153,8 +153,9 @@ class Pipeline:
         self._observe(events)
         out: list[bytes] = []
         if self.encoder is None:
-            self.encoder = self.target.stream_encoder(model=self.model,
-                                                      request_body=self.request_body)
+            self.encoder = self.target.stream_encoder(
+                model=self.model, request_body=self.request_body
+            )
         self._emit(run_transforms(self.transforms, events), out)
         self._emit(flush_transforms(self.transforms), out)
         self.committed = True
@@ -173,8 +174,11 @@ class Pipeline:
         tail = self.decoder.finish()
         self._observe(tail)
         if not self.decoder.complete:
-            raise UpstreamError("stream_cut", "upstream stream ended before it was complete",
-                                committed=self.committed)
+            raise UpstreamError(
+                "stream_cut",
+                "upstream stream ended before it was complete",
+                committed=self.committed,
+            )
         if not self.relay:
             self._emit(run_transforms(self.transforms, tail), out)
             self._emit(flush_transforms(self.transforms), out)

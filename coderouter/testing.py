@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -77,18 +78,34 @@ class Answer:
         return cls("json", status=status, body=body, headers=headers or {})
 
     @classmethod
-    def error(cls, status: int, message: str = "upstream error",
-              headers: dict[str, str] | None = None) -> Answer:
-        return cls("json", status=status,
-                   body={"error": {"message": message, "type": "error", "code": status}},
-                   headers=headers or {})
+    def error(
+        cls, status: int, message: str = "upstream error", headers: dict[str, str] | None = None
+    ) -> Answer:
+        return cls(
+            "json",
+            status=status,
+            body={"error": {"message": message, "type": "error", "code": status}},
+            headers=headers or {},
+        )
 
     @classmethod
-    def sse(cls, frames: Sequence[bytes | str], *, delay_s: float = 0.0,
-            first_delay_s: float = 0.0, cut_after: int | None = None,
-            content_type: str = "text/event-stream") -> Answer:
-        return cls("sse", frames=frames, delay_s=delay_s, first_delay_s=first_delay_s,
-                   cut_after=cut_after, content_type=content_type)
+    def sse(
+        cls,
+        frames: Sequence[bytes | str],
+        *,
+        delay_s: float = 0.0,
+        first_delay_s: float = 0.0,
+        cut_after: int | None = None,
+        content_type: str = "text/event-stream",
+    ) -> Answer:
+        return cls(
+            "sse",
+            frames=frames,
+            delay_s=delay_s,
+            first_delay_s=first_delay_s,
+            cut_after=cut_after,
+            content_type=content_type,
+        )
 
     @classmethod
     def drop(cls) -> Answer:
@@ -114,127 +131,264 @@ def _now_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:20]}"
 
 
-def chat_completion(text: str = "hello", *, model: str = "fake-model",
-                    tool_calls: list[dict[str, Any]] | None = None,
-                    finish_reason: str | None = None, prompt_tokens: int = 10,
-                    completion_tokens: int = 5, cached_tokens: int = 0,
-                    reasoning: str | None = None) -> dict[str, Any]:
+def chat_completion(
+    text: str = "hello",
+    *,
+    model: str = "fake-model",
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish_reason: str | None = None,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    cached_tokens: int = 0,
+    reasoning: str | None = None,
+) -> dict[str, Any]:
     """A Chat Completions response body."""
     message: dict[str, Any] = {"role": "assistant", "content": text if text else None}
     if reasoning is not None:
         message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = [
-            {"id": c.get("id", _now_id("call_")), "type": "function",
-             "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
-            for c in tool_calls]
+            {
+                "id": c.get("id", _now_id("call_")),
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))},
+            }
+            for c in tool_calls
+        ]
     return {
-        "id": _now_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()),
+        "id": _now_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop")}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens,
-                  "prompt_tokens_details": {"cached_tokens": cached_tokens}},
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
+        },
     }
 
 
-def chat_stream(pieces: Sequence[str] = ("Hel", "lo"), *, model: str = "fake-model",
-                tool_calls: list[dict[str, Any]] | None = None, usage: bool = True,
-                prompt_tokens: int = 10, completion_tokens: int = 5, cached_tokens: int = 0,
-                reasoning: Sequence[str] = (), done: bool = True,
-                finish_reason: str | None = None) -> list[str]:
+def chat_stream(
+    pieces: Sequence[str] = ("Hel", "lo"),
+    *,
+    model: str = "fake-model",
+    tool_calls: list[dict[str, Any]] | None = None,
+    usage: bool = True,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    cached_tokens: int = 0,
+    reasoning: Sequence[str] = (),
+    done: bool = True,
+    finish_reason: str | None = None,
+) -> list[str]:
     """Chat Completions SSE frames: role chunk, content pieces, tool calls, finish, usage,
     ``[DONE]``."""
     cid = _now_id("chatcmpl-")
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return "data: " + json.dumps({
-            "id": cid, "object": "chat.completion.chunk", "created": 0, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n"
+        return (
+            "data: "
+            + json.dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+            )
+            + "\n\n"
+        )
 
     frames = [chunk({"role": "assistant", "content": ""})]
     frames += [chunk({"reasoning_content": r}) for r in reasoning]
     frames += [chunk({"content": p}) for p in pieces]
     for i, call in enumerate(tool_calls or []):
         args = json.dumps(call.get("arguments", {}))
-        frames.append(chunk({"tool_calls": [{"index": i, "id": call.get("id", f"call_{i}"),
-                                             "type": "function",
-                                             "function": {"name": call["name"],
-                                                          "arguments": ""}}]}))
+        frames.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call.get("id", f"call_{i}"),
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         half = len(args) // 2
         for part in (args[:half], args[half:]):
-            frames.append(chunk({"tool_calls": [{"index": i,
-                                                 "function": {"arguments": part}}]}))
+            frames.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}))
     frames.append(chunk({}, finish_reason or ("tool_calls" if tool_calls else "stop")))
     if usage:
-        frames.append("data: " + json.dumps({
-            "id": cid, "object": "chat.completion.chunk", "created": 0, "model": model,
-            "choices": [], "usage": {
-                "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": cached_tokens}}}) + "\n\n")
+        frames.append(
+            "data: "
+            + json.dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                        "prompt_tokens_details": {"cached_tokens": cached_tokens},
+                    },
+                }
+            )
+            + "\n\n"
+        )
     if done:
         frames.append("data: [DONE]\n\n")
     return frames
 
 
-def anthropic_message(text: str = "hello", *, model: str = "claude-fake",
-                      tool_uses: list[dict[str, Any]] | None = None,
-                      stop_reason: str | None = None, input_tokens: int = 10,
-                      output_tokens: int = 5, cache_read: int = 0,
-                      cache_write: int = 0) -> dict[str, Any]:
+def anthropic_message(
+    text: str = "hello",
+    *,
+    model: str = "claude-fake",
+    tool_uses: list[dict[str, Any]] | None = None,
+    stop_reason: str | None = None,
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cache_read: int = 0,
+    cache_write: int = 0,
+) -> dict[str, Any]:
     """An Anthropic Messages response body."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for call in tool_uses or []:
-        content.append({"type": "tool_use", "id": call.get("id", _now_id("toolu_")),
-                        "name": call["name"], "input": call.get("input", {})})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id", _now_id("toolu_")),
+                "name": call["name"],
+                "input": call.get("input", {}),
+            }
+        )
     return {
-        "id": _now_id("msg_"), "type": "message", "role": "assistant", "model": model,
+        "id": _now_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
         "content": content,
         "stop_reason": stop_reason or ("tool_use" if tool_uses else "end_turn"),
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                  "cache_read_input_tokens": cache_read,
-                  "cache_creation_input_tokens": cache_write},
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_input_tokens": cache_read,
+            "cache_creation_input_tokens": cache_write,
+        },
     }
 
 
-def anthropic_stream(pieces: Sequence[str] = ("Hel", "lo"), *, model: str = "claude-fake",
-                     tool_uses: list[dict[str, Any]] | None = None, input_tokens: int = 10,
-                     output_tokens: int = 5, cache_read: int = 0, cache_write: int = 0,
-                     stop: bool = True) -> list[str]:
+def anthropic_stream(
+    pieces: Sequence[str] = ("Hel", "lo"),
+    *,
+    model: str = "claude-fake",
+    tool_uses: list[dict[str, Any]] | None = None,
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cache_read: int = 0,
+    cache_write: int = 0,
+    stop: bool = True,
+) -> list[str]:
     """Anthropic Messages SSE frames with ``event:`` lines."""
 
     def frame(event: str, data: dict[str, Any]) -> str:
         return f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n"
 
-    usage = {"input_tokens": input_tokens, "output_tokens": 1,
-             "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": cache_write}
-    frames = [frame("message_start", {"message": {
-        "id": _now_id("msg_"), "type": "message", "role": "assistant", "model": model,
-        "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}),
-        frame("ping", {})]
+    usage = {
+        "input_tokens": input_tokens,
+        "output_tokens": 1,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_write,
+    }
+    frames = [
+        frame(
+            "message_start",
+            {
+                "message": {
+                    "id": _now_id("msg_"),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+            },
+        ),
+        frame("ping", {}),
+    ]
     index = 0
     if pieces:
-        frames.append(frame("content_block_start", {"index": 0,
-                                                    "content_block": {"type": "text", "text": ""}}))
-        frames += [frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta",
-                                                                       "text": p}})
-                   for p in pieces]
+        frames.append(
+            frame(
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            )
+        )
+        frames += [
+            frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}})
+            for p in pieces
+        ]
         frames.append(frame("content_block_stop", {"index": 0}))
         index = 1
     for call in tool_uses or []:
-        frames.append(frame("content_block_start", {"index": index, "content_block": {
-            "type": "tool_use", "id": call.get("id", _now_id("toolu_")), "name": call["name"],
-            "input": {}}}))
-        frames.append(frame("content_block_delta", {"index": index, "delta": {
-            "type": "input_json_delta", "partial_json": json.dumps(call.get("input", {}))}}))
+        frames.append(
+            frame(
+                "content_block_start",
+                {
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": call.get("id", _now_id("toolu_")),
+                        "name": call["name"],
+                        "input": {},
+                    },
+                },
+            )
+        )
+        frames.append(
+            frame(
+                "content_block_delta",
+                {
+                    "index": index,
+                    "delta": {
+                        "type": "input_json_delta",
+                        "partial_json": json.dumps(call.get("input", {})),
+                    },
+                },
+            )
+        )
         frames.append(frame("content_block_stop", {"index": index}))
         index += 1
-    frames.append(frame("message_delta", {
-        "delta": {"stop_reason": "tool_use" if tool_uses else "end_turn", "stop_sequence": None},
-        "usage": {"output_tokens": output_tokens}}))
+    frames.append(
+        frame(
+            "message_delta",
+            {
+                "delta": {
+                    "stop_reason": "tool_use" if tool_uses else "end_turn",
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": output_tokens},
+            },
+        )
+    )
     if stop:
         frames.append(frame("message_stop", {}))
     return frames
@@ -320,9 +474,9 @@ class FakeUpstream:
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
     async def _sse(self, request: web.Request, answer: Answer) -> web.StreamResponse:
-        response = web.StreamResponse(status=answer.status,
-                                      headers={"content-type": answer.content_type,
-                                               **answer.headers})
+        response = web.StreamResponse(
+            status=answer.status, headers={"content-type": answer.content_type, **answer.headers}
+        )
         await response.prepare(request)
         if answer.first_delay_s:
             await asyncio.sleep(answer.first_delay_s)
@@ -340,10 +494,8 @@ class FakeUpstream:
     def close(self) -> None:
         if self._runner is not None:
             future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            try:
+            with contextlib.suppress(Exception):
                 future.result(5)
-            except Exception:
-                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -372,16 +524,21 @@ class ConfigBuilder:
     """
 
     def __init__(self) -> None:
-        self.data: dict[str, Any] = {"server": {}, "router": {}, "plugins": {"enabled": []},
-                                     "providers": [], "profiles": {}}
+        self.data: dict[str, Any] = {
+            "server": {},
+            "router": {},
+            "plugins": {"enabled": []},
+            "providers": [],
+            "profiles": {},
+        }
 
-    def provider(self, name: str, base_url: str | FakeUpstream, *, kind: str = "openai",
-                 **settings: Any) -> ConfigBuilder:
+    def provider(
+        self, name: str, base_url: str | FakeUpstream, *, kind: str = "openai", **settings: Any
+    ) -> ConfigBuilder:
         url = base_url.url if isinstance(base_url, FakeUpstream) else base_url
         if isinstance(base_url, FakeUpstream) and kind == "openai":
             url += "/v1"
-        self.data["providers"].append({"name": name, "base_url": url, "kind": kind,
-                                       **settings})
+        self.data["providers"].append({"name": name, "base_url": url, "kind": kind, **settings})
         return self
 
     def profile(self, name: str, providers: Sequence[str], **settings: Any) -> ConfigBuilder:
@@ -432,21 +589,40 @@ class RouterProcess:
     :meth:`log_lines` reads it.
     """
 
-    def __init__(self, config_path: str | os.PathLike[str], *, workers: int = 1,
-                 env: dict[str, str] | None = None, port: int | None = None,
-                 startup_timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str],
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        startup_timeout_s: float = 20.0,
+    ) -> None:
         self.port = port or free_port()
         self.config_path = str(config_path)
-        self._stderr = tempfile.NamedTemporaryFile(prefix="coderouter-stderr-", suffix=".log",
-                                                   delete=False)
+        self._stderr = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix="coderouter-stderr-", suffix=".log", delete=False
+        )
         full_env = dict(os.environ)
         full_env.pop("CODEROUTER_ALLOW_PAID", None)
         full_env.update(env or {})
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "coderouter.cli", "serve", "--config", self.config_path,
-             "--port", str(self.port), "--workers", str(workers)],
-            stdout=subprocess.DEVNULL, stderr=self._stderr, env=full_env,
+            [
+                sys.executable,
+                "-m",
+                "coderouter.cli",
+                "serve",
+                "--config",
+                self.config_path,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=full_env,
         )
         self.ready_after_s = self._wait_ready(startup_timeout_s)
 
@@ -460,8 +636,10 @@ class RouterProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"coderouter serve exited with {self.process.returncode}:\n"
-                                   + self.stderr_text())
+                raise RuntimeError(
+                    f"coderouter serve exited with {self.process.returncode}:\n"
+                    + self.stderr_text()
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
                     if resp.status == 200:
@@ -488,8 +666,9 @@ class RouterProcess:
                 out.append(record)
         return out
 
-    def wait_for_log(self, count: int, event: str = "request",
-                     timeout_s: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for_log(
+        self, count: int, event: str = "request", timeout_s: float = 5.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while True:
             lines = self.log_lines(event)

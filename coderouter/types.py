@@ -57,8 +57,13 @@ class Usage:
 
     def merge(self, other: Usage) -> None:
         """Take every non-zero count of ``other`` (streams report usage in pieces)."""
-        for field in ("input_tokens", "output_tokens", "cache_read_tokens",
-                      "cache_write_tokens", "reasoning_tokens"):
+        for field in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
             value = getattr(other, field)
             if value:
                 setattr(self, field, value)

@@ -38,8 +38,9 @@ def is_retryable_status(status: int) -> bool:
 
 def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """The worker's upstream client. Limits allow hundreds of concurrent streams."""
-    limits = httpx.Limits(max_connections=2048, max_keepalive_connections=256,
-                          keepalive_expiry=30.0)
+    limits = httpx.Limits(
+        max_connections=2048, max_keepalive_connections=256, keepalive_expiry=30.0
+    )
     if transport is None:
         from httpx_aiohttp import AiohttpTransport
 
@@ -54,12 +55,15 @@ def endpoint_of(provider: ProviderConfig) -> str:
     return base + "/chat/completions"
 
 
-def headers_for(provider: ProviderConfig, client_headers: Mapping[str, str],
-                stream: bool) -> dict[str, str]:
+def headers_for(
+    provider: ProviderConfig, client_headers: Mapping[str, str], stream: bool
+) -> dict[str, str]:
     """Upstream headers. The client's own credentials are never forwarded: keys come from
     ``api_key_env`` only."""
-    headers = {"content-type": "application/json",
-               "accept": "text/event-stream" if stream else "application/json"}
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+    }
     key = provider.api_key
     if provider.kind == "anthropic":
         headers["anthropic-version"] = client_headers.get("anthropic-version", ANTHROPIC_VERSION)
@@ -92,16 +96,24 @@ class Upstream:
         self.client = client
 
     async def open(
-        self, provider: ProviderConfig, body: bytes, client_headers: Mapping[str, str],
-        *, stream: bool,
+        self,
+        provider: ProviderConfig,
+        body: bytes,
+        client_headers: Mapping[str, str],
+        *,
+        stream: bool,
     ) -> httpx.Response:
         """Send the request and return the open response (status < 400); the caller reads and
         closes it."""
-        timeout = httpx.Timeout(provider.timeout_s, connect=provider.connect_timeout_s,
-                                pool=provider.connect_timeout_s)
+        timeout = httpx.Timeout(
+            provider.timeout_s, connect=provider.connect_timeout_s, pool=provider.connect_timeout_s
+        )
         request = self.client.build_request(
-            "POST", endpoint_of(provider), content=body,
-            headers=headers_for(provider, client_headers, stream), timeout=timeout,
+            "POST",
+            endpoint_of(provider),
+            content=body,
+            headers=headers_for(provider, client_headers, stream),
+            timeout=timeout,
         )
         try:
             response = await self.client.send(request, stream=True)
@@ -115,8 +127,9 @@ class Upstream:
             raise await self._status_error(provider, response)
         return response
 
-    async def _status_error(self, provider: ProviderConfig,
-                            response: httpx.Response) -> UpstreamError:
+    async def _status_error(
+        self, provider: ProviderConfig, response: httpx.Response
+    ) -> UpstreamError:
         try:
             raw = await _read_limited(response.aiter_bytes(), MAX_ERROR_BODY)
         except _TRANSPORT_ERRORS:
@@ -134,8 +147,11 @@ class Upstream:
             message = found or message
         status = response.status_code
         return UpstreamError(
-            "status", message or response.reason_phrase or f"HTTP {status}", status=status,
-            retryable=is_retryable_status(status), body=text,
+            "status",
+            message or response.reason_phrase or f"HTTP {status}",
+            status=status,
+            retryable=is_retryable_status(status),
+            body=text,
             retry_after_s=_retry_after(response),
         )
 
@@ -151,8 +167,9 @@ class Upstream:
         try:
             body = json.loads(raw)
         except ValueError:
-            raise UpstreamError("bad_response",
-                                f"upstream answered non-JSON: {raw[:200]!r}") from None
+            raise UpstreamError(
+                "bad_response", f"upstream answered non-JSON: {raw[:200]!r}"
+            ) from None
         if not isinstance(body, dict):
             raise UpstreamError("bad_response", "upstream answered JSON that is not an object")
         return body

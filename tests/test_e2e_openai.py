@@ -34,14 +34,20 @@ def two(fake_upstreams: Any) -> tuple[FakeUpstream, FakeUpstream]:
     return fake_upstreams(), fake_upstreams()
 
 
-def test_pass_through_keeps_unknown_fields_and_replaces_model(router_process: Any,
-                                                             fake_upstream: FakeUpstream) -> None:
+def test_pass_through_keeps_unknown_fields_and_replaces_model(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
     fake_upstream.script(Answer.json(chat_completion("forty-two")))
-    builder = (ConfigBuilder().provider("local", fake_upstream, model="qwen2.5-coder:7b")
-               .profile("default", ["local"]))
+    builder = (
+        ConfigBuilder()
+        .provider("local", fake_upstream, model="qwen2.5-coder:7b")
+        .profile("default", ["local"])
+    )
     proc = router_process(builder)
     raw = sdk(proc.url).chat.completions.with_raw_response.create(
-        model="gpt-4o", messages=MESSAGES, seed=7,
+        model="gpt-4o",
+        messages=MESSAGES,
+        seed=7,
         response_format={"type": "json_object"},
         tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         extra_body={"custom_field": {"nested": [1, 2]}},
@@ -60,14 +66,21 @@ def test_pass_through_keeps_unknown_fields_and_replaces_model(router_process: An
     assert "client-key" not in json.dumps(sent.headers)
 
 
-@pytest.mark.parametrize("failure", [Answer.error(429, "slow down"), Answer.error(500, "boom"),
-                                     Answer.drop()], ids=["429", "500", "dropped"])
+@pytest.mark.parametrize(
+    "failure",
+    [Answer.error(429, "slow down"), Answer.error(500, "boom"), Answer.drop()],
+    ids=["429", "500", "dropped"],
+)
 def test_fallback_on_retryable_failures(router_process: Any, two: Any, failure: Answer) -> None:
     first, second = two
     first.script(failure)
     second.script(Answer.json(chat_completion("from second")))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .profile("default", ["first", "second"]))
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
     proc = router_process(builder)
     raw = sdk(proc.url).chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
     assert raw.parse().choices[0].message.content == "from second"
@@ -76,11 +89,16 @@ def test_fallback_on_retryable_failures(router_process: Any, two: Any, failure: 
     assert first.count == 1 and second.count == 1
 
 
-def test_fallback_on_connection_refused_and_log_line(router_process: Any,
-                                                    fake_upstream: FakeUpstream) -> None:
+def test_fallback_on_connection_refused_and_log_line(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
     fake_upstream.script(Answer.json(chat_completion("ok")))
-    builder = (ConfigBuilder().provider("down", closed_port_url()).provider("up", fake_upstream)
-               .profile("default", ["down", "up"]))
+    builder = (
+        ConfigBuilder()
+        .provider("down", closed_port_url())
+        .provider("up", fake_upstream)
+        .profile("default", ["down", "up"])
+    )
     proc = router_process(builder)
     raw = sdk(proc.url).chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
     assert raw.headers["x-coderouter-provider"] == "up"
@@ -95,8 +113,12 @@ def test_fallback_on_connection_refused_and_log_line(router_process: Any,
 def test_no_fallback_on_400(router_process: Any, two: Any) -> None:
     first, second = two
     first.script(Answer.error(400, "bad tool schema"))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .profile("default", ["first", "second"]))
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
     proc = router_process(builder)
     with pytest.raises(openai.BadRequestError) as info:
         sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
@@ -108,18 +130,25 @@ def test_all_providers_failing_gives_502_naming_each(router_process: Any, two: A
     first, second = two
     first.script(Answer.error(500, "gpu fell over"))
     second.script(Answer.error(503, "loading model"))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .provider("cloud", second, paid=True)
-               .profile("default", ["first", "second", "cloud"]))
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .provider("cloud", second, paid=True)
+        .profile("default", ["first", "second", "cloud"])
+    )
     proc = router_process(builder)
-    response = httpx.post(proc.url + "/v1/chat/completions",
-                          json={"model": "m", "messages": MESSAGES})
+    response = httpx.post(
+        proc.url + "/v1/chat/completions", json={"model": "m", "messages": MESSAGES}
+    )
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["type"] == "upstream_error"
-    for expected in ("first failed (HTTP 500: gpu fell over)",
-                     "second failed (HTTP 503: loading model)",
-                     "cloud skipped (paid provider; allow_paid is off)"):
+    for expected in (
+        "first failed (HTTP 500: gpu fell over)",
+        "second failed (HTTP 503: loading model)",
+        "cloud skipped (paid provider; allow_paid is off)",
+    ):
         assert expected in error["message"]
     assert second.count == 1
 
@@ -128,11 +157,16 @@ def test_all_rate_limited_gives_429_with_retry_after(router_process: Any, two: A
     first, second = two
     first.script(Answer.error(429, "slow", headers={"retry-after": "7"}))
     second.script(Answer.error(429, "slower", headers={"retry-after": "3"}))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .profile("default", ["first", "second"]))
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
     proc = router_process(builder)
-    response = httpx.post(proc.url + "/v1/chat/completions",
-                          json={"model": "m", "messages": MESSAGES})
+    response = httpx.post(
+        proc.url + "/v1/chat/completions", json={"model": "m", "messages": MESSAGES}
+    )
     assert response.status_code == 429
     assert response.headers["retry-after"] == "3"
 
@@ -141,8 +175,12 @@ def test_paid_gate_and_env_override(router_process: Any, two: Any) -> None:
     free, paid = two
     free.script(Answer.error(500), Answer.error(500))
     paid.script(Answer.json(chat_completion("paid answer")))
-    builder = (ConfigBuilder().provider("free", free).provider("paid", paid, paid=True)
-               .profile("default", ["free", "paid"]))
+    builder = (
+        ConfigBuilder()
+        .provider("free", free)
+        .provider("paid", paid, paid=True)
+        .profile("default", ["free", "paid"])
+    )
     proc = router_process(builder)
     with pytest.raises(openai.APIStatusError) as info:
         sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
@@ -154,17 +192,28 @@ def test_paid_gate_and_env_override(router_process: Any, two: Any) -> None:
     assert paid.count == 1
 
 
-def test_stream_fallback_before_commit_and_final_completion(router_process: Any,
-                                                            two: Any) -> None:
+def test_stream_fallback_before_commit_and_final_completion(router_process: Any, two: Any) -> None:
     first, second = two
     first.script(Answer.sse(chat_stream(["never"]), cut_after=1))
-    second.script(Answer.sse(chat_stream(["Hel", "lo ", "world"], tool_calls=[
-        {"name": "read_file", "arguments": {"path": "a.py"}}]), delay_s=0.01))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .profile("default", ["first", "second"]))
+    second.script(
+        Answer.sse(
+            chat_stream(
+                ["Hel", "lo ", "world"],
+                tool_calls=[{"name": "read_file", "arguments": {"path": "a.py"}}],
+            ),
+            delay_s=0.01,
+        )
+    )
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
     proc = router_process(builder)
     with sdk(proc.url).chat.completions.stream(
-            model="m", messages=MESSAGES, stream_options={"include_usage": True}) as stream:
+        model="m", messages=MESSAGES, stream_options={"include_usage": True}
+    ) as stream:
         final = stream.get_final_completion()
     message = final.choices[0].message
     assert message.content == "Hello world"
@@ -180,11 +229,18 @@ def test_stream_cut_after_commit_ends_with_error_event(router_process: Any, two:
     first, second = two
     frames = chat_stream(["first ", "second ", "third"])
     first.script(Answer.sse(frames, cut_after=3, delay_s=0.01))
-    builder = (ConfigBuilder().provider("first", first).provider("second", second)
-               .profile("default", ["first", "second"]))
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
     proc = router_process(builder)
-    with httpx.stream("POST", proc.url + "/v1/chat/completions",
-                      json={"model": "m", "messages": MESSAGES, "stream": True}) as response:
+    with httpx.stream(
+        "POST",
+        proc.url + "/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES, "stream": True},
+    ) as response:
         assert response.status_code == 200
         body = b"".join(response.iter_bytes()).decode()
     data = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
@@ -195,9 +251,11 @@ def test_stream_cut_after_commit_ends_with_error_event(router_process: Any, two:
     [record] = proc.wait_for_log(1)
     assert record["status"] == 502
     first.script(Answer.sse(frames, cut_after=3))
-    with pytest.raises(openai.APIError, match="failed mid-stream"):
-        with sdk(proc.url).chat.completions.stream(model="m", messages=MESSAGES) as stream:
-            stream.get_final_completion()
+    with (
+        pytest.raises(openai.APIError, match="failed mid-stream"),
+        sdk(proc.url).chat.completions.stream(model="m", messages=MESSAGES) as stream,
+    ):
+        stream.get_final_completion()
 
 
 def test_stream_is_relayed_chunk_by_chunk(router_process: Any, fake_upstream: FakeUpstream) -> None:
@@ -205,8 +263,11 @@ def test_stream_is_relayed_chunk_by_chunk(router_process: Any, fake_upstream: Fa
     builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
     proc = router_process(builder)
     arrivals: list[float] = []
-    with httpx.stream("POST", proc.url + "/v1/chat/completions",
-                      json={"model": "m", "messages": MESSAGES, "stream": True}) as response:
+    with httpx.stream(
+        "POST",
+        proc.url + "/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES, "stream": True},
+    ) as response:
         for line in response.iter_lines():
             if line.startswith("data: {"):
                 choices = json.loads(line[6:])["choices"]
@@ -223,20 +284,28 @@ def test_stream_is_relayed_chunk_by_chunk(router_process: Any, fake_upstream: Fa
         (b"[1, 2]", 400, "must be a JSON object"),
         (b'{"model": "m"}', 400, "'messages' is a required property"),
         (b'{"model": "m", "messages": "hi"}', 400, "'messages' must be a non-empty array"),
-        (b'{"model": 5, "messages": [{"role": "user", "content": "x"}]}', 400,
-         "'model' must be a string"),
-        (b'{"messages": [{"role": "user", "content": "x"}], "profile": "nope"}', 400,
-         "unknown profile 'nope'"),
+        (
+            b'{"model": 5, "messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "'model' must be a string",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}], "profile": "nope"}',
+            400,
+            "unknown profile 'nope'",
+        ),
     ],
 )
-def test_bad_input_is_answered_without_any_upstream(router_process: Any,
-                                                    fake_upstream: FakeUpstream,
-                                                    payload: bytes, status: int,
-                                                    fragment: str) -> None:
+def test_bad_input_is_answered_without_any_upstream(
+    router_process: Any, fake_upstream: FakeUpstream, payload: bytes, status: int, fragment: str
+) -> None:
     builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
     proc = router_process(builder)
-    response = httpx.post(proc.url + "/v1/chat/completions", content=payload,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        proc.url + "/v1/chat/completions",
+        content=payload,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == status
     assert fragment in response.json()["error"]["message"]
     assert response.json()["error"]["type"] == "invalid_request_error"
@@ -245,8 +314,12 @@ def test_bad_input_is_answered_without_any_upstream(router_process: Any,
 
 
 def test_body_over_limit_gets_413(router_process: Any, fake_upstream: FakeUpstream) -> None:
-    builder = (ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
-               .server(max_body_bytes=4096))
+    builder = (
+        ConfigBuilder()
+        .provider("up", fake_upstream)
+        .profile("default", ["up"])
+        .server(max_body_bytes=4096)
+    )
     proc = router_process(builder)
     big = {"model": "m", "messages": [{"role": "user", "content": "x" * 10000}]}
     response = httpx.post(proc.url + "/v1/chat/completions", json=big)
@@ -283,8 +356,9 @@ def test_profile_selection_order(router_process: Any, fake_upstreams: Any) -> No
 
 
 def test_models_health_root_and_plugins(router_process: Any, fake_upstream: FakeUpstream) -> None:
-    builder = (ConfigBuilder().provider("up", fake_upstream, model="qwen3")
-               .profile("default", ["up"]))
+    builder = (
+        ConfigBuilder().provider("up", fake_upstream, model="qwen3").profile("default", ["up"])
+    )
     proc = router_process(builder)
     models = sdk(proc.url).models.list()
     assert [m.id for m in models.data] == ["default", "qwen3"]
@@ -296,8 +370,9 @@ def test_models_health_root_and_plugins(router_process: Any, fake_upstream: Fake
     assert "example" in [p["name"] for p in plugins["installed"]]
 
 
-def test_serve_prints_startup_line_and_starts_fast(router_process: Any,
-                                                  fake_upstream: FakeUpstream) -> None:
+def test_serve_prints_startup_line_and_starts_fast(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
     builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
     proc = router_process(builder)
     lines = [line for line in proc.stderr_text().splitlines() if "listening on" in line]
@@ -307,16 +382,21 @@ def test_serve_prints_startup_line_and_starts_fast(router_process: Any,
     assert proc.ready_after_s < 10
 
 
-def test_sigterm_lets_inflight_stream_finish(router_process: Any,
-                                             fake_upstream: FakeUpstream) -> None:
+def test_sigterm_lets_inflight_stream_finish(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
     fake_upstream.script(Answer.sse(chat_stream(["a", "b", "c", "d", "e"]), delay_s=0.2))
     builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
     proc = router_process(builder)
     received: list[str] = []
 
     def consume() -> None:
-        with httpx.stream("POST", proc.url + "/v1/chat/completions", timeout=10,
-                          json={"model": "m", "messages": MESSAGES, "stream": True}) as resp:
+        with httpx.stream(
+            "POST",
+            proc.url + "/v1/chat/completions",
+            timeout=10,
+            json={"model": "m", "messages": MESSAGES, "stream": True},
+        ) as resp:
             received.extend(resp.iter_lines())
 
     thread = threading.Thread(target=consume)
@@ -326,7 +406,9 @@ def test_sigterm_lets_inflight_stream_finish(router_process: Any,
     thread.join(10)
     assert code == 0
     assert "data: [DONE]" in received
-    text = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
-                   for line in received if line.startswith("data: {") and '"choices":[{' in
-                   line.replace(" ", ""))
+    text = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in received
+        if line.startswith("data: {") and '"choices":[{' in line.replace(" ", "")
+    )
     assert text == "abcde"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import falcon.asgi
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["add_routes"]
 
 
-def add_routes(app: falcon.asgi.App, context: AppContext) -> None:
+def add_routes(app: falcon.asgi.App[Any, Any], context: AppContext) -> None:
     app.add_route("/v1/chat/completions", IngressResource(context, "openai_chat"))
     app.add_route("/v1/models", ModelsResource(context))
     app.add_route("/healthz", HealthResource(context))

@@ -47,24 +47,32 @@ def check_ingress_key(req: falcon.asgi.Request, keys: list[str]) -> None:
     if not offered and auth.lower().startswith("bearer "):
         offered = auth[7:].strip()
     if not any(hmac.compare_digest(offered, key) for key in keys):
-        raise BadRequest(401, "authentication", "missing or invalid API key for this router "
-                         "(send it as x-api-key or Authorization: Bearer)")
+        raise BadRequest(
+            401,
+            "authentication",
+            "missing or invalid API key for this router "
+            "(send it as x-api-key or Authorization: Bearer)",
+        )
 
 
 async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
     length = req.content_length
     if length is not None and length > limit:
-        raise BadRequest(413, "request_too_large",
-                         f"request body is {length} bytes; the limit is {limit} bytes "
-                         "(server.max_body_bytes)")
+        raise BadRequest(
+            413,
+            "request_too_large",
+            f"request body is {length} bytes; the limit is {limit} bytes (server.max_body_bytes)",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in req.stream:
         size += len(chunk)
         if size > limit:
-            raise BadRequest(413, "request_too_large",
-                             f"request body is over the limit of {limit} bytes "
-                             "(server.max_body_bytes)")
+            raise BadRequest(
+                413,
+                "request_too_large",
+                f"request body is over the limit of {limit} bytes (server.max_body_bytes)",
+            )
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
@@ -74,8 +82,9 @@ async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, "invalid_request", f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise BadRequest(400, "invalid_request",
-                         f"request body must be a JSON object, got {type(body).__name__}")
+        raise BadRequest(
+            400, "invalid_request", f"request body must be a JSON object, got {type(body).__name__}"
+        )
     return body
 
 
@@ -88,8 +97,9 @@ def write_reply(resp: falcon.asgi.Response, reply: Reply | StreamReply) -> None:
         resp.data = reply.body
 
 
-def write_error(resp: falcon.asgi.Response, ingress: Ingress, status: int, error_type: str,
-                message: str) -> None:
+def write_error(
+    resp: falcon.asgi.Response, ingress: Ingress, status: int, error_type: str, message: str
+) -> None:
     wire = wire_format(ingress)
     resp.status = status
     resp.content_type = "application/json"
@@ -120,24 +130,36 @@ class IngressResource:
         write_reply(resp, reply)
 
 
-def install_error_handler(app: falcon.asgi.App, context: AppContext) -> None:
+def install_error_handler(app: falcon.asgi.App[Any, Any], context: AppContext) -> None:
     """Any unexpected exception becomes a 500 in the client's wire format; the worker lives."""
 
-    async def handle(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception,
-                     params: dict[str, Any]) -> None:
+    async def handle(
+        req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: dict[str, Any]
+    ) -> None:
         if isinstance(exc, falcon.HTTPError):
             ingress = getattr(req.context, "ingress", None)
             if ingress is None:
                 resp.status = exc.status
                 resp.media = exc.to_dict()
                 return
-            write_error(resp, ingress, exc.status_code, "invalid_request",
-                        exc.title + (f": {exc.description}" if exc.description else ""))
+            write_error(
+                resp,
+                ingress,
+                exc.status_code,
+                "invalid_request",
+                exc.title + (f": {exc.description}" if exc.description else ""),
+            )
             return
         logger.exception("unhandled error on %s %s", req.method, req.path)
-        context.log.emit({"event": "internal_error", "path": req.path,
-                          "error": f"{type(exc).__name__}: {exc}"})
-        write_error(resp, getattr(req.context, "ingress", "openai_chat"), 500, "api_error",
-                    f"internal error in the router: {type(exc).__name__}")
+        context.log.emit(
+            {"event": "internal_error", "path": req.path, "error": f"{type(exc).__name__}: {exc}"}
+        )
+        write_error(
+            resp,
+            getattr(req.context, "ingress", "openai_chat"),
+            500,
+            "api_error",
+            f"internal error in the router: {type(exc).__name__}",
+        )
 
     app.add_error_handler(Exception, handle)

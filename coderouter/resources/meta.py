@@ -30,9 +30,18 @@ class RootResource:
         self.context = context
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.media = {"name": "coderouter", "version": version(),
-                      "endpoints": ["/v1/messages", "/v1/chat/completions", "/v1/responses",
-                                    "/v1/models", "/healthz", "/-/plugins"]}
+        resp.media = {
+            "name": "coderouter",
+            "version": version(),
+            "endpoints": [
+                "/v1/messages",
+                "/v1/chat/completions",
+                "/v1/responses",
+                "/v1/models",
+                "/healthz",
+                "/-/plugins",
+            ],
+        }
 
     async def on_head(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.status = 200
@@ -44,9 +53,12 @@ class HealthResource:
         self.context = context
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        resp.media = {"status": "ok", "version": version(),
-                      "profiles": list(self.context.config.profiles),
-                      "uptime_s": round(time.time() - self.context.started_at, 1)}
+        resp.media = {
+            "status": "ok",
+            "version": version(),
+            "profiles": list(self.context.config.profiles),
+            "uptime_s": round(time.time() - self.context.started_at, 1),
+        }
 
     on_head = on_get
 
@@ -70,15 +82,27 @@ class ModelsResource:
         ids = self._ids()
         if req.get_header("anthropic-version"):
             data: list[dict[str, Any]] = [
-                {"type": "model", "id": i, "display_name": label,
-                 "created_at": "2025-01-01T00:00:00Z"} for i, label in ids]
-            resp.media = {"data": data, "has_more": False,
-                          "first_id": ids[0][0] if ids else None,
-                          "last_id": ids[-1][0] if ids else None}
+                {
+                    "type": "model",
+                    "id": i,
+                    "display_name": label,
+                    "created_at": "2025-01-01T00:00:00Z",
+                }
+                for i, label in ids
+            ]
+            resp.media = {
+                "data": data,
+                "has_more": False,
+                "first_id": ids[0][0] if ids else None,
+                "last_id": ids[-1][0] if ids else None,
+            }
             return
-        resp.media = {"object": "list", "data": [
-            {"id": i, "object": "model", "created": 0, "owned_by": "coderouter"}
-            for i, _ in ids]}
+        resp.media = {
+            "object": "list",
+            "data": [
+                {"id": i, "object": "model", "created": 0, "owned_by": "coderouter"} for i, _ in ids
+            ],
+        }
 
 
 class PluginsResource:

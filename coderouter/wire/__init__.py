@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,6 +10,8 @@ if TYPE_CHECKING:
     from coderouter.wire.model import Request
 
 __all__ = ["PROVIDER_WIRE", "decode_request", "wire_format"]
+
+WIRE_FORMATS = ("openai_chat", "anthropic", "openai_responses")
 
 PROVIDER_WIRE = {"openai": "openai_chat", "anthropic": "anthropic"}
 """The wire format each provider ``kind`` speaks."""
@@ -21,16 +24,12 @@ def wire_format(name: str) -> WireFormat:
     found = _FORMATS.get(name)
     if found is not None:
         return found
-    if name == "openai_chat":
-        from coderouter.wire.openai_chat import FORMAT
-    elif name == "anthropic":
-        from coderouter.wire.anthropic import FORMAT
-    elif name == "openai_responses":
-        from coderouter.wire.openai_responses import FORMAT
-    else:
-        raise KeyError(f"unknown wire format {name!r}")
-    _FORMATS[name] = FORMAT
-    return FORMAT
+    if name not in WIRE_FORMATS:
+        raise KeyError(f"unknown wire format {name!r} (known: {', '.join(WIRE_FORMATS)})")
+    module = importlib.import_module(f"coderouter.wire.{name}")
+    implementation: WireFormat = module.FORMAT
+    _FORMATS[name] = implementation
+    return implementation
 
 
 def decode_request(name: str, body: dict[str, Any]) -> Request:

@@ -80,7 +80,12 @@ class WireFormat(Protocol):
         ...
 
     def passthrough_request(
-        self, body: dict[str, Any], *, model: str, stream: bool, notes: list[str],
+        self,
+        body: dict[str, Any],
+        *,
+        model: str,
+        stream: bool,
+        notes: list[str],
         max_tokens: int | None,
     ) -> dict[str, Any]:
         """Same format in and out: the client's body with ``model`` replaced (and the few
@@ -89,7 +94,12 @@ class WireFormat(Protocol):
 
     def decode_response(self, body: dict[str, Any]) -> list[Event]: ...
 
-    def encode_response(self, events: list[Event], *, model: str) -> dict[str, Any]: ...
+    def encode_response(
+        self, events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Events -> this format's whole response. ``request_body`` is the client's request,
+        for formats whose answer echoes parts of it."""
+        ...
 
     def usage_of(self, body: dict[str, Any]) -> Usage: ...
 

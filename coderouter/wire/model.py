@@ -30,9 +30,7 @@ from coderouter.types import Usage
 Block = dict[str, Any]
 Message = dict[str, Any]
 
-StopReason = Literal[
-    "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"
-]
+StopReason = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"]
 
 
 @attrs.define(slots=True)
@@ -169,35 +167,52 @@ class Response:
     error: StreamError | None = None
 
 
-def accumulate(events: list[Event]) -> Response:
-    """Fold an event sequence into a :class:`Response` (tool arguments parsed as JSON)."""
-    response = Response()
-    blocks: dict[int, Block] = {}
-    tool_json: dict[int, list[str]] = {}
-    for event in events:
+class _Folder:
+    """Folds events into blocks; one method per event kind keeps each step obvious."""
+
+    def __init__(self) -> None:
+        self.response = Response()
+        self.blocks: dict[int, Block] = {}
+        self.tool_json: dict[int, list[str]] = {}
+
+    def block(self, index: int, default_type: str) -> Block:
+        found = self.blocks.get(index)
+        if found is None:
+            found = {"type": default_type, default_type: ""}
+            self.blocks[index] = found
+        return found
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            block = self.block(event.index, "text")
+            block["text"] = block.get("text", "") + event.text
+        elif isinstance(event, ThinkingDelta):
+            block = self.block(event.index, "thinking")
+            block["thinking"] = block.get("thinking", "") + event.thinking
+        elif isinstance(event, SignatureDelta):
+            block = self.block(event.index, "thinking")
+            block["signature"] = block.get("signature", "") + event.signature
+        elif isinstance(event, ToolArgsDelta):
+            self.tool_json.setdefault(event.index, []).append(event.partial_json)
+        elif isinstance(event, BlockStart):
+            self.start(event)
+        else:
+            self.message_event(event)
+
+    def start(self, event: BlockStart) -> None:
+        block = dict(event.block)
+        kind = block.get("type")
+        if kind in ("text", "thinking"):
+            block.setdefault(str(kind), "")
+        elif kind == "tool_use":
+            self.tool_json[event.index] = []
+        self.blocks[event.index] = block
+
+    def message_event(self, event: Event) -> None:
+        response = self.response
         if isinstance(event, MessageStart):
             response.id, response.model = event.id, event.model
             response.usage.merge(event.usage)
-        elif isinstance(event, BlockStart):
-            block = dict(event.block)
-            if block.get("type") == "text":
-                block.setdefault("text", "")
-            elif block.get("type") == "thinking":
-                block.setdefault("thinking", "")
-            elif block.get("type") == "tool_use":
-                tool_json[event.index] = []
-            blocks[event.index] = block
-        elif isinstance(event, TextDelta):
-            block = blocks.setdefault(event.index, {"type": "text", "text": ""})
-            block["text"] = block.get("text", "") + event.text
-        elif isinstance(event, ThinkingDelta):
-            block = blocks.setdefault(event.index, {"type": "thinking", "thinking": ""})
-            block["thinking"] = block.get("thinking", "") + event.thinking
-        elif isinstance(event, SignatureDelta):
-            block = blocks.setdefault(event.index, {"type": "thinking", "thinking": ""})
-            block["signature"] = block.get("signature", "") + event.signature
-        elif isinstance(event, ToolArgsDelta):
-            tool_json.setdefault(event.index, []).append(event.partial_json)
         elif isinstance(event, MessageDelta):
             if event.stop_reason is not None:
                 response.stop_reason = event.stop_reason
@@ -205,12 +220,22 @@ def accumulate(events: list[Event]) -> Response:
             response.usage.merge(event.usage)
         elif isinstance(event, StreamError):
             response.error = event
-    for index, parts in tool_json.items():
-        block = blocks.get(index)
-        if block is not None:
-            block["input"] = parse_tool_input("".join(parts))
-    response.content = [blocks[i] for i in sorted(blocks)]
-    return response
+
+    def result(self) -> Response:
+        for index, parts in self.tool_json.items():
+            found = self.blocks.get(index)
+            if found is not None:
+                found["input"] = parse_tool_input("".join(parts))
+        self.response.content = [self.blocks[i] for i in sorted(self.blocks)]
+        return self.response
+
+
+def accumulate(events: list[Event]) -> Response:
+    """Fold an event sequence into a :class:`Response` (tool arguments parsed as JSON)."""
+    folder = _Folder()
+    for event in events:
+        folder.feed(event)
+    return folder.result()
 
 
 def parse_tool_input(text: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from coderouter.wire.model import (
     MessageStart,
     MessageStop,
     Request,
-    SignatureDelta,
     StopReason,
     StreamError,
     TextDelta,
@@ -64,8 +63,21 @@ ERROR_TYPES = {
     "timeout": "timeout_error",
 }
 _KNOWN_KEYS = frozenset(
-    {"model", "messages", "tools", "tool_choice", "max_tokens", "max_completion_tokens",
-     "temperature", "top_p", "stop", "stream", "stream_options", "response_format", "profile"}
+    {
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "stream_options",
+        "response_format",
+        "profile",
+    }
 )
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
@@ -82,7 +94,8 @@ def _text_of(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text", "") for part in content
+            part.get("text", "")
+            for part in content
             if isinstance(part, dict) and part.get("type") in ("text", "input_text")
         )
     return ""
@@ -93,8 +106,10 @@ def _image_block(part: dict[str, Any]) -> Block:
     url = image.get("url", "") if isinstance(image, dict) else str(image or "")
     if url.startswith("data:") and ";base64," in url:
         media_type, _, data = url[5:].partition(";base64,")
-        return {"type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data}}
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
@@ -128,9 +143,14 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[Block]:
             parsed = json.loads(args) if isinstance(args, str) else args
         except ValueError:
             parsed = {}
-        blocks.append({"type": "tool_use", "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}",
-                       "name": fn.get("name", ""),
-                       "input": parsed if isinstance(parsed, dict) else {}})
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}",
+                "name": fn.get("name", ""),
+                "input": parsed if isinstance(parsed, dict) else {},
+            }
+        )
     return blocks
 
 
@@ -187,8 +207,10 @@ def _response_format_out(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
     if not fmt:
         return None
     if fmt.get("type") == "json_schema":
-        spec: dict[str, Any] = {"name": fmt.get("name") or "output",
-                                "schema": fmt.get("schema") or {}}
+        spec: dict[str, Any] = {
+            "name": fmt.get("name") or "output",
+            "schema": fmt.get("schema") or {},
+        }
         if "strict" in fmt:
             spec["strict"] = fmt["strict"]
         return {"type": "json_schema", "json_schema": spec}
@@ -262,8 +284,13 @@ def _encode_messages(request: Request) -> list[dict[str, Any]]:
                 if block.get("type") == "tool_result":
                     if "cache_control" in block:
                         request.note_dropped("cache_control")
-                    out.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""),
-                                "content": _tool_result_text(block)})
+                    out.append(
+                        {
+                            "role": "tool",
+                            "tool_call_id": block.get("tool_use_id", ""),
+                            "content": _tool_result_text(block),
+                        }
+                    )
                 else:
                     rest.append(block)
             if rest:
@@ -279,9 +306,16 @@ def _encode_assistant(blocks: list[Block], request: Request) -> dict[str, Any]:
         if kind == "text":
             texts.append(block.get("text", ""))
         elif kind == "tool_use":
-            calls.append({"id": block.get("id", ""), "type": "function",
-                          "function": {"name": block.get("name", ""),
-                                       "arguments": _dumps(block.get("input") or {})}})
+            calls.append(
+                {
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name", ""),
+                        "arguments": _dumps(block.get("input") or {}),
+                    },
+                }
+            )
         elif kind in ("thinking", "redacted_thinking"):
             request.note_dropped("thinking")
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
@@ -326,18 +360,30 @@ class OpenAIChat:
             elif role == "assistant":
                 _append(messages, "assistant", _assistant_blocks(msg))
             elif role in ("tool", "function"):
-                _append(messages, "user", [{
-                    "type": "tool_result", "tool_use_id": msg.get("tool_call_id", ""),
-                    "content": _text_of(msg.get("content")),
-                }])
+                _append(
+                    messages,
+                    "user",
+                    [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": msg.get("tool_call_id", ""),
+                            "content": _text_of(msg.get("content")),
+                        }
+                    ],
+                )
             else:
                 _append(messages, "user", _user_blocks(msg.get("content")))
         tools = []
         for tool in body.get("tools") or []:
             fn = tool.get("function") if isinstance(tool, dict) else None
             if isinstance(fn, dict):
-                tools.append({"name": fn.get("name", ""), "description": fn.get("description", ""),
-                              "input_schema": fn.get("parameters") or {"type": "object"}})
+                tools.append(
+                    {
+                        "name": fn.get("name", ""),
+                        "description": fn.get("description", ""),
+                        "input_schema": fn.get("parameters") or {"type": "object"},
+                    }
+                )
         stop = body.get("stop")
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         return Request(
@@ -360,9 +406,14 @@ class OpenAIChat:
         body: dict[str, Any] = {"model": model, "messages": _encode_messages(request)}
         if request.tools:
             body["tools"] = [
-                {"type": "function", "function": {
-                    "name": t.get("name", ""), "description": t.get("description", ""),
-                    "parameters": t.get("input_schema") or {"type": "object"}}}
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.get("name", ""),
+                        "description": t.get("description", ""),
+                        "parameters": t.get("input_schema") or {"type": "object"},
+                    },
+                }
                 for t in request.tools
             ]
             choice = _tool_choice_out(request.tool_choice)
@@ -390,7 +441,12 @@ class OpenAIChat:
         return body
 
     def passthrough_request(
-        self, body: dict[str, Any], *, model: str, stream: bool, notes: list[str],
+        self,
+        body: dict[str, Any],
+        *,
+        model: str,
+        stream: bool,
+        notes: list[str],
         max_tokens: int | None,
     ) -> dict[str, Any]:
         out = dict(body)
@@ -401,8 +457,7 @@ class OpenAIChat:
             options["include_usage"] = True
             out["stream_options"] = options
         if notes:
-            out["messages"] = [*body["messages"],
-                               {"role": "system", "content": "\n\n".join(notes)}]
+            out["messages"] = [*body["messages"], {"role": "system", "content": "\n\n".join(notes)}]
         if max_tokens is not None:
             for key in ("max_tokens", "max_completion_tokens"):
                 if isinstance(out.get(key), int) and out[key] > max_tokens:
@@ -422,20 +477,32 @@ class OpenAIChat:
         index = 0
         reasoning = msg.get("reasoning_content") or msg.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
-            events += [BlockStart(index, {"type": "thinking", "origin": "reasoning_field"}),
-                       ThinkingDelta(index, reasoning), BlockStop(index)]
+            events += [
+                BlockStart(index, {"type": "thinking", "origin": "reasoning_field"}),
+                ThinkingDelta(index, reasoning),
+                BlockStop(index),
+            ]
             index += 1
         text = _text_of(msg.get("content"))
         if text:
-            events += [BlockStart(index, {"type": "text"}), TextDelta(index, text),
-                       BlockStop(index)]
+            events += [
+                BlockStart(index, {"type": "text"}),
+                TextDelta(index, text),
+                BlockStop(index),
+            ]
             index += 1
         for call in msg.get("tool_calls") or []:
             fn = call.get("function") or {}
             args = fn.get("arguments")
             events += [
-                BlockStart(index, {"type": "tool_use", "id": call.get("id") or _call_id(),
-                                   "name": fn.get("name", "")}),
+                BlockStart(
+                    index,
+                    {
+                        "type": "tool_use",
+                        "id": call.get("id") or _call_id(),
+                        "name": fn.get("name", ""),
+                    },
+                ),
                 ToolArgsDelta(index, args if isinstance(args, str) else _dumps(args or {})),
                 BlockStop(index),
             ]
@@ -445,7 +512,9 @@ class OpenAIChat:
         events += [MessageDelta(stop, self.usage_of(body)), MessageStop()]
         return events
 
-    def encode_response(self, events: list[Event], *, model: str) -> dict[str, Any]:
+    def encode_response(
+        self, events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = accumulate(events)
         texts: list[str] = []
         reasoning: list[str] = []
@@ -457,9 +526,16 @@ class OpenAIChat:
             elif kind == "thinking":
                 reasoning.append(block.get("thinking", ""))
             elif kind == "tool_use":
-                calls.append({"id": block.get("id", ""), "type": "function",
-                              "function": {"name": block.get("name", ""),
-                                           "arguments": _dumps(block.get("input") or {})}})
+                calls.append(
+                    {
+                        "id": block.get("id", ""),
+                        "type": "function",
+                        "function": {
+                            "name": block.get("name", ""),
+                            "arguments": _dumps(block.get("input") or {}),
+                        },
+                    }
+                )
         message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
         if not calls and message["content"] is None:
             message["content"] = ""
@@ -475,8 +551,9 @@ class OpenAIChat:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model or response.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": finish}],
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
             "usage": usage_to_openai(response.usage),
         }
 
@@ -501,8 +578,14 @@ class OpenAIChat:
     # --- errors ------------------------------------------------------------------------------
 
     def error_body(self, error_type: str, message: str) -> dict[str, Any]:
-        return {"error": {"message": message, "type": ERROR_TYPES.get(error_type, error_type),
-                          "param": None, "code": None}}
+        return {
+            "error": {
+                "message": message,
+                "type": ERROR_TYPES.get(error_type, error_type),
+                "param": None,
+                "code": None,
+            }
+        }
 
     def stream_error(self, error_type: str, message: str) -> bytes:
         return f"data: {_dumps(self.error_body(error_type, message))}\n\n".encode()
@@ -536,8 +619,11 @@ def usage_from_openai(usage: Any) -> Usage:
     details = usage.get("prompt_tokens_details") or {}
     cached = details.get("cached_tokens") or 0 if isinstance(details, dict) else 0
     completion_details = usage.get("completion_tokens_details") or {}
-    reasoning = (completion_details.get("reasoning_tokens") or 0
-                 if isinstance(completion_details, dict) else 0)
+    reasoning = (
+        completion_details.get("reasoning_tokens") or 0
+        if isinstance(completion_details, dict)
+        else 0
+    )
     return Usage(
         input_tokens=max(0, int(prompt) - int(cached)),
         output_tokens=int(usage.get("completion_tokens") or 0),
@@ -562,8 +648,16 @@ def usage_to_openai(usage: Usage) -> dict[str, Any]:
 class ChatStreamDecoder:
     """Chat Completions chunks -> internal events (one open block at a time)."""
 
-    __slots__ = ("_blocks_by_tool", "_finish", "_next_index", "_open", "_open_kind",
-                 "_started", "_usage", "complete")
+    __slots__ = (
+        "_blocks_by_tool",
+        "_finish",
+        "_next_index",
+        "_open",
+        "_open_kind",
+        "_started",
+        "_usage",
+        "complete",
+    )
 
     def __init__(self) -> None:
         self._started = False
@@ -650,9 +744,14 @@ class ChatStreamDecoder:
         fn = call.get("function") or {}
         block_index = self._blocks_by_tool.get(position)
         if block_index is None:
-            block_index = self._open_block(out, {
-                "type": "tool_use", "id": call.get("id") or _call_id(),
-                "name": fn.get("name", "")})
+            block_index = self._open_block(
+                out,
+                {
+                    "type": "tool_use",
+                    "id": call.get("id") or _call_id(),
+                    "name": fn.get("name", ""),
+                },
+            )
             self._blocks_by_tool[position] = block_index
         args = fn.get("arguments")
         if args:
@@ -669,8 +768,15 @@ class ChatStreamDecoder:
 class ChatStreamEncoder:
     """Internal events -> Chat Completions SSE chunks, tool calls keyed by ``index``."""
 
-    __slots__ = ("_created", "_id", "_include_usage", "_model", "_stop", "_tool_positions",
-                 "_usage")
+    __slots__ = (
+        "_created",
+        "_id",
+        "_include_usage",
+        "_model",
+        "_stop",
+        "_tool_positions",
+        "_usage",
+    )
 
     def __init__(self, *, model: str, include_usage: bool) -> None:
         self._id = new_id()
@@ -682,11 +788,21 @@ class ChatStreamEncoder:
         self._stop: str | None = None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
-        return "data: " + _dumps({
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }) + "\n\n"
+        return (
+            "data: "
+            + _dumps(
+                {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": self._model,
+                    "choices": [
+                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    ],
+                }
+            )
+            + "\n\n"
+        )
 
     def encode(self, events: list[Event]) -> bytes:
         out: list[str] = []
@@ -696,40 +812,75 @@ class ChatStreamEncoder:
                     out.append(self._chunk({"content": event.text}))
             elif isinstance(event, ToolArgsDelta):
                 position = self._tool_positions.get(event.index, 0)
-                out.append(self._chunk({"tool_calls": [
-                    {"index": position, "function": {"arguments": event.partial_json}}]}))
+                out.append(
+                    self._chunk(
+                        {
+                            "tool_calls": [
+                                {"index": position, "function": {"arguments": event.partial_json}}
+                            ]
+                        }
+                    )
+                )
             elif isinstance(event, ThinkingDelta):
                 if event.thinking:
                     out.append(self._chunk({"reasoning_content": event.thinking}))
             elif isinstance(event, BlockStart):
-                if event.block.get("type") == "tool_use":
-                    position = len(self._tool_positions)
-                    self._tool_positions[event.index] = position
-                    out.append(self._chunk({"tool_calls": [{
-                        "index": position, "id": event.block.get("id", ""), "type": "function",
-                        "function": {"name": event.block.get("name", ""), "arguments": ""}}]}))
-            elif isinstance(event, MessageStart):
-                self._usage.merge(event.usage)
-                out.append(self._chunk({"role": "assistant", "content": ""}))
-            elif isinstance(event, MessageDelta):
-                self._usage.merge(event.usage)
-                finish = STOP_TO_FINISH.get(event.stop_reason or "end_turn", "stop")
-                if self._tool_positions and finish == "stop":
-                    finish = "tool_calls"
-                out.append(self._chunk({}, finish))
-            elif isinstance(event, MessageStop):
-                if self._include_usage:
-                    out.append("data: " + _dumps({
-                        "id": self._id, "object": "chat.completion.chunk",
-                        "created": self._created, "model": self._model, "choices": [],
-                        "usage": usage_to_openai(self._usage)}) + "\n\n")
-                out.append("data: [DONE]\n\n")
-            elif isinstance(event, StreamError):
-                out.append("data: " + _dumps(FORMAT.error_body(event.error_type, event.message))
-                           + "\n\n")
-            elif isinstance(event, SignatureDelta | BlockStop):
-                continue
+                self._block_start(event, out)
+            else:
+                self._message_event(event, out)
         return "".join(out).encode()
+
+    def _block_start(self, event: BlockStart, out: list[str]) -> None:
+        if event.block.get("type") != "tool_use":
+            return
+        position = len(self._tool_positions)
+        self._tool_positions[event.index] = position
+        out.append(
+            self._chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": position,
+                            "id": event.block.get("id", ""),
+                            "type": "function",
+                            "function": {"name": event.block.get("name", ""), "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+
+    def _message_event(self, event: Event, out: list[str]) -> None:
+        if isinstance(event, MessageStart):
+            self._usage.merge(event.usage)
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        elif isinstance(event, MessageDelta):
+            self._usage.merge(event.usage)
+            finish = STOP_TO_FINISH.get(event.stop_reason or "end_turn", "stop")
+            if self._tool_positions and finish == "stop":
+                finish = "tool_calls"
+            out.append(self._chunk({}, finish))
+        elif isinstance(event, MessageStop):
+            if self._include_usage:
+                out.append(
+                    "data: "
+                    + _dumps(
+                        {
+                            "id": self._id,
+                            "object": "chat.completion.chunk",
+                            "created": self._created,
+                            "model": self._model,
+                            "choices": [],
+                            "usage": usage_to_openai(self._usage),
+                        }
+                    )
+                    + "\n\n"
+                )
+            out.append("data: [DONE]\n\n")
+        elif isinstance(event, StreamError):
+            out.append(
+                "data: " + _dumps(FORMAT.error_body(event.error_type, event.message)) + "\n\n"
+            )
 
 
 FORMAT = OpenAIChat()

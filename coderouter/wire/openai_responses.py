@@ -78,7 +78,10 @@ __all__ = [
     "ResponsesStreamDecoder",
     "ResponsesStreamEncoder",
     "flat_tool_name",
+    "new_id",
     "tool_namespaces",
+    "usage_from_responses",
+    "usage_to_responses",
 ]
 
 log = logging.getLogger("coderouter.wire")
@@ -753,7 +756,7 @@ def _response_object(
     usage: Usage | None = None,
 ) -> dict[str, Any]:
     body = request_body
-    obj: dict[str, Any] = {
+    return {
         "id": response_id,
         "object": "response",
         "created_at": created_at,
@@ -777,7 +780,6 @@ def _response_object(
         "metadata": body.get("metadata") or {},
         "usage": None if usage is None else usage_to_responses(usage),
     }
-    return obj
 
 
 def _finish_object(obj: dict[str, Any], response: Response) -> None:

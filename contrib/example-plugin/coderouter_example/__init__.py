@@ -27,8 +27,11 @@ class ExampleConfig:
 class ExamplePlugin(Plugin):
     Config = ExampleConfig
 
-    def __init__(self, config: ExampleConfig | None = None,
-                 profile_configs: dict[str, ExampleConfig] | None = None) -> None:
+    def __init__(
+        self,
+        config: ExampleConfig | None = None,
+        profile_configs: dict[str, ExampleConfig] | None = None,
+    ) -> None:
         super().__init__(config or ExampleConfig(), profile_configs)
         self.requests_by_profile: Counter[str] = Counter()
 
