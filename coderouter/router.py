@@ -222,7 +222,8 @@ class Router:
                 max_tokens=attempt.max_tokens,
             )
         else:
-            request = attrs.evolve(view.conversation(), dropped={})
+            conversation = view.conversation()
+            request = attrs.evolve(conversation, dropped=dict(conversation.dropped))
             if attempt.draft.notes:
                 request.system = [
                     *request.system,
@@ -237,11 +238,29 @@ class Router:
                 attempt.log_fields["dropped"] = dict(request.dropped)
         return _dumps(body).encode()
 
+    async def _open(self, trace: Trace, attempt: Attempt, target: WireFormat,
+                    *, stream: bool) -> httpx.Response:
+        """Send the attempt's request. An Anthropic 400 about thinking signatures (blocks
+        signed by another provider, echoed back by the client) is retried once on the same
+        provider with the thinking blocks removed."""
+        body = self._upstream_body(attempt, target)
+        provider = attempt.provider
+        try:
+            return await self.upstream.open(provider, body, trace.view.headers, stream=stream)
+        except UpstreamError as err:
+            is_signature_error = getattr(target, "is_invalid_signature_error", None)
+            if (err.status != 400 or is_signature_error is None
+                    or not is_signature_error(400, err.message)):
+                raise
+        attempt.log_fields["thinking_stripped"] = True
+        stripped = target.strip_thinking(json.loads(body))  # type: ignore[attr-defined]
+        return await self.upstream.open(provider, _dumps(stripped).encode(),
+                                        trace.view.headers, stream=stream)
+
     async def _once(self, trace: Trace, attempt: Attempt) -> Reply:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
-        body = self._upstream_body(attempt, target)
-        response = await self.upstream.open(provider, body, trace.view.headers, stream=False)
+        response = await self._open(trace, attempt, target, stream=False)
         data = await self.upstream.read_json(response)
         attempt.first_token_at = self.clock()
         transforms = self._transforms(attempt)
@@ -252,7 +271,8 @@ class Router:
         else:
             events = run_transforms(transforms, target.decode_response(data))
             events += flush_transforms(transforms)
-            out = trace.wire.encode_response(events, model="", request_body=trace.view.body)
+            out = trace.wire.encode_response(
+                events, model=provider.model_for(trace.view.model), request_body=trace.view.body)
             usage = accumulate(events).usage
         stop = accumulate(events).stop_reason if events is not None else None
         result = Result(
@@ -266,8 +286,7 @@ class Router:
     async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
-        body = self._upstream_body(attempt, target)
-        response = await self.upstream.open(provider, body, trace.view.headers, stream=True)
+        response = await self._open(trace, attempt, target, stream=True)
         pipeline = Pipeline(
             source=target,
             target=trace.wire,
@@ -420,8 +439,18 @@ class Router:
         message = err.message
         overflow = getattr(trace.wire, "context_overflow_message", None)
         if overflow is not None and status == 400:
-            message = overflow(message) or message
+            message = overflow(message, body=err.body,
+                              request_tokens=self._estimate(trace.view)) or message
         return self._error(trace, status, error_type, message, extra={"attempts": trace.steps})
+
+    @staticmethod
+    def _estimate(view: RequestView) -> int | None:
+        from coderouter.wire.tokens import estimate_request_tokens
+
+        try:
+            return estimate_request_tokens(view.conversation())
+        except ValueError:
+            return None
 
     def _exhausted(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
         if not trace.steps:

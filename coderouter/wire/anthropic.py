@@ -971,9 +971,12 @@ class Anthropic:
         )
         return response_events(response)
 
-    def encode_response(self, events: list[Event], *, model: str) -> dict[str, Any]:
+    def encode_response(
+        self, events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A whole Message. Unsigned thinking blocks carry ``"signature": ""`` (see the module
-        docstring); a turn that called a tool ends with ``tool_use``."""
+        docstring); a turn that called a tool ends with ``tool_use``. A Message echoes nothing
+        from the request, so ``request_body`` is not used."""
         response = accumulate(events)
         content = [b for b in map(_content_out, response.content) if b is not None]
         stop: StopReason = response.stop_reason or "end_turn"

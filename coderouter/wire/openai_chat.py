@@ -302,6 +302,8 @@ def _encode_assistant(blocks: list[Block], request: Request) -> dict[str, Any]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in blocks:
+        if "cache_control" in block:
+            request.note_dropped("cache_control")
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))

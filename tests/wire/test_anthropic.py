@@ -500,7 +500,10 @@ def test_title_request_round_trips_anthropic_to_anthropic() -> None:
     assert "tools" not in out
 
 
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABXvMqGgAAAABJRU5ErkJggg=="
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABXvMqGgAAAABJRU5Erk"
+    "Jggg=="
+)
 
 
 def test_images_base64_and_url_both_ways() -> None:
@@ -833,9 +836,9 @@ def test_invalid_signature_errors(status: int, message: str, expected: bool) -> 
             "prompt is too long: 250000 tokens > 200000 maximum",
         ),
         (
-            "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens "
-            "(8000 in the messages, 1000 in the completion). Please reduce the length of the "
-            "messages or completion.",
+            "This model's maximum context length is 8192 tokens. However, you requested 9000 "
+            "tokens (8000 in the messages, 1000 in the completion). Please reduce the length "
+            "of the messages or completion.",
             "prompt is too long: 9000 tokens > 8192 maximum",
         ),
         (
@@ -844,8 +847,8 @@ def test_invalid_signature_errors(status: int, message: str, expected: bool) -> 
             "prompt is too long: 130500 tokens > 128000 maximum",
         ),
         (
-            "request (9000 tokens) exceeds the available context size (8192 tokens), try increasing "
-            "it",
+            "request (9000 tokens) exceeds the available context size (8192 tokens), "
+            "try increasing it",
             "prompt is too long: 9000 tokens > 8192 maximum",
         ),
         (
@@ -864,7 +867,8 @@ def test_invalid_signature_errors(status: int, message: str, expected: bool) -> 
             "prompt is too long: 9096 tokens > 8192 maximum",
         ),
         (
-            "The input token count (1196265) exceeds the maximum number of tokens allowed (1048575)",
+            "The input token count (1196265) exceeds the maximum number of tokens allowed "
+            "(1048575)",
             "prompt is too long: 1196265 tokens > 1048575 maximum",
         ),
         (
@@ -1049,6 +1053,10 @@ def test_decode_response_keeps_block_order_and_signatures() -> None:
 def test_encode_response_round_trips_a_message() -> None:
     out = FORMAT.encode_response(FORMAT.decode_response(MESSAGE), model="")
     assert out == MESSAGE
+    echoed = FORMAT.encode_response(
+        FORMAT.decode_response(MESSAGE), model="", request_body=anthropic_request()
+    )
+    assert echoed == MESSAGE
     parsed = anthropic.types.Message.model_validate(out)
     assert parsed.usage.cache_read_input_tokens == 4000
 
