@@ -31,9 +31,13 @@ _TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError)
 
 
 def is_retryable_status(status: int) -> bool:
-    """Connection-level trouble and server-side failures move on; other 4xx are final (the
-    request itself is wrong and another provider would only repeat the mistake)."""
-    return status in (404, 408, 425, 429) or status >= 500
+    """Server-side failures and provider-specific refusals move on; other 4xx are final (the
+    request itself is wrong and another provider would only repeat the mistake).
+
+    401 and 403 move on: they mean this provider's key is wrong or lacks access, which says
+    nothing about the request, and answering the client 401 would make coding agents retry
+    for minutes."""
+    return status in (401, 403, 404, 408, 425, 429) or status >= 500
 
 
 def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:

@@ -211,3 +211,14 @@ def test_upstream_gets_provider_key_never_client_key(
         "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer sk-client"}
     )
     assert seen[0].headers["authorization"] == "Bearer sk-provider"
+
+
+@pytest.mark.parametrize(("status", "moves_on"), [(401, True), (403, True), (404, True),
+                                                  (429, True), (500, True), (529, True),
+                                                  (400, False), (413, False), (422, False)])
+def test_which_statuses_move_on(app_client: Any, status: int, moves_on: bool) -> None:
+    upstreams = Upstreams(a=[httpx.Response(status, json={"error": {"message": "x"}})])
+    client = build(app_client, upstreams)
+    result = client.simulate_post("/v1/chat/completions", json=BODY)
+    assert upstreams.hosts() == (["a", "b"] if moves_on else ["a"])
+    assert result.status_code == (200 if moves_on else status)
