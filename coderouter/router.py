@@ -238,8 +238,9 @@ class Router:
                 attempt.log_fields["dropped"] = dict(request.dropped)
         return _dumps(body).encode()
 
-    async def _open(self, trace: Trace, attempt: Attempt, target: WireFormat,
-                    *, stream: bool) -> httpx.Response:
+    async def _open(
+        self, trace: Trace, attempt: Attempt, target: WireFormat, *, stream: bool
+    ) -> httpx.Response:
         """Send the attempt's request. An Anthropic 400 about thinking signatures (blocks
         signed by another provider, echoed back by the client) is retried once on the same
         provider with the thinking blocks removed."""
@@ -249,39 +250,39 @@ class Router:
             return await self.upstream.open(provider, body, trace.view.headers, stream=stream)
         except UpstreamError as err:
             is_signature_error = getattr(target, "is_invalid_signature_error", None)
-            if (err.status != 400 or is_signature_error is None
-                    or not is_signature_error(400, err.message)):
+            if (
+                err.status != 400
+                or is_signature_error is None
+                or not is_signature_error(400, err.message)
+            ):
                 raise
         attempt.log_fields["thinking_stripped"] = True
         stripped = target.strip_thinking(json.loads(body))  # type: ignore[attr-defined]
-        return await self.upstream.open(provider, _dumps(stripped).encode(),
-                                        trace.view.headers, stream=stream)
+        return await self.upstream.open(
+            provider, _dumps(stripped).encode(), trace.view.headers, stream=stream
+        )
 
     async def _once(self, trace: Trace, attempt: Attempt) -> Reply:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
         response = await self._open(trace, attempt, target, stream=False)
-        data = await self.upstream.read_json(response)
+        raw, data = await self.upstream.read_json(response)
         attempt.first_token_at = self.clock()
         transforms = self._transforms(attempt)
+        model = provider.model_for(trace.view.model)
         if target.name == trace.wire.name and not transforms:
-            usage = target.usage_of(data)
-            events = None
-            out = data
+            result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
         else:
             events = run_transforms(transforms, target.decode_response(data))
             events += flush_transforms(transforms)
-            out = trace.wire.encode_response(
-                events, model=provider.model_for(trace.view.model), request_body=trace.view.body)
-            usage = accumulate(events).usage
-        stop = accumulate(events).stop_reason if events is not None else None
-        result = Result(
-            200, usage, stop, attempt.elapsed_s, None, provider.model_for(trace.view.model)
-        )
+            out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
+            raw = _dumps(out).encode()
+            folded = accumulate(events)
+            result = Result(200, folded.usage, folded.stop_reason, attempt.elapsed_s, None, model)
         self.hook.after_attempt(attempt=attempt, result=result)
         headers = self._headers(trace, attempt, JSON)
         self._log(trace, attempt, 200, result)
-        return Reply(200, headers, _dumps(out).encode())
+        return Reply(200, headers, raw)
 
     async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
         provider = attempt.provider
@@ -295,7 +296,7 @@ class Router:
             model=provider.model_for(trace.view.model),
         )
         if not response.headers.get("content-type", "").startswith(SSE):
-            data = await self.upstream.read_json(response)
+            _, data = await self.upstream.read_json(response)
             whole = [pipeline.push_events(target.decode_response(data))]
             attempt.first_token_at = self.clock()
             return self._stream_reply(trace, attempt, pipeline, whole, None, response)
@@ -439,8 +440,10 @@ class Router:
         message = err.message
         overflow = getattr(trace.wire, "context_overflow_message", None)
         if overflow is not None and status == 400:
-            message = overflow(message, body=err.body,
-                              request_tokens=self._estimate(trace.view)) or message
+            message = (
+                overflow(message, body=err.body, request_tokens=self._estimate(trace.view))
+                or message
+            )
         return self._error(trace, status, error_type, message, extra={"attempts": trace.steps})
 
     @staticmethod

@@ -159,7 +159,8 @@ class Upstream:
             retry_after_s=_retry_after(response),
         )
 
-    async def read_json(self, response: httpx.Response) -> dict[str, Any]:
+    async def read_json(self, response: httpx.Response) -> tuple[bytes, dict[str, Any]]:
+        """The whole body, raw and parsed (the raw bytes serve same-format answers as is)."""
         try:
             raw = await response.aread()
         except httpx.TimeoutException as exc:
@@ -176,7 +177,7 @@ class Upstream:
             ) from None
         if not isinstance(body, dict):
             raise UpstreamError("bad_response", "upstream answered JSON that is not an object")
-        return body
+        return raw, body
 
     async def iter_bytes(self, response: httpx.Response) -> AsyncIterator[bytes]:
         """The body as it arrives; transport failures become ``stream_cut`` errors."""
