@@ -37,17 +37,20 @@ class AppContext:
 
 
 class _Lifespan:
-    def __init__(self, context: AppContext, owns_client: bool) -> None:
+    def __init__(self, context: AppContext, transport: httpx.AsyncBaseTransport | None) -> None:
         self.context = context
-        self.owns_client = owns_client
+        self.transport = transport
 
     async def process_startup(self, scope: Any, event: Any) -> None:
+        if self.context.client.is_closed:
+            # A server may run the lifespan more than once (test clients do, per request).
+            self.context.client = make_client(self.transport)
+            self.context.router.upstream.client = self.context.client
         self.context.pm.hook.startup(app=self.context)
 
     async def process_shutdown(self, scope: Any, event: Any) -> None:
         self.context.pm.hook.shutdown(app=self.context)
-        if self.owns_client:
-            await self.context.client.aclose()
+        await self.context.client.aclose()
 
 
 def create_app(
@@ -67,7 +70,7 @@ def create_app(
     client = make_client(transport)
     router = Router(config, pm, client, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
-    app = falcon.asgi.App(middleware=[_Lifespan(context, owns_client=True)])
+    app = falcon.asgi.App(middleware=[_Lifespan(context, transport)])
     app.req_options.strip_url_path_trailing_slash = True
     resources.add_routes(app, context)
     pm.hook.register_routes(app=app, context=context)

@@ -34,6 +34,7 @@ __all__ = [
 
 PROVIDER_KINDS = ("openai", "anthropic")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+_VALIDATOR_ERROR = re.compile(r"^'(\w+)' must be (.*): (.*)$")
 _LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
 
 
@@ -178,6 +179,11 @@ def describe_structure_error(exc: BaseException, prefix: str = "") -> list[str]:
             return
         if isinstance(err, KeyError):
             lines.append(f"{path}: required key is missing")
+            return
+        validator = _VALIDATOR_ERROR.match(str(err))
+        if validator:
+            name, condition, value = validator.groups()
+            lines.append(f"{_join(path, name)}: must be {condition}, got {value}")
             return
         lines.append(f"{path or '(top level)'}: {_plain(err)}")
 

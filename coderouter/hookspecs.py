@@ -39,7 +39,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from coderouter.app import AppContext
-    from coderouter.config import ProviderConfig
+    from coderouter.config import Config, ProviderConfig
     from coderouter.types import (
         Attempt,
         Capabilities,
@@ -56,6 +56,16 @@ if TYPE_CHECKING:
 PROJECT = "coderouter"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def check_config(config: Config) -> None:
+    """Check this plugin's settings against the whole config, once, when plugins load.
+
+    Runs in every plugin, before the server starts and in ``coderouter check``. Raise
+    :class:`~coderouter.config.ConfigError` naming the key path and the valid choices (for
+    example a rule naming a profile that does not exist); the host stops with that message.
+    """
 
 
 @hookspec

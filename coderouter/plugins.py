@@ -125,6 +125,7 @@ def load_plugins(config: Config, *, extra: Iterable[tuple[str, Any]] = ()) -> pl
     built.extend(extra)
     for name, plugin in reversed(built):
         _register(pm, name, plugin, eps.get(name))
+    pm.hook.check_config(config=config)
     return pm
 
 

@@ -448,20 +448,19 @@ class Router:
 
     @staticmethod
     def _estimate(view: RequestView) -> int | None:
-        from coderouter.wire.tokens import estimate_request_tokens
-
         try:
-            return estimate_request_tokens(view.conversation())
+            return view.estimated_tokens()
         except ValueError:
             return None
 
     def _exhausted(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
-        if not trace.steps:
+        parts = [f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps]
+        if trace.chain is not None:
+            parts += [f"{m.provider} moved ({m.reason})" for m in trace.chain.moves]
+        if not parts:
             summary = f"profile {trace.profile!r} has no providers to try"
         else:
-            summary = "no provider could answer: " + "; ".join(
-                f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps
-            )
+            summary = "no provider could answer: " + "; ".join(parts)
         if failures and all(f.status == 429 for f in failures):
             waits = [f.retry_after_s for f in failures if f.retry_after_s is not None]
             return self._error(
@@ -501,6 +500,10 @@ class Router:
             fields["upstream_ms"] = round(result.latency_s * 1000, 2)
             if result.ttft_s is not None:
                 fields["ttft_ms"] = round(result.ttft_s * 1000, 2)
+        if trace.chain is not None and trace.chain.moves:
+            fields["moves"] = [
+                {"provider": m.provider, "reason": m.reason, "by": m.by} for m in trace.chain.moves
+            ]
         if error:
             fields["error"] = error
         if attempt is not None:

@@ -84,6 +84,7 @@ class RequestView:
     path: str = ""
     profile: str = ""
     _conversation: Request | None = attrs.field(default=None, alias="_conversation")
+    _tokens: int | None = attrs.field(default=None, alias="_tokens")
 
     @property
     def model(self) -> str:
@@ -104,6 +105,15 @@ class RequestView:
 
             self._conversation = decode_request(self.ingress, self.body)
         return self._conversation
+
+    def estimated_tokens(self) -> int:
+        """Estimated input tokens (system, messages, tool definitions), computed once per
+        request and shared by every plugin that asks."""
+        if self._tokens is None:
+            from coderouter.wire.tokens import SHARED_COUNTER
+
+            self._tokens = SHARED_COUNTER(self.conversation())
+        return self._tokens
 
 
 @attrs.define(slots=True)

@@ -27,7 +27,7 @@ HOOKS = sorted(name for name, value in vars(hookspecs).items()
 
 
 def test_hookspecs_found() -> None:
-    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 14
+    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 15
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -23,7 +23,6 @@ from coderouter.router import ProfileError
 from coderouter.types import RequestView
 from coderouter.upstream import endpoint_of, headers_for
 from coderouter.wire.anthropic import FORMAT
-from coderouter.wire.tokens import estimate_request_tokens
 
 if TYPE_CHECKING:
     from coderouter.app import AppContext
@@ -54,7 +53,7 @@ class CountTokensResource:
         counted = await self._upstream_count(profile, view)
         source = "upstream" if counted is not None else "estimate"
         if counted is None:
-            counted = estimate_request_tokens(view.conversation())
+            counted = view.estimated_tokens()
         resp.set_header("x-coderouter-token-count", source)
         resp.media = {"input_tokens": counted}
 
@@ -68,8 +67,11 @@ class CountTokensResource:
         url = endpoint_of(first) + "/count_tokens"
         try:
             response = await self.context.client.post(
-                url, content=json.dumps(body).encode(),
-                headers=headers_for(first, view.headers, stream=False), timeout=10.0)
+                url,
+                content=json.dumps(body).encode(),
+                headers=headers_for(first, view.headers, stream=False),
+                timeout=10.0,
+            )
         except Exception:  # any failure of the real count falls back to the estimate
             return None
         if response.status_code != 200:

@@ -13,7 +13,13 @@ from typing import Any
 
 from coderouter.wire.model import Request
 
-__all__ = ["CHARS_PER_TOKEN", "IMAGE_TOKENS", "estimate_request_tokens", "estimate_tokens"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "IMAGE_TOKENS",
+    "TokenCounter",
+    "estimate_request_tokens",
+    "estimate_tokens",
+]
 
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1600
@@ -60,3 +66,61 @@ def estimate_request_tokens(request: Request) -> int:
     """Input tokens of ``request``: system, every message and every tool definition."""
     chars = _chars(request.system) + _chars(request.messages) + _chars(request.tools)
     return -(-chars // CHARS_PER_TOKEN)
+
+
+_Fingerprint = tuple[tuple[Any, int, int, int], ...]
+
+
+def _fingerprint(tools: list[dict[str, Any]]) -> _Fingerprint:
+    out = []
+    for tool in tools:
+        schema = tool.get("input_schema")
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        out.append(
+            (
+                tool.get("name"),
+                len(tool.get("description") or ""),
+                len(schema) if isinstance(schema, dict) else 0,
+                len(properties) if isinstance(properties, dict) else 0,
+            )
+        )
+    return tuple(out)
+
+
+class TokenCounter:
+    """:func:`estimate_request_tokens` with the tool definitions' share remembered.
+
+    Coding agents send the same tool definitions on every turn (Claude Code: 24 tools, about
+    64 KB of JSON schema) and walking them is most of an estimate's cost. A tool set is
+    recognised by a cheap fingerprint (names, description lengths, schema sizes) and its count
+    reused. At most ``max_entries`` tool sets are kept (one per agent and version in practice).
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self.max_entries = max_entries
+        self._tools: dict[_Fingerprint, int] = {}
+
+    def tools_tokens(self, tools: list[dict[str, Any]]) -> int:
+        if not tools:
+            return 0
+        key = _fingerprint(tools)
+        found = self._tools.get(key)
+        if found is None:
+            if len(self._tools) >= self.max_entries:
+                self._tools.clear()
+            found = self._tools[key] = estimate_tokens(tools)
+        return found
+
+    def __call__(self, request: Request) -> int:
+        return (
+            estimate_tokens(request.system)
+            + estimate_tokens(request.messages)
+            + self.tools_tokens(request.tools)
+        )
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+
+SHARED_COUNTER = TokenCounter()
+"""The worker's counter behind :meth:`coderouter.types.RequestView.estimated_tokens`."""

@@ -1,0 +1,211 @@
+"""Anthropic Messages requests in: shape checks of client bodies and their decoding into the
+internal :class:`~coderouter.wire.model.Request`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coderouter.wire.anthropic.common import NAME, as_blocks, system_blocks
+from coderouter.wire.model import Request
+
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop_sequences",
+        "stream",
+        "thinking",
+        "output_config",
+        "output_format",
+        "metadata",
+        "profile",
+    }
+)
+_ROLES = ("user", "assistant", "system")
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _check_content(content: Any, i: int) -> None:
+    if isinstance(content, str):
+        return
+    if content is None:
+        raise ValueError(f"messages[{i}].content is a required property")
+    if not isinstance(content, list):
+        raise ValueError(f"messages[{i}].content must be a string or an array of content blocks")
+    for j, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise ValueError(f"messages[{i}].content[{j}] must be an object with a 'type' string")
+
+
+def _check_messages(messages: Any) -> None:
+    if messages is None:
+        raise ValueError("'messages' is a required property")
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'messages' must be a non-empty array")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise ValueError(f"messages[{i}] must be an object")
+        if msg.get("role") not in _ROLES:
+            raise ValueError(f"messages[{i}].role must be 'user', 'assistant' or 'system'")
+        _check_content(msg.get("content"), i)
+
+
+def _check_system(system: Any) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise ValueError("'system' must be a string or an array of text blocks")
+    for j, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise ValueError(f"system[{j}] must be a text block")
+
+
+def _check_optional(body: dict[str, Any]) -> None:
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ValueError("'model' must be a string")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise ValueError("'tools' must be an array")
+        for j, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise ValueError(f"tools[{j}] must be an object")
+    for key in ("tool_choice", "thinking", "metadata"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise ValueError(f"'{key}' must be an object")
+    stops = body.get("stop_sequences")
+    if stops is not None and not (
+        isinstance(stops, list) and all(isinstance(s, str) for s in stops)
+    ):
+        raise ValueError("'stop_sequences' must be an array of strings")
+
+
+def _check_shape(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise ValueError("request body must be a JSON object")
+    _check_messages(body.get("messages"))
+    _check_system(body.get("system"))
+    _check_optional(body)
+
+
+# --- decode ---------------------------------------------------------------------------------
+
+
+def _split_tools(tools: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Client tools (``name``, ``input_schema``) and Anthropic server tools (a dated ``type``
+    such as ``web_search_20250305``, run by Anthropic and meaningless elsewhere)."""
+    client: list[dict[str, Any]] = []
+    server: list[dict[str, Any]] = []
+    for tool in tools or []:
+        kind = tool.get("type")
+        if kind in (None, "custom") or (kind is not None and "input_schema" in tool):
+            client.append(tool)
+        else:
+            server.append(tool)
+    return client, server
+
+
+def _response_format_in(body: dict[str, Any]) -> dict[str, Any] | None:
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return {"type": "json_schema", "schema": fmt.get("schema") or {}}
+    return None
+
+
+def _extras_in(body: dict[str, Any], server_tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the internal model has no field for, restored when the target speaks Anthropic."""
+    extras = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    config = body.get("output_config")
+    if isinstance(config, dict):
+        rest = {k: v for k, v in config.items() if k != "format"}
+        if rest:
+            extras["output_config"] = rest
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and "disable_parallel_tool_use" in choice:
+        extras["disable_parallel_tool_use"] = choice["disable_parallel_tool_use"]
+    if server_tools:
+        extras["server_tools"] = server_tools
+    return extras
+
+
+def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
+    if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+        return None
+    out: dict[str, Any] = {"type": choice["type"]}
+    if choice["type"] == "tool":
+        out["name"] = choice.get("name", "")
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number_or_none(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    """Shape checks for ``/v1/messages`` (``max_tokens`` is required there)."""
+    _check_shape(body)
+    if "max_tokens" not in body:
+        raise ValueError("'max_tokens' is a required property")
+    max_tokens = body["max_tokens"]
+    if _int_or_none(max_tokens) is None:
+        raise ValueError("'max_tokens' must be an integer")
+    if max_tokens < 1:
+        raise ValueError("'max_tokens' must be at least 1")
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise ValueError("'stream' must be a boolean")
+
+
+def validate_count_tokens(body: dict[str, Any]) -> None:
+    """Shape checks for ``/v1/messages/count_tokens``: ``messages`` only is required."""
+    _check_shape(body)
+
+
+def decode_request(body: dict[str, Any]) -> Request:
+    """Client body -> internal request. Checks shape but not ``max_tokens``, so
+    count_tokens bodies decode too. Blocks are shared with ``body``, not copied."""
+    _check_shape(body)
+    tools, server_tools = _split_tools(body.get("tools"))
+    stops = body.get("stop_sequences")
+    request = Request(
+        model=body.get("model") or "",
+        system=system_blocks(body.get("system")),
+        messages=[
+            {"role": m["role"], "content": as_blocks(m["content"])} for m in body["messages"]
+        ],
+        tools=tools,
+        tool_choice=_tool_choice_in(body.get("tool_choice")),
+        max_tokens=_int_or_none(body.get("max_tokens")),
+        temperature=_number_or_none(body.get("temperature")),
+        top_p=_number_or_none(body.get("top_p")),
+        stop=list(stops or []),
+        stream=body.get("stream") is True,
+        thinking=body.get("thinking"),
+        response_format=_response_format_in(body),
+        metadata=body.get("metadata"),
+        source=NAME,
+        extras={NAME: _extras_in(body, server_tools)},
+    )
+    if server_tools:
+        request.note_dropped("server_tools", len(server_tools))
+    return request

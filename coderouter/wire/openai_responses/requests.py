@@ -1,0 +1,345 @@
+"""OpenAI Responses requests in: shape checks of client bodies and their decoding into the
+internal :class:`~coderouter.wire.model.Request` (namespace tools flattened, hosted tools and
+foreign reasoning items dropped, reasoning effort turned into a thinking budget)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from coderouter.wire.model import Block, Message, Request, parse_tool_input
+from coderouter.wire.openai_responses.common import (
+    EFFORT_BUDGETS,
+    NAME,
+    NAMESPACES_EXTRA,
+    flat_tool_name,
+    log,
+    new_id,
+    thinking_of,
+)
+
+_MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "stream",
+        "text",
+        "profile",
+    }
+)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _validate_item(i: int, item: Any) -> None:
+    if not isinstance(item, dict):
+        raise ValueError(f"input[{i}] must be an object")
+    kind = item.get("type", "message")
+    if not isinstance(kind, str):
+        raise ValueError(f"input[{i}].type must be a string")
+    if kind == "message":
+        if item.get("role") not in _MESSAGE_ROLES:
+            raise ValueError(
+                f"input[{i}].role must be one of 'user', 'assistant', 'system', 'developer'"
+            )
+        if not isinstance(item.get("content"), str | list):
+            raise ValueError(f"input[{i}].content must be a string or an array")
+    elif kind == "function_call":
+        for key in ("call_id", "name"):
+            if not isinstance(item.get(key), str):
+                raise ValueError(f"input[{i}].{key} must be a string")
+    elif kind == "function_call_output":
+        if not isinstance(item.get("call_id"), str):
+            raise ValueError(f"input[{i}].call_id must be a string")
+        if not isinstance(item.get("output"), str | list):
+            raise ValueError(f"input[{i}].output must be a string or an array")
+
+
+def _validate_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise ValueError("'tools' must be an array")
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise ValueError(f"tools[{i}] must be an object with a 'type' string")
+        if tool["type"] in ("function", "namespace") and not isinstance(tool.get("name"), str):
+            raise ValueError(f"tools[{i}].name must be a string")
+
+
+# --- decode ---------------------------------------------------------------------------------
+
+
+def _image_block(part: dict[str, Any]) -> Block | None:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url:
+        return None
+    if url.startswith("data:") and ";base64," in url:
+        media_type, _, data = url[5:].partition(";base64,")
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _part_block(part: Any, request: Request) -> Block | None:
+    if not isinstance(part, dict):
+        return None
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text"):
+        text = part.get("text")
+        return {"type": "text", "text": text} if isinstance(text, str) and text else None
+    if kind == "refusal":
+        text = part.get("refusal")
+        return {"type": "text", "text": text} if isinstance(text, str) and text else None
+    if kind == "input_image":
+        block = _image_block(part)
+        if block is None:
+            request.note_dropped("images")
+        return block
+    request.note_dropped("files" if kind == "input_file" else "content_parts")
+    return None
+
+
+def _content_blocks(content: Any, request: Request) -> list[Block]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = [_part_block(part, request) for part in content or ()]
+    return [b for b in blocks if b is not None]
+
+
+def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
+    """Consecutive items of one role merge into one message (a reasoning item, the assistant
+    text and its function calls are one assistant turn; tool outputs are one user turn)."""
+    if not blocks:
+        return
+    if messages and messages[-1]["role"] == role and role != "system":
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": role, "content": blocks})
+
+
+def _decode_message(item: dict[str, Any], request: Request) -> None:
+    role = item.get("role")
+    blocks = _content_blocks(item.get("content"), request)
+    if role in ("system", "developer"):
+        texts = [b for b in blocks if b["type"] == "text"]
+        if not request.messages:
+            request.system.extend(texts)
+        elif texts:
+            request.messages.append({"role": "system", "content": texts})
+    elif role == "assistant":
+        _append(request.messages, "assistant", blocks)
+    else:
+        _append(request.messages, "user", blocks)
+
+
+def _decode_function_call(item: dict[str, Any], request: Request) -> None:
+    name = str(item.get("name") or "")
+    namespace = item.get("namespace")
+    if isinstance(namespace, str) and namespace:
+        name = flat_tool_name(namespace, name)
+    args = item.get("arguments")
+    parsed = args if isinstance(args, dict) else parse_tool_input(str(args or ""))
+    call_id = item.get("call_id") or item.get("id") or new_id("call")
+    _append(
+        request.messages,
+        "assistant",
+        [{"type": "tool_use", "id": call_id, "name": name, "input": parsed}],
+    )
+
+
+def _tool_output(output: Any, request: Request) -> str | list[Block]:
+    if isinstance(output, str):
+        return output
+    blocks = _content_blocks(output, request)
+    if any(b["type"] != "text" for b in blocks):
+        return blocks
+    return "\n".join(b["text"] for b in blocks)
+
+
+def _decode_function_call_output(item: dict[str, Any], request: Request) -> None:
+    result = {
+        "type": "tool_result",
+        "tool_use_id": item.get("call_id", ""),
+        "content": _tool_output(item.get("output"), request),
+    }
+    _append(request.messages, "user", [result])
+
+
+def _decode_reasoning(item: dict[str, Any], request: Request) -> None:
+    block = thinking_of(item)
+    if block is None:
+        request.note_dropped("reasoning")
+    else:
+        _append(request.messages, "assistant", [block])
+
+
+_ITEM_DECODERS: dict[str, Callable[[dict[str, Any], Request], None]] = {
+    "message": _decode_message,
+    "function_call": _decode_function_call,
+    "function_call_output": _decode_function_call_output,
+    "reasoning": _decode_reasoning,
+}
+
+
+def _decode_input(body: dict[str, Any], request: Request) -> None:
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        request.system.append({"type": "text", "text": instructions})
+    items = body["input"]
+    if isinstance(items, str):
+        request.messages.append({"role": "user", "content": [{"type": "text", "text": items}]})
+        return
+    for item in items:
+        kind = item.get("type") or "message"
+        decoder = _ITEM_DECODERS.get(kind)
+        if decoder is None:
+            log.info("openai_responses: dropped input item of type %r", kind)
+            request.note_dropped("input_items")
+        else:
+            decoder(item, request)
+
+
+def _function_tool(tool: dict[str, Any], name: str) -> dict[str, Any]:
+    schema = tool.get("parameters")
+    return {
+        "name": name,
+        "description": tool.get("description") or "",
+        "input_schema": schema if isinstance(schema, dict) else {"type": "object"},
+    }
+
+
+def _drop_tool(kind: Any, request: Request) -> None:
+    log.info("openai_responses: dropped tool of type %r (no equivalent outside OpenAI)", kind)
+    request.note_dropped("custom_tools" if kind == "custom" else "hosted_tools")
+
+
+def _decode_tools(tools: Any, request: Request) -> dict[str, list[str]]:
+    namespaces: dict[str, list[str]] = {}
+    for tool in tools or ():
+        kind = tool.get("type")
+        if kind == "function":
+            request.tools.append(_function_tool(tool, str(tool.get("name"))))
+        elif kind == "namespace":
+            namespace = str(tool.get("name"))
+            for inner in tool.get("tools") or ():
+                name = inner.get("name") if isinstance(inner, dict) else None
+                if not name or not isinstance(name, str) or inner.get("type") != "function":
+                    _drop_tool(inner.get("type") if isinstance(inner, dict) else None, request)
+                    continue
+                flat = flat_tool_name(namespace, name)
+                request.tools.append(_function_tool(inner, flat))
+                namespaces[flat] = [namespace, name]
+        else:
+            _drop_tool(kind, request)
+    return namespaces
+
+
+def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
+    if choice == "auto":
+        return {"type": "auto"}
+    if choice == "none":
+        return {"type": "none"}
+    if choice == "required":
+        return {"type": "any"}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = choice.get("name")
+        if isinstance(name, str) and name:
+            namespace = choice.get("namespace")
+            if isinstance(namespace, str) and namespace:
+                name = flat_tool_name(namespace, name)
+            return {"type": "tool", "name": name}
+    return None
+
+
+def thinking_in(reasoning: Any) -> dict[str, Any] | None:
+    if not isinstance(reasoning, dict):
+        return None
+    budget = EFFORT_BUDGETS.get(str(reasoning.get("effort")))
+    return {"type": "enabled", "budget_tokens": budget} if budget else None
+
+
+def _response_format_in(text: Any) -> dict[str, Any] | None:
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        out: dict[str, Any] = {"type": "json_schema", "schema": fmt.get("schema") or {}}
+        if fmt.get("name"):
+            out["name"] = fmt["name"]
+        if "strict" in fmt:
+            out["strict"] = fmt["strict"]
+        return out
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def _extras_in(body: dict[str, Any]) -> dict[str, Any]:
+    extras = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    text = body.get("text")
+    if isinstance(text, dict):
+        rest = {k: v for k, v in text.items() if k != "format"}
+        if rest:
+            extras["text"] = rest
+    return extras
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    items = body.get("input")
+    if items is None:
+        raise ValueError("'input' is a required property")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            _validate_item(i, item)
+    elif not isinstance(items, str):
+        raise ValueError("'input' must be a string or an array of input items")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ValueError("'model' must be a string")
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise ValueError("'stream' must be a boolean")
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise ValueError("'instructions' must be a string")
+    limit = body.get("max_output_tokens")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise ValueError("'max_output_tokens' must be an integer")
+    _validate_tools(body.get("tools"))
+
+
+def decode_request(body: dict[str, Any]) -> Request:
+    validate_request(body)
+    max_tokens = body.get("max_output_tokens")
+    request = Request(
+        model=body.get("model") or "",
+        messages=[],
+        tool_choice=_tool_choice_in(body.get("tool_choice")),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        stream=body.get("stream") is True,
+        thinking=thinking_in(body.get("reasoning")),
+        response_format=_response_format_in(body.get("text")),
+        source=NAME,
+        extras={NAME: _extras_in(body)},
+    )
+    _decode_input(body, request)
+    namespaces = _decode_tools(body.get("tools"), request)
+    if namespaces:
+        request.extras[NAMESPACES_EXTRA] = namespaces
+    return request

@@ -1,0 +1,234 @@
+"""OpenAI Responses stream in: upstream Responses SSE decoded into internal events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from coderouter.sse import Frame
+from coderouter.wire.model import (
+    Block,
+    BlockStart,
+    BlockStop,
+    Event,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    SignatureDelta,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+from coderouter.wire.openai_responses.common import dumps, new_id, summary_text, thinking_of
+from coderouter.wire.openai_responses.errors import error_type_of
+from coderouter.wire.openai_responses.responses import (
+    call_head,
+    message_text,
+    reasoning_head,
+    stop_reason_of,
+    usage_from_responses,
+)
+
+
+@attrs.define(slots=True)
+class _Block:
+    """A block opened from an output item: its internal index and what was emitted so far."""
+
+    index: int
+    kind: str
+    sent: list[str] = attrs.Factory(list)
+    parts: int = 0
+    closed: bool = False
+
+
+_Handler = Callable[["ResponsesStreamDecoder", dict[str, Any]], list[Event]]
+
+
+class ResponsesStreamDecoder:
+    """Responses SSE -> internal events. Complete at ``response.completed`` (or
+    ``response.incomplete``); a stream without either was cut."""
+
+    __slots__ = ("_blocks", "_next_index", "_saw_call", "_started", "complete")
+
+    _HANDLERS: dict[str, _Handler] = {}
+
+    def __init__(self) -> None:
+        self._started = False
+        self._blocks: dict[int, _Block] = {}
+        self._next_index = 0
+        self._saw_call = False
+        self.complete = False
+
+    def feed(self, frame: Frame) -> list[Event]:
+        data = frame.data
+        if self.complete or not data or data == "[DONE]":
+            return []
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return [StreamError("api_error", f"upstream sent a malformed event: {data[:200]}")]
+        if not isinstance(payload, dict):
+            return []
+        kind = payload.get("type") or frame.event or ""
+        out: list[Event] = []
+        if not self._started and kind not in ("error", "response.failed"):
+            self._started = True
+            response = payload.get("response")
+            response = response if isinstance(response, dict) else {}
+            out.append(MessageStart(response.get("id") or new_id(), response.get("model") or ""))
+        handler = self._HANDLERS.get(str(kind))
+        if handler is not None:
+            out += handler(self, payload)
+        return out
+
+    def finish(self) -> list[Event]:
+        return []
+
+    def _open(self, output_index: int, item: dict[str, Any]) -> list[Event]:
+        kind = item.get("type")
+        if kind == "message":
+            head: Block = {"type": "text"}
+        elif kind == "function_call":
+            head = call_head(item)
+            self._saw_call = True
+        elif kind == "reasoning":
+            head = reasoning_head(item)
+        else:
+            return []
+        if output_index in self._blocks:
+            return []
+        block = _Block(self._next_index, str(head["type"]))
+        self._next_index += 1
+        self._blocks[output_index] = block
+        events: list[Event] = [BlockStart(block.index, head)]
+        args = item.get("arguments")
+        if kind == "function_call" and isinstance(args, str) and args:
+            block.sent.append(args)
+            events.append(ToolArgsDelta(block.index, args))
+        return events
+
+    def _item_added(self, payload: dict[str, Any]) -> list[Event]:
+        item = payload.get("item")
+        if not isinstance(item, dict):
+            return []
+        return self._open(int(payload.get("output_index") or 0), item)
+
+    def _delta(self, payload: dict[str, Any], kind: str) -> list[Event]:
+        output_index = int(payload.get("output_index") or 0)
+        delta = payload.get("delta")
+        events: list[Event] = []
+        block = self._blocks.get(output_index)
+        if block is None and kind != "tool_use":
+            events = self._open(
+                output_index, {"type": "message" if kind == "text" else "reasoning"}
+            )
+            block = self._blocks.get(output_index)
+        if block is None or block.closed or block.kind != kind or not isinstance(delta, str):
+            return events
+        block.sent.append(delta)
+        if kind == "text":
+            events.append(TextDelta(block.index, delta))
+        elif kind == "thinking":
+            events.append(ThinkingDelta(block.index, delta))
+        else:
+            events.append(ToolArgsDelta(block.index, delta))
+        return events
+
+    def _summary_part(self, payload: dict[str, Any]) -> list[Event]:
+        block = self._blocks.get(int(payload.get("output_index") or 0))
+        if block is None or block.closed or block.kind != "thinking":
+            return []
+        block.parts += 1
+        if block.parts > 1 and block.sent:
+            block.sent.append("\n\n")
+            return [ThinkingDelta(block.index, "\n\n")]
+        return []
+
+    def _item_done(self, payload: dict[str, Any]) -> list[Event]:
+        item = payload.get("item")
+        if not isinstance(item, dict):
+            return []
+        output_index = int(payload.get("output_index") or 0)
+        events: list[Event] = []
+        block = self._blocks.get(output_index)
+        if block is None:
+            events = self._open(output_index, item)
+            block = self._blocks.get(output_index)
+        if block is None or block.closed:
+            return events
+        events += self._rest(block, item)
+        block.closed = True
+        events.append(BlockStop(block.index))
+        return events
+
+    def _rest(self, block: _Block, item: dict[str, Any]) -> list[Event]:
+        """What the finished item holds that its deltas did not bring (servers that send
+        no deltas, or only some)."""
+        sent = "".join(block.sent)
+        if block.kind == "text":
+            full = message_text(item)
+        elif block.kind == "tool_use":
+            args = item.get("arguments")
+            full = args if isinstance(args, str) else dumps(args or {})
+        elif block.kind == "thinking":
+            full = summary_text(item)
+        else:
+            return []
+        events: list[Event] = []
+        if len(full) > len(sent) and full.startswith(sent):
+            rest = full[len(sent) :]
+            events.append(
+                TextDelta(block.index, rest)
+                if block.kind == "text"
+                else ToolArgsDelta(block.index, rest)
+                if block.kind == "tool_use"
+                else ThinkingDelta(block.index, rest)
+            )
+        signature = (thinking_of(item) or {}).get("signature")
+        if block.kind == "thinking" and signature:
+            events.append(SignatureDelta(block.index, signature))
+        return events
+
+    def _end(self, payload: dict[str, Any]) -> list[Event]:
+        response = payload.get("response")
+        response = response if isinstance(response, dict) else {}
+        events: list[Event] = []
+        for block in self._blocks.values():
+            if not block.closed:
+                block.closed = True
+                events.append(BlockStop(block.index))
+        stop = stop_reason_of(response, self._saw_call)
+        events += [MessageDelta(stop, usage_from_responses(response.get("usage"))), MessageStop()]
+        self.complete = True
+        return events
+
+    def _failed(self, payload: dict[str, Any]) -> list[Event]:
+        response = payload.get("response")
+        found = [
+            response.get("error") if isinstance(response, dict) else None,
+            payload.get("error"),
+            payload,
+        ]
+        error: dict[str, Any] = next(e for e in found if isinstance(e, dict))
+        message = error.get("message") or "upstream response failed"
+        return [StreamError(error_type_of(error.get("code")), str(message))]
+
+
+ResponsesStreamDecoder._HANDLERS = {
+    "response.output_item.added": ResponsesStreamDecoder._item_added,
+    "response.output_item.done": ResponsesStreamDecoder._item_done,
+    "response.output_text.delta": lambda d, p: d._delta(p, "text"),
+    "response.refusal.delta": lambda d, p: d._delta(p, "text"),
+    "response.reasoning_summary_text.delta": lambda d, p: d._delta(p, "thinking"),
+    "response.reasoning_text.delta": lambda d, p: d._delta(p, "thinking"),
+    "response.reasoning_summary_part.added": ResponsesStreamDecoder._summary_part,
+    "response.function_call_arguments.delta": lambda d, p: d._delta(p, "tool_use"),
+    "response.completed": ResponsesStreamDecoder._end,
+    "response.incomplete": ResponsesStreamDecoder._end,
+    "response.failed": ResponsesStreamDecoder._failed,
+    "error": ResponsesStreamDecoder._failed,
+}
