@@ -107,8 +107,10 @@ def _unique_names(instance: Any, attribute: Any, rules: list[Rule]) -> None:
         if not rule.name:
             continue
         if rule.name in seen:
-            raise ValueError(f"rules[{index}].name: {rule.name!r} is already the name of "
-                             f"rules[{seen[rule.name]}]")
+            raise ValueError(
+                f"rules[{index}].name: {rule.name!r} is already the name of "
+                f"rules[{seen[rule.name]}]"
+            )
         seen[rule.name] = index
 
 

@@ -75,7 +75,6 @@ def code_fence_ratio(text: str) -> float:
     return min(1.0, inside / len(text))
 
 
-
 class Facts:
     """Lazily computed properties of one request, shared by every rule tried on it."""
 

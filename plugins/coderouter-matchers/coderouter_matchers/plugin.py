@@ -12,13 +12,13 @@ from coderouter.config import Config as CoreConfig
 from coderouter.config import ConfigError
 from coderouter.types import Attempt, Draft, Reject, RequestView, Skip
 from coderouter.wire.model import Request
+from coderouter.wire.tokens import TokenCounter
 from coderouter_matchers.config import MatchersConfig
 from coderouter_matchers.facts import Facts
 from coderouter_matchers.rules import CompiledRule, compile_rule, first_match
-from coderouter_matchers.tokens import TokenCounter
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    pass
 
 __all__ = ["LOG_FIELD", "META_KEY", "RULE_HEADER", "MatchersPlugin"]
 
@@ -51,9 +51,11 @@ class MatchersPlugin(Plugin):
     ) -> None:
         if profile_configs:
             names = ", ".join(f"profiles.{p}.plugins.matchers" for p in profile_configs)
-            raise ValueError(f"per-profile settings have no effect because matchers runs "
-                             f"before a profile is chosen; move them to [plugins.matchers] "
-                             f"(found: {names})")
+            raise ValueError(
+                f"per-profile settings have no effect because matchers runs "
+                f"before a profile is chosen; move them to [plugins.matchers] "
+                f"(found: {names})"
+            )
         super().__init__(config or MatchersConfig())
         settings: MatchersConfig = self.config
         self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(settings.rules))
@@ -73,17 +75,20 @@ class MatchersPlugin(Plugin):
         errors = []
         for rule in self.rules:
             if rule.profile not in config.profiles:
-                errors.append(f"plugins.matchers.rules[{rule.index}] ({rule.name!r}).profile: "
-                              f"unknown profile {rule.profile!r} (known: {known})")
+                errors.append(
+                    f"plugins.matchers.rules[{rule.index}] ({rule.name!r}).profile: "
+                    f"unknown profile {rule.profile!r} (known: {known})"
+                )
         if self.default is not None and self.default not in config.profiles:
-            errors.append(f"plugins.matchers.default: unknown profile {self.default!r} "
-                          f"(known: {known})")
+            errors.append(
+                f"plugins.matchers.default: unknown profile {self.default!r} (known: {known})"
+            )
         if errors:
             raise ConfigError("\n".join(f"config error in {config.source}: {e}" for e in errors))
 
     @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.check_profiles(app.config)
+    def check_config(self, config: CoreConfig) -> None:
+        self.check_profiles(config)
 
     # --- per request ---------------------------------------------------------------------------
 
@@ -133,8 +138,10 @@ class MatchersPlugin(Plugin):
     @hookimpl
     def describe_state(self) -> dict[str, Any]:
         return {
-            "rules": [{"name": r.name, "profile": r.profile, "matched": self.matched[r.name]}
-                      for r in self.rules],
+            "rules": [
+                {"name": r.name, "profile": r.profile, "matched": self.matched[r.name]}
+                for r in self.rules
+            ],
             "default": self.default,
             "default_used": self.defaulted,
             "no_match": self.unmatched,
