@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -52,29 +52,40 @@ def _is_user_text(content: Any) -> bool:
     return False
 
 
-def tool_calls(messages: Iterable[dict[str, Any]], *, reset_on_user_text: bool = True
-               ) -> list[ToolCall]:
-    """Every assistant ``tool_use`` block in order.
+def tool_calls(
+    messages: Sequence[dict[str, Any]],
+    *,
+    reset_on_user_text: bool = True,
+    limit: int | None = None,
+) -> list[ToolCall]:
+    """The assistant's ``tool_use`` blocks in order; with ``limit``, only the latest ones.
 
     With ``reset_on_user_text`` only the calls after the last user message that carries text
     of its own count: a person who has answered is a new start, and a conversation the guard
-    refused once can then go on.
+    refused once can then go on. The scan runs from the end, so a long conversation costs no
+    more than its tail.
     """
-    calls: list[ToolCall] = []
-    for message in messages:
+    found: list[ToolCall] = []
+    for message in reversed(messages):
         role = message.get("role")
         content = message.get("content")
         if role == "user":
             if reset_on_user_text and _is_user_text(content):
-                calls.clear()
+                break
             continue
         if role != "assistant" or not isinstance(content, list):
             continue
-        for block in content:
+        for block in reversed(content):
             if isinstance(block, dict) and block.get("type") == "tool_use":
-                calls.append(ToolCall(str(block.get("name") or ""),
-                                      canonical_arguments(block.get("input") or {})))
-    return calls
+                found.append(
+                    ToolCall(
+                        str(block.get("name") or ""),
+                        canonical_arguments(block.get("input") or {}),
+                    )
+                )
+                if limit is not None and len(found) >= limit:
+                    return found[::-1]
+    return found[::-1]
 
 
 def find_loop(calls: list[ToolCall], *, window: int, threshold: int) -> Loop | None:

@@ -36,7 +36,7 @@ def reject_message(loop: Loop) -> str:
     return (
         f"tool loop: the model called `{loop.name}` {loop.count} times in a row with identical "
         "arguments; the router stops this conversation turn here (plugins.tool_loop.action = "
-        "\"break\")"
+        '"break")'
     )
 
 
@@ -82,7 +82,11 @@ class ToolLoopPlugin(Plugin):
         except (ValueError, TypeError, KeyError):
             # A body the wire format cannot read is the host's to answer; the guard stays out.
             return None
-        calls = tool_calls(conversation.messages, reset_on_user_text=config.reset_on_user_text)
+        calls = tool_calls(
+            conversation.messages,
+            reset_on_user_text=config.reset_on_user_text,
+            limit=config.window,
+        )
         loop = find_loop(calls, window=config.window, threshold=config.threshold)
         if loop is None:
             return None
@@ -96,14 +100,24 @@ class ToolLoopPlugin(Plugin):
     def _record(self, loop: Loop, draft: Draft, config: ToolLoopConfig) -> None:
         self.detections[loop.name] += 1
         self._last_at = self.clock()
-        self.last = {"tool": loop.name, "count": loop.count, "profile": draft.request.profile,
-                     "action": config.action}
+        self.last = {
+            "tool": loop.name,
+            "count": loop.count,
+            "profile": draft.request.profile,
+            "action": config.action,
+        }
         draft.meta[NAME] = {"tool": loop.name, "count": loop.count, "action": config.action}
-        self._emit({
-            "event": "guard", "plugin": NAME, "action": config.action, "tool": loop.name,
-            "count": loop.count, "profile": draft.request.profile,
-            "ingress": draft.request.ingress, "arguments": loop.arguments[:200],
-        })
+        self._emit(
+            {
+                "event": "guard",
+                "plugin": NAME,
+                "action": config.action,
+                "tool": loop.name,
+                "count": loop.count,
+                "profile": draft.request.profile,
+                "ingress": draft.request.ingress,
+            }
+        )
 
     def _emit(self, record: dict[str, Any]) -> None:
         if self.app is not None:

@@ -1,0 +1,243 @@
+"""The ``adaptive`` plugin: live latency and error rates reorder the chain, gently."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from coderouter import Plugin, hookimpl
+from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
+from coderouter_adaptive.config import AdaptiveConfig
+from coderouter_adaptive.window import Measure, Sample, Stats, Window
+
+if TYPE_CHECKING:
+    from coderouter.app import AppContext
+
+__all__ = ["AdaptivePlugin", "Standing"]
+
+logger = logging.getLogger("coderouter.adaptive")
+NAME = "adaptive"
+MEASURES: tuple[Measure, ...] = ("ttft", "latency")
+MEASURE_LABEL = {"ttft": "time to first token", "latency": "latency"}
+MEASURE_KEY = {"ttft": "streams", "latency": "whole_responses"}
+
+
+@attrs.define
+class Standing:
+    """Whether a provider is moved back in one profile's chains for one measure (streams or
+    whole responses), since when and why."""
+
+    demoted: bool = False
+    changed_at: float | None = None
+    reason: str = ""
+
+
+def _measure(stream: bool) -> Measure:
+    return "ttft" if stream else "latency"
+
+
+def move_back_all(names: list[str], demoted: set[str]) -> list[str]:
+    """``names`` with each demoted provider one place further back, the last one first so
+    two neighbours both demoted keep their relative order instead of swapping back."""
+    order = list(names)
+    for name in reversed(names):
+        if name not in demoted:
+            continue
+        i = order.index(name)
+        if i < len(order) - 1:
+            order.insert(i + 1, order.pop(i))
+    return order
+
+
+class AdaptivePlugin(Plugin):
+    """Keeps a rolling window of latency and outcomes per provider; moves a provider back one
+    place while it is much slower than its chain peers or fails too often."""
+
+    Config = AdaptiveConfig
+
+    def __init__(
+        self,
+        config: AdaptiveConfig | None = None,
+        profile_configs: dict[str, AdaptiveConfig] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(config or AdaptiveConfig(), profile_configs)
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.app: AppContext | None = None
+        self.windows: dict[str, Window] = {}
+        self.standings: dict[tuple[str, Measure, str], Standing] = {}
+        configs = [self.config, *self.profile_configs.values()]
+        self._keep_s = max(c.window_s for c in configs)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @hookimpl
+    def startup(self, app: AppContext) -> None:
+        self.app = app
+        if self.clock is time.monotonic:
+            self.clock = app.clock
+
+    @hookimpl
+    def shutdown(self, app: AppContext) -> None:
+        self.app = None
+
+    # --- learning ------------------------------------------------------------------------------
+
+    def _add(self, provider: str, sample: Sample) -> None:
+        window = self.windows.setdefault(provider, Window())
+        window.add(sample)
+        window.prune(sample.at, self._keep_s)
+
+    @hookimpl
+    def after_attempt(self, attempt: Attempt, result: Result) -> None:
+        seconds = result.ttft_s if attempt.stream else result.latency_s
+        if seconds is None:
+            seconds = result.latency_s
+        self._add(
+            attempt.provider.name, Sample(self.clock(), True, _measure(attempt.stream), seconds)
+        )
+
+    @hookimpl
+    def on_failure(self, attempt: Attempt, error: UpstreamError) -> None:
+        self._add(attempt.provider.name, Sample(self.clock(), False))
+
+    # --- judging -------------------------------------------------------------------------------
+
+    def _stats(self, provider: str, now: float, config: AdaptiveConfig, measure: Measure) -> Stats:
+        window = self.windows.get(provider)
+        if window is None:
+            return Stats()
+        window.prune(now, self._keep_s)
+        return window.stats(now, config.window_s, measure)
+
+    @staticmethod
+    def _verdict(
+        name: str, stats: Stats, medians: dict[str, float], config: AdaptiveConfig, measure: Measure
+    ) -> str:
+        """Why ``name`` should be moved back, or ``""``."""
+        if stats.outcomes >= config.min_samples and stats.error_rate > config.max_error_rate:
+            return (
+                f"error rate {stats.error_rate:.0%} over {config.max_error_rate:.0%} "
+                f"({stats.errors} of {stats.outcomes} in {config.window_s:g}s)"
+            )
+        own = medians.get(name)
+        peers = [m for peer, m in medians.items() if peer != name]
+        if own is None or not peers:
+            return ""
+        peer = statistics.median(peers)
+        if own > config.latency_factor * peer:
+            return (
+                f"median {MEASURE_LABEL[measure]} {own:.2f}s over "
+                f"{config.latency_factor:g}x its peers' {peer:.2f}s"
+            )
+        return ""
+
+    def _settle(
+        self, key: tuple[str, Measure, str], verdict: str, now: float, config: AdaptiveConfig
+    ) -> Standing:
+        standing = self.standings.setdefault(key, Standing())
+        wanted = bool(verdict)
+        if wanted == standing.demoted:
+            if wanted:
+                standing.reason = verdict
+            return standing
+        if (
+            standing.changed_at is not None
+            and now - standing.changed_at < config.min_move_interval_s
+        ):
+            return standing
+        standing.demoted, standing.changed_at = wanted, now
+        standing.reason = verdict
+        profile, measure, name = key
+        self._emit(
+            {
+                "event": "guard",
+                "plugin": NAME,
+                "provider": name,
+                "profile": profile,
+                "measure": measure,
+                "demoted": wanted,
+                "reason": verdict or "back in its place",
+            }
+        )
+        return standing
+
+    @hookimpl
+    def filter_chain(self, request: RequestView, chain: Chain) -> None:
+        config: AdaptiveConfig = self.config_for(chain.profile)
+        now = self.clock()
+        measure = _measure(request.stream)
+        names = chain.names()
+        stats = {name: self._stats(name, now, config, measure) for name in names}
+        medians = {
+            name: statistics.median(s.latencies)
+            for name, s in stats.items()
+            if len(s.latencies) >= config.min_samples
+        }
+        demoted: list[tuple[str, str]] = []
+        for name in names:
+            verdict = self._verdict(name, stats[name], medians, config, measure)
+            standing = self._settle((chain.profile, measure, name), verdict, now, config)
+            if standing.demoted:
+                demoted.append((name, standing.reason))
+        for name, reason in reversed(demoted):
+            chain.move_back(name, reason, by=NAME)
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if self.app is not None:
+            self.app.log.emit(record)
+        else:
+            logger.warning("%s", json.dumps(record, default=str))
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @hookimpl
+    def describe_state(self) -> dict[str, Any]:
+        config: AdaptiveConfig = self.config
+        now = self.clock()
+        providers: dict[str, Any] = {}
+        for name in self.windows:
+            entry: dict[str, Any] = {}
+            for measure in MEASURES:
+                stats = self._stats(name, now, config, measure)
+                median = stats.median()
+                entry[f"median_{measure}_s"] = None if median is None else round(median, 3)
+                entry[f"{measure}_samples"] = len(stats.latencies)
+            entry["outcomes"] = stats.outcomes
+            entry["error_rate"] = round(stats.error_rate, 3)
+            providers[name] = entry
+        return {
+            "scope": "per worker process, in memory",
+            "window_s": config.window_s,
+            "providers": providers,
+            "profiles": self._profiles_state(now),
+        }
+
+    def _profiles_state(self, now: float) -> dict[str, Any]:
+        profiles: dict[str, Any] = {}
+        known = dict(self.app.config.profiles) if self.app is not None else {}
+        seen = sorted({p for p, _, _ in self.standings} - set(known))
+        for profile in [*known, *seen]:
+            entry: dict[str, Any] = {}
+            for measure in MEASURES:
+                demoted = {
+                    name: {
+                        "reason": s.reason,
+                        "since_s": None if s.changed_at is None else round(now - s.changed_at, 1),
+                    }
+                    for (p, m, name), s in self.standings.items()
+                    if p == profile and m == measure and s.demoted
+                }
+                part: dict[str, Any] = {"demoted": demoted}
+                if profile in known:
+                    part["ranking"] = move_back_all(list(known[profile].providers), set(demoted))
+                entry[MEASURE_KEY[measure]] = part
+            profiles[profile] = entry
+        return profiles

@@ -1,0 +1,222 @@
+"""The ``backend_health`` plugin: health per provider from the outcomes of real requests."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from coderouter import Plugin, hookimpl
+from coderouter.types import Attempt, Chain, RequestView, Result, Skip, UpstreamError
+from coderouter_backend_health.config import BackendHealthConfig
+from coderouter_backend_health.health import HEALTHY, UNHEALTHY, ProviderHealth
+
+if TYPE_CHECKING:
+    from coderouter.app import AppContext
+
+__all__ = ["BackendHealthPlugin"]
+
+logger = logging.getLogger("coderouter.backend_health")
+NAME = "backend_health"
+
+
+def _short(error: UpstreamError) -> str:
+    text = error.summary()
+    if error.message and error.message != text:
+        text = f"{text}: {error.message}"
+    return " ".join(text.split())[:120]
+
+
+class BackendHealthPlugin(Plugin):
+    """Counts consecutive failures per provider and warns, demotes unhealthy providers to the
+    end of the chain, or skips them (a circuit breaker with one trial request after
+    ``half_open_s``)."""
+
+    Config = BackendHealthConfig
+
+    def __init__(
+        self,
+        config: BackendHealthConfig | None = None,
+        profile_configs: dict[str, BackendHealthConfig] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(config or BackendHealthConfig(), profile_configs)
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.app: AppContext | None = None
+        self.health: dict[str, ProviderHealth] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @hookimpl
+    def startup(self, app: AppContext) -> None:
+        self.app = app
+        if self.clock is time.monotonic:
+            self.clock = app.clock
+
+    @hookimpl
+    def shutdown(self, app: AppContext) -> None:
+        self.app = None
+
+    # --- the chain -----------------------------------------------------------------------------
+
+    @hookimpl
+    def filter_chain(self, request: RequestView, chain: Chain) -> None:
+        config: BackendHealthConfig = self.config_for(chain.profile)
+        if config.action == "warn":
+            return
+        now = self.clock()
+        for provider in list(chain.providers):
+            health = self.health.get(provider.name)
+            if health is None or health.state(config.threshold) != UNHEALTHY:
+                continue
+            if config.action == "demote":
+                chain.demote(
+                    provider.name,
+                    f"unhealthy: {health.failures} consecutive failures "
+                    f"(last: {health.last_error})",
+                    by=NAME,
+                )
+                continue
+            reason = self._closed_reason(health, now, config)
+            if reason:
+                chain.skip(provider.name, reason, by=NAME)
+
+    def _closed_reason(
+        self, health: ProviderHealth, now: float, config: BackendHealthConfig
+    ) -> str:
+        """Why an unhealthy provider takes no traffic now, or ``""`` when it may take a trial."""
+        circuit = health.circuit(now, config.threshold, config.half_open_s)
+        if circuit == "open":
+            return (
+                f"unhealthy, circuit open: {health.failures} consecutive failures "
+                f"(last: {health.last_error}); next trial in "
+                f"{health.reopens_in(now, config.half_open_s):.1f}s"
+            )
+        if circuit == "half_open" and health.trial_in_flight(now):
+            return "unhealthy, circuit half-open: a trial request is in flight"
+        return ""
+
+    @hookimpl
+    def before_attempt(self, attempt: Attempt) -> Skip | None:
+        # The trial is claimed here, not in filter_chain: a request whose chain holds the
+        # provider may be answered by an earlier one and never try it.
+        config: BackendHealthConfig = self.config_for(attempt.profile)
+        health = self.health.get(attempt.provider.name)
+        if config.action != "skip" or health is None:
+            return None
+        now = self.clock()
+        if health.circuit(now, config.threshold, config.half_open_s) == "closed":
+            return None
+        reason = self._closed_reason(health, now, config)
+        if reason:
+            return Skip(reason)
+        health.start_trial(now, max(attempt.provider.timeout_s, config.half_open_s))
+        attempt.scratch[NAME] = {"trial": True}
+        attempt.log_fields["health_trial"] = True
+        self._emit(
+            {
+                "event": "guard",
+                "plugin": NAME,
+                "provider": attempt.provider.name,
+                "circuit": "half_open",
+                "trial": "started",
+                "profile": attempt.profile,
+            }
+        )
+        return None
+
+    # --- outcomes ------------------------------------------------------------------------------
+
+    @hookimpl
+    def after_attempt(self, attempt: Attempt, result: Result) -> None:
+        config: BackendHealthConfig = self.config_for(attempt.profile)
+        health = self.health.setdefault(attempt.provider.name, ProviderHealth())
+        before = health.state(config.threshold)
+        health.succeeded(self.clock())
+        if before != HEALTHY:
+            self._changed(attempt, config, before, health)
+
+    @hookimpl
+    def on_failure(self, attempt: Attempt, error: UpstreamError) -> None:
+        config: BackendHealthConfig = self.config_for(attempt.profile)
+        health = self.health.setdefault(attempt.provider.name, ProviderHealth())
+        before = health.state(config.threshold)
+        health.failed(self.clock(), _short(error))
+        if health.state(config.threshold) != before:
+            self._changed(attempt, config, before, health)
+        if attempt.scratch.get(NAME, {}).get("trial"):
+            self._emit(
+                {
+                    "event": "guard",
+                    "plugin": NAME,
+                    "provider": attempt.provider.name,
+                    "circuit": "open",
+                    "trial": "failed",
+                    "profile": attempt.profile,
+                    "error": health.last_error,
+                }
+            )
+
+    def _changed(
+        self, attempt: Attempt, config: BackendHealthConfig, before: str, health: ProviderHealth
+    ) -> None:
+        record: dict[str, Any] = {
+            "event": "guard",
+            "plugin": NAME,
+            "provider": attempt.provider.name,
+            "from": before,
+            "to": health.state(config.threshold),
+            "consecutive_failures": health.failures,
+            "action": config.action,
+            "profile": attempt.profile,
+        }
+        if health.failures:
+            record["error"] = health.last_error
+        self._emit(record)
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if self.app is not None:
+            self.app.log.emit(record)
+        else:
+            logger.warning("%s", json.dumps(record, default=str))
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @hookimpl
+    def describe_state(self) -> dict[str, Any]:
+        config: BackendHealthConfig = self.config
+        now = self.clock()
+        names = list(self.app.config.provider_names) if self.app is not None else []
+        names += [n for n in self.health if n not in names]
+        providers = {}
+        for name in names:
+            health = self.health.get(name, ProviderHealth())
+            circuit = health.circuit(now, config.threshold, config.half_open_s)
+            entry: dict[str, Any] = {
+                "state": health.state(config.threshold),
+                "consecutive_failures": health.failures,
+                "failures": health.total_failures,
+                "successes": health.total_successes,
+                "circuit": circuit if config.action == "skip" else None,
+                "last_error": health.last_error or None,
+                "last_failure_s_ago": _ago(now, health.last_failure_at),
+                "last_success_s_ago": _ago(now, health.last_success_at),
+            }
+            if config.action == "skip" and circuit == "open":
+                entry["next_trial_in_s"] = round(health.reopens_in(now, config.half_open_s), 1)
+            if config.action == "skip" and circuit == "half_open":
+                entry["trial_in_flight"] = health.trial_in_flight(now)
+            providers[name] = entry
+        return {
+            "scope": "per worker process, in memory",
+            "action": config.action,
+            "threshold": config.threshold,
+            "providers": providers,
+        }
+
+
+def _ago(now: float, then: float | None) -> float | None:
+    return None if then is None else round(now - then, 1)
