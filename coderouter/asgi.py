@@ -2,5 +2,6 @@
 
 from coderouter.app import create_app
 from coderouter.config import load_config
+from coderouter.disconnect import watch_disconnects
 
-app = create_app(load_config())
+app = watch_disconnects(create_app(load_config()))

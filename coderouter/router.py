@@ -7,6 +7,7 @@ the wire format that decodes the request and encodes the answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -77,6 +78,7 @@ class Trace:
     profile: str = ""
     steps: list[dict[str, str]] = attrs.Factory(list)
     chain: Chain | None = None
+    disconnected: asyncio.Event | None = None
 
     def record(self, provider: str, outcome: str, reason: str) -> None:
         self.steps.append({"provider": provider, "outcome": outcome, "reason": reason})
@@ -153,11 +155,19 @@ class Router:
     # --- the loop ------------------------------------------------------------------------------
 
     async def handle(
-        self, ingress: Ingress, body: dict[str, Any], headers: Mapping[str, str], path: str = ""
+        self,
+        ingress: Ingress,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        path: str = "",
+        *,
+        disconnected: asyncio.Event | None = None,
     ) -> Outcome:
+        """Answer one client request. ``disconnected`` is set when the client goes away
+        (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream."""
         wire = wire_format(ingress)
         view = RequestView(ingress, body, headers, path)
-        trace = Trace(uuid.uuid4().hex[:16], view, wire, self.clock())
+        trace = Trace(uuid.uuid4().hex[:16], view, wire, self.clock(), disconnected=disconnected)
         try:
             trace.profile = view.profile = self.select_profile(view)
         except ProfileError as exc:
@@ -345,12 +355,17 @@ class Router:
         response: httpx.Response,
     ) -> AsyncIterator[bytes]:
         status = 200
+        gone = trace.disconnected
         try:
             for chunk in head:
                 if chunk:
                     yield chunk
             if rest is not None and pipeline.error is None:
                 async for chunk in rest:
+                    if gone is not None and gone.is_set():
+                        status = 499
+                        attempt.log_fields["client_disconnected"] = True
+                        break
                     data = pipeline.push(chunk)
                     if data:
                         yield data

@@ -35,8 +35,9 @@ class _Application(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from coderouter.app import create_app
+        from coderouter.disconnect import watch_disconnects
 
-        return create_app(self.router_config)
+        return watch_disconnects(create_app(self.router_config))
 
 
 def serve(

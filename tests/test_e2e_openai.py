@@ -412,3 +412,25 @@ def test_sigterm_lets_inflight_stream_finish(
         if line.startswith("data: {") and '"choices":[{' in line.replace(" ", "")
     )
     assert text == "abcde"
+
+
+def test_client_disconnect_mid_stream_is_logged_and_worker_keeps_serving(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.script(Answer.sse(chat_stream(["a"] * 40), delay_s=0.05))
+    builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
+    proc = router_process(builder)
+    with httpx.stream(
+        "POST",
+        proc.url + "/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES, "stream": True},
+    ) as response:
+        for line in response.iter_lines():
+            if '"a"' in line:
+                break
+    [record] = proc.wait_for_log(1)
+    assert record["status"] == 499
+    assert record["client_disconnected"] is True
+    fake_upstream.script(Answer.json(chat_completion("still here")))
+    out = sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
+    assert out.choices[0].message.content == "still here"

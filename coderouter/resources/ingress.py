@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 import falcon.asgi
 
+from coderouter.disconnect import SCOPE_KEY
 from coderouter.router import Reply, StreamReply
 from coderouter.types import Ingress
 from coderouter.wire import wire_format
@@ -126,7 +127,9 @@ class IngressResource:
         except ValueError as exc:
             write_error(resp, self.ingress, 400, "invalid_request", str(exc))
             return
-        reply = await self.context.router.handle(self.ingress, body, req.headers_lower, req.path)
+        reply = await self.context.router.handle(
+            self.ingress, body, req.headers_lower, req.path, disconnected=req.scope.get(SCOPE_KEY)
+        )
         write_reply(resp, reply)
 
 
