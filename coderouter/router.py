@@ -402,6 +402,7 @@ class Router:
             pipeline.model,
         )
         if pipeline.error is not None:
+            pipeline.error.usage = pipeline.usage
             self.hook.on_failure(attempt=attempt, error=pipeline.error)
             trace.record(attempt.provider.name, "failed after commit", pipeline.error.message[:300])
             status = 502

@@ -326,6 +326,8 @@ class UpstreamError(Exception):
     body: str = ""
     committed: bool = False
     retry_after_s: float | None = None
+    usage: Usage | None = None
+    """What the stream had reported when it failed after commit (the upstream may bill it)."""
 
     def __str__(self) -> str:
         if self.status is not None:

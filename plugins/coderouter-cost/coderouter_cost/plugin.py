@@ -1,0 +1,424 @@
+"""The ``cost`` plugin: prices every attempt, records it in the ledger, enforces budgets."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from coderouter import Plugin, hookimpl
+from coderouter.config import Config as HostConfig
+from coderouter.config import ConfigError, ProviderConfig
+from coderouter.types import (
+    Attempt,
+    Chain,
+    Reject,
+    RequestView,
+    Result,
+    Skip,
+    UpstreamError,
+    Usage,
+)
+from coderouter_cost.ledger import Ledger, MonthSpend, Row
+from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing
+from coderouter_cost.settings import (
+    CostConfig,
+    ProviderCost,
+    check_settings,
+    ledger_path,
+    parse_provider_cost,
+    price_table_path,
+    provider_costs,
+)
+
+if TYPE_CHECKING:
+    from coderouter.app import AppContext
+    from coderouter.log import RequestLog
+
+__all__ = ["COST_HEADER", "CostPlugin"]
+
+COST_HEADER = "x-coderouter-cost-usd"
+BY = "cost"
+_NO_COST = Cost()
+_PRICE_CACHE_LIMIT = 4096
+# How often a worker moves its WAL into the database, off the event loop.
+CHECKPOINT_INTERVAL_S = 1.0
+OPEN_RETRY_S = 5.0
+# Requests whose chain is remembered for the call-time budget check; more than this many in
+# flight at once in one worker only costs the 429 wording for the oldest, never a budget.
+_CHAIN_MEMORY = 4096
+
+
+class CostPlugin(Plugin):
+    """Prompt-cache-aware pricing, a durable spend ledger and monthly budgets.
+
+    ``clock`` is the wall clock (Unix seconds): ledger timestamps and the UTC month budgets are
+    counted in come from it, so tests can move it across a month boundary.
+    """
+
+    name = "cost"
+    Config = CostConfig
+
+    def __init__(
+        self, config: CostConfig | None = None, profile_configs: dict[str, CostConfig] | None = None
+    ) -> None:
+        super().__init__(config or CostConfig(), profile_configs)
+        self.config: CostConfig
+        self.profile_configs: dict[str, CostConfig]
+        check_settings(self.config, self.profile_configs)
+        self.clock: Callable[[], float] = time.time
+        self.checkpoint_interval_s = CHECKPOINT_INTERVAL_S
+        self.ledger: Ledger | None = None
+        self.host_config: HostConfig | None = None
+        self._pricing: Pricing | None = None
+        self._provider_costs: dict[str, ProviderCost] = {}
+        self._prices: dict[tuple[str, str], Price | None] = {}
+        self._chains: OrderedDict[int, tuple[weakref.ref[RequestView], Chain, list[int]]] = (
+            OrderedDict()
+        )
+        self._log: RequestLog | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
+        self._next_open_try = 0.0
+        self._budgets = self.config.monthly_budget_usd is not None or any(
+            c.monthly_budget_usd is not None for c in self.profile_configs.values()
+        )
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def bind(self, config: HostConfig) -> None:
+        """Read what the plugin needs from the host config: every provider's ``cost`` table,
+        the price tables and the ledger path. Raises :class:`ConfigError` naming bad keys."""
+        if config is self.host_config:
+            return
+        costs = provider_costs(config)
+        pricing = self._load_pricing(config)
+        self.host_config = config
+        self._provider_costs = costs
+        self._pricing = pricing
+        self._prices.clear()
+        self._budgets = self._budgets or any(
+            c.monthly_budget_usd is not None for c in costs.values()
+        )
+        path = ledger_path(self.config, config)
+        if self.ledger is None or self.ledger.path != path:
+            if self.ledger is not None:
+                self.ledger.close()
+            self.ledger = Ledger(
+                path,
+                busy_timeout_ms=self.config.busy_timeout_ms,
+                clock=self._now,
+                on_error=self._report,
+            )
+
+    def _load_pricing(self, config: HostConfig | None) -> Pricing:
+        tables: list[PriceTable] = []
+        path = price_table_path(self.config, config) if config is not None else None
+        source = config.source if config is not None else "<config>"
+        try:
+            if path is not None:
+                tables.append(PriceTable.load(path))
+            if self.config.use_bundled_prices:
+                tables.append(PriceTable.bundled())
+        except PriceTableError as exc:
+            raise ConfigError(
+                f"config error in {source}: plugins.cost.price_table: {exc}"
+            ) from None
+        return Pricing(tables)
+
+    def _now(self) -> float:
+        return self.clock()
+
+    def _report(self, message: str) -> None:
+        if self._log is not None:
+            self._log.emit({"event": "cost_ledger_error", "message": message})
+        else:
+            print(message, file=sys.stderr)
+
+    def provider_cost(self, provider: ProviderConfig) -> ProviderCost:
+        found = self._provider_costs.get(provider.name)
+        if found is None:
+            found, errors = parse_provider_cost(provider.cost, f"providers.{provider.name}.cost")
+            if errors:
+                raise ConfigError("\n".join(errors))
+            self._provider_costs[provider.name] = found
+            self._budgets = self._budgets or found.monthly_budget_usd is not None
+        return found
+
+    def price(self, provider: ProviderConfig, model: str) -> Price | None:
+        """The price of ``model`` on ``provider``, or None (unknown: costs nothing)."""
+        key = (provider.name, model)
+        try:
+            return self._prices[key]
+        except KeyError:
+            pass
+        if self._pricing is None:
+            self._pricing = self._load_pricing(self.host_config)
+        if len(self._prices) >= _PRICE_CACHE_LIMIT:
+            self._prices.clear()
+        found = self._pricing.price(
+            model, self.provider_cost(provider).overrides, f"providers.{provider.name}.cost"
+        )
+        self._prices[key] = found
+        return found
+
+    # --- budgets ---------------------------------------------------------------------------
+
+    def over_budget(
+        self, provider: ProviderConfig, model: str, profile: str, spend: MonthSpend
+    ) -> str | None:
+        """Why ``provider`` may not be called this month, or None."""
+        own = self.provider_cost(provider).monthly_budget_usd
+        if own is not None and spend.provider(provider.name) >= own:
+            return (
+                f"monthly budget ${own:.2f} reached "
+                f"(spent ${spend.provider(provider.name):.2f} in {spend.month})"
+            )
+        price = self.price(provider, model)
+        if price is None or not price.paid:
+            return None
+        total = self.config.monthly_budget_usd
+        if total is not None and spend.total >= total:
+            return (
+                f"total monthly budget ${total:.2f} reached "
+                f"(spent ${spend.total:.2f} in {spend.month})"
+            )
+        override = self.profile_configs.get(profile)
+        if override is not None and override.monthly_budget_usd is not None:
+            limit = override.monthly_budget_usd
+            if spend.profile(profile) >= limit:
+                return (
+                    f"profile {profile!r} monthly budget ${limit:.2f} reached "
+                    f"(spent ${spend.profile(profile):.2f} in {spend.month})"
+                )
+        return None
+
+    def _remember(self, request: RequestView, chain: Chain) -> None:
+        self._chains[id(request)] = (weakref.ref(request), chain, [0])
+        while len(self._chains) > _CHAIN_MEMORY:
+            self._chains.popitem(last=False)
+
+    def _recall(self, request: RequestView) -> tuple[Chain, list[int]] | None:
+        entry = self._chains.get(id(request))
+        if entry is None or entry[0]() is not request:
+            return None
+        return entry[1], entry[2]
+
+    def _forget(self, request: RequestView) -> None:
+        entry = self._chains.get(id(request))
+        if entry is not None and entry[0]() is request:
+            del self._chains[id(request)]
+
+    # --- hooks -----------------------------------------------------------------------------
+
+    @hookimpl
+    def check_config(self, config: HostConfig) -> None:
+        # Bad cost tables stop `coderouter serve` and `coderouter check` before any request.
+        self.bind(config)
+
+    @hookimpl
+    def startup(self, app: AppContext) -> None:
+        self.bind(app.config)
+        self._log = app.log
+        ledger = self._open_ledger()
+        if ledger is None or not ledger.is_open:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop: SQLite keeps checkpointing inline
+        ledger.defer_checkpoints()
+        self._checkpoints = loop.create_task(self._checkpoint_loop(ledger))
+
+    async def _checkpoint_loop(self, ledger: Ledger) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_interval_s)
+            if ledger.unchecked_rows:
+                await asyncio.to_thread(ledger.checkpoint)
+
+    @hookimpl
+    def shutdown(self, app: AppContext) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            self._checkpoints = None
+        if self.ledger is not None:
+            self.ledger.close()
+
+    def _open_ledger(self) -> Ledger | None:
+        ledger = self.ledger
+        if ledger is not None and not ledger.is_open:
+            now = time.monotonic()
+            if now < self._next_open_try:
+                return ledger
+            try:
+                ledger.open()
+            except (sqlite3.Error, OSError) as exc:
+                # Retried now and then, not on every hook call of every request.
+                self._next_open_try = now + OPEN_RETRY_S
+                self._report(
+                    f"cost ledger {ledger.path}: cannot open ({exc}); spend is kept "
+                    f"in memory and the ledger retried every {OPEN_RETRY_S:g} s"
+                )
+        return ledger
+
+    @hookimpl
+    def filter_chain(self, request: RequestView, chain: Chain) -> None:
+        if not self._budgets:
+            return
+        ledger = self._open_ledger()
+        if ledger is None:
+            return
+        spend = ledger.spend()
+        self._remember(request, chain)
+        blocked = [
+            (p.name, reason)
+            for p in chain
+            if (reason := self.over_budget(p, p.model_for(request.model), chain.profile, spend))
+            is not None
+        ]
+        if not blocked:
+            return
+        # When budgets alone leave nothing to call, the last provider stays in the chain so
+        # before_attempt can answer 429 "budget" instead of the host's generic 502.
+        budget_only = len(blocked) == len(chain) and all(s.by == BY for s in chain.skipped)
+        keep = blocked[-1][0] if budget_only else None
+        for name, reason in blocked:
+            if name != keep:
+                chain.skip(name, reason, by=BY)
+
+    @hookimpl
+    def before_attempt(self, attempt: Attempt) -> Skip | Reject | None:
+        if not self._budgets:
+            return None
+        ledger = self._open_ledger()
+        if ledger is None:
+            return None
+        spend = ledger.spend()
+        provider = attempt.provider
+        reason = self.over_budget(
+            provider, provider.model_for(attempt.request.model), attempt.profile, spend
+        )
+        if reason is None:
+            self._forget(attempt.request)
+            return None
+        state = self._recall(attempt.request)
+        if state is not None:
+            chain, skipped_here = state
+            if (
+                attempt.index == len(chain.providers) - 1
+                and skipped_here[0] == attempt.index
+                and all(s.by == BY for s in chain.skipped)
+            ):
+                self._forget(attempt.request)
+                return Reject(
+                    f"{reason}; no provider of profile {attempt.profile!r} is within its budget",
+                    status=429,
+                    error_type="budget",
+                    retry_after_s=spend.seconds_left(self.clock()),
+                )
+            skipped_here[0] += 1
+        return Skip(reason)
+
+    @hookimpl
+    def after_attempt(self, attempt: Attempt, result: Result) -> None:
+        self.record(attempt, result.usage, result.status)
+
+    @hookimpl
+    def on_failure(self, attempt: Attempt, error: UpstreamError) -> None:
+        # A stream that fails after it started may still be billed for what it produced.
+        if error.committed and error.usage is not None:
+            self.record(attempt, error.usage, 502)
+
+    def record(self, attempt: Attempt, usage: Usage, status: int) -> None:
+        """Price one attempt, annotate its response and log line, append it to the ledger."""
+        provider = attempt.provider
+        model = provider.model_for(attempt.request.model)
+        price = self.price(provider, model)
+        cost = price.cost(usage) if price is not None else _NO_COST
+        attempt.response_headers[COST_HEADER] = f"{cost.usd:.6f}"
+        attempt.log_fields["cost_usd"] = round(cost.usd, 6)
+        if cost.savings_usd:
+            attempt.log_fields["cache_savings_usd"] = round(cost.savings_usd, 6)
+        if price is None and provider.paid:
+            attempt.log_fields["cost_unpriced"] = True
+        ledger = self._open_ledger()
+        if ledger is None:
+            return
+        row: Row = (
+            self.clock(),
+            attempt.profile,
+            provider.name,
+            model,
+            attempt.request.ingress,
+            int(attempt.stream),
+            status,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+            cost.usd,
+            cost.savings_usd,
+            int(price is not None),
+            int(provider.paid),
+        )
+        ledger.append(row)
+
+    @hookimpl
+    def register_commands(
+        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+    ) -> None:
+        from coderouter_cost.stats import add_stats_command
+
+        add_stats_command(subparsers, self)
+
+    @hookimpl
+    def describe_state(self) -> dict[str, Any]:
+        ledger = self.ledger
+        state: dict[str, Any] = {
+            "pid": os.getpid(),
+            "ledger": str(ledger.path) if ledger else None,
+            "open": bool(ledger and ledger.is_open),
+        }
+        if ledger is None:
+            return state
+        spend = ledger.spend()
+        state.update(
+            {
+                "month": spend.month,
+                "spent_usd": {
+                    "total": round(spend.total, 6),
+                    "by_provider": {k: round(v, 6) for k, v in spend.by_provider.items()},
+                    "by_profile": {k: round(v, 6) for k, v in spend.by_profile.items()},
+                },
+                "budgets_usd": self.budgets(),
+                "pending_rows": len(ledger.pending),
+                "write_errors": ledger.write_errors,
+                "last_error": ledger.last_error,
+            }
+        )
+        return state
+
+    def budgets(self) -> dict[str, Any]:
+        """Every configured monthly budget: per provider, in total, per profile."""
+        providers = {
+            name: cost.monthly_budget_usd
+            for name, cost in self._provider_costs.items()
+            if cost.monthly_budget_usd is not None
+        }
+        profiles = {
+            name: cfg.monthly_budget_usd
+            for name, cfg in self.profile_configs.items()
+            if cfg.monthly_budget_usd is not None
+        }
+        return {
+            "providers": providers,
+            "total": self.config.monthly_budget_usd,
+            "profiles": profiles,
+        }

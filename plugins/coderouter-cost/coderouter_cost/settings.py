@@ -1,0 +1,117 @@
+"""The plugin's own settings and each provider's ``cost`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import platformdirs
+
+from coderouter.config import Config, ConfigError
+from coderouter_cost.pricing import PRICE_KEYS, check_number
+
+__all__ = [
+    "COST_KEYS",
+    "LEDGER_FILE",
+    "CostConfig",
+    "ProviderCost",
+    "ledger_path",
+    "parse_provider_cost",
+]
+
+COST_KEYS = (*PRICE_KEYS, "monthly_budget_usd")
+LEDGER_FILE = "cost-ledger.sqlite3"
+
+
+@attrs.frozen
+class CostConfig:
+    """``[plugins.cost]``; ``[profiles.<p>.plugins.cost]`` may set only ``monthly_budget_usd``."""
+
+    monthly_budget_usd: float | None = None
+    ledger_path: str = ""
+    price_table: str = ""
+    use_bundled_prices: bool = True
+    busy_timeout_ms: int = 2000
+
+
+@attrs.frozen
+class ProviderCost:
+    """A provider's ``cost`` table: price keys that override the price tables, and a budget."""
+
+    overrides: Mapping[str, float] = attrs.Factory(dict)
+    monthly_budget_usd: float | None = None
+
+
+def parse_provider_cost(raw: Mapping[str, Any], where: str) -> tuple[ProviderCost, list[str]]:
+    """Structure one provider's ``cost`` table; errors are ``<where>.<key>: ...`` lines."""
+    errors: list[str] = []
+    for key in raw:
+        if key not in COST_KEYS:
+            errors.append(f"{where}.{key}: unknown key (valid keys: {', '.join(COST_KEYS)})")
+    overrides = {
+        key: value
+        for key in PRICE_KEYS
+        if (value := check_number(raw, key, where, errors)) is not None
+    }
+    budget = check_number(raw, "monthly_budget_usd", where, errors)
+    return ProviderCost(overrides, budget), errors
+
+
+def provider_costs(config: Config) -> dict[str, ProviderCost]:
+    """Every provider's cost table, or :class:`ConfigError` naming each bad key."""
+    found: dict[str, ProviderCost] = {}
+    errors: list[str] = []
+    for i, provider in enumerate(config.providers):
+        cost, problems = parse_provider_cost(provider.cost, f"providers[{i}].cost")
+        found[provider.name] = cost
+        errors += problems
+    if errors:
+        raise ConfigError("\n".join(f"config error in {config.source}: {e}" for e in errors))
+    return found
+
+
+def config_dir(config: Config) -> Path:
+    """The directory relative paths in ``[plugins.cost]`` are resolved against."""
+    source = Path(config.source)
+    return source.parent if source.is_file() else Path.cwd()
+
+
+def ledger_path(settings: CostConfig, config: Config) -> Path:
+    """``[plugins.cost] ledger_path``, else ``cost-ledger.sqlite3`` in the router's state dir."""
+    if settings.ledger_path:
+        path = Path(settings.ledger_path).expanduser()
+        return path if path.is_absolute() else config_dir(config) / path
+    state_dir = config.router.state_dir or platformdirs.user_data_dir("coderouter")
+    return Path(state_dir).expanduser() / LEDGER_FILE
+
+
+def price_table_path(settings: CostConfig, config: Config) -> Path | None:
+    if not settings.price_table:
+        return None
+    path = Path(settings.price_table).expanduser()
+    return path if path.is_absolute() else config_dir(config) / path
+
+
+def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> None:
+    """Values the types cannot check; raises ``ValueError`` naming the key."""
+    if settings.monthly_budget_usd is not None and settings.monthly_budget_usd < 0:
+        raise ValueError(
+            f"monthly_budget_usd: must not be negative, got {settings.monthly_budget_usd}"
+        )
+    if settings.busy_timeout_ms < 0:
+        raise ValueError(f"busy_timeout_ms: must not be negative, got {settings.busy_timeout_ms}")
+    for name, override in profiles.items():
+        budget = override.monthly_budget_usd
+        if budget is not None and budget < 0:
+            raise ValueError(
+                f"profiles.{name}.plugins.cost.monthly_budget_usd: must not be "
+                f"negative, got {budget}"
+            )
+        for key in ("ledger_path", "price_table", "use_bundled_prices", "busy_timeout_ms"):
+            if getattr(override, key) != getattr(settings, key):
+                raise ValueError(
+                    f"profiles.{name}.plugins.cost.{key}: can only be set in "
+                    f"[plugins.cost]; a profile may set monthly_budget_usd only"
+                )
