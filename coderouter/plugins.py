@@ -7,15 +7,21 @@ Plugins are registered in reverse so pluggy's last-in-first-out call order equal
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from coderouter import hookspecs
 from coderouter.config import Config, ConfigError, structure
+
+if TYPE_CHECKING:
+    from coderouter.app import AppContext
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -37,22 +43,52 @@ class PluginError(ConfigError):
 
 
 class Plugin:
-    """Convenience base class for plugins with settings.
+    """Convenience base class for plugins.
 
     A plugin class declares ``Config`` (an attrs class). The host structures
     ``[plugins.<name>]`` into it, and each ``[profiles.<p>.plugins.<name>]`` table (merged over
     the plugin-wide one) into a per-profile instance; :meth:`config_for` picks the right one.
+
+    ``clock`` drives every timer (tests pass a fake one). Call :meth:`attach` from your
+    ``startup`` hook to adopt the app's clock (unless one was given) and let :meth:`emit`
+    write structured events into the request log.
     """
 
     name: str = ""
     Config: type[Any] | None = None
 
-    def __init__(self, config: Any = None, profile_configs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        config: Any = None,
+        profile_configs: dict[str, Any] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.config = config
         self.profile_configs = profile_configs or {}
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.app: AppContext | None = None
 
     def config_for(self, profile: str) -> Any:
         return self.profile_configs.get(profile, self.config)
+
+    def attach(self, app: AppContext) -> None:
+        """Remember the app; take its clock unless this plugin was given its own."""
+        self.app = app
+        if self.clock is time.monotonic:
+            self.clock = app.clock
+
+    def detach(self) -> None:
+        self.app = None
+
+    def emit(self, record: dict[str, Any]) -> None:
+        """A structured event (``{"event": "guard", ...}``) into the JSON request log, or to
+        Python logging before the app has started."""
+        if self.app is not None:
+            self.app.log.emit(record)
+        else:
+            name = self.name or type(self).__name__
+            logging.getLogger(f"coderouter.{name}").warning("%s", json.dumps(record, default=str))
 
 
 @attrs.frozen

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import statistics
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AdaptivePlugin", "Standing"]
 
-logger = logging.getLogger("coderouter.adaptive")
 NAME = "adaptive"
 MEASURES: tuple[Measure, ...] = ("ttft", "latency")
 MEASURE_LABEL = {"ttft": "time to first token", "latency": "latency"}
@@ -68,9 +64,7 @@ class AdaptivePlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or AdaptiveConfig(), profile_configs)
-        self.clock: Callable[[], float] = clock or time.monotonic
-        self.app: AppContext | None = None
+        super().__init__(config or AdaptiveConfig(), profile_configs, clock=clock)
         self.windows: dict[str, Window] = {}
         self.standings: dict[tuple[str, Measure, str], Standing] = {}
         configs = [self.config, *self.profile_configs.values()]
@@ -80,13 +74,11 @@ class AdaptivePlugin(Plugin):
 
     @hookimpl
     def startup(self, app: AppContext) -> None:
-        self.app = app
-        if self.clock is time.monotonic:
-            self.clock = app.clock
+        self.attach(app)
 
     @hookimpl
     def shutdown(self, app: AppContext) -> None:
-        self.app = None
+        self.detach()
 
     # --- learning ------------------------------------------------------------------------------
 
@@ -156,7 +148,7 @@ class AdaptivePlugin(Plugin):
         standing.demoted, standing.changed_at = wanted, now
         standing.reason = verdict
         profile, measure, name = key
-        self._emit(
+        self.emit(
             {
                 "event": "guard",
                 "plugin": NAME,
@@ -189,12 +181,6 @@ class AdaptivePlugin(Plugin):
                 demoted.append((name, standing.reason))
         for name, reason in reversed(demoted):
             chain.move_back(name, reason, by=NAME)
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        if self.app is not None:
-            self.app.log.emit(record)
-        else:
-            logger.warning("%s", json.dumps(record, default=str))
 
     # --- state ---------------------------------------------------------------------------------
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +15,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BackendHealthPlugin"]
 
-logger = logging.getLogger("coderouter.backend_health")
 NAME = "backend_health"
 
 
@@ -43,22 +39,18 @@ class BackendHealthPlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or BackendHealthConfig(), profile_configs)
-        self.clock: Callable[[], float] = clock or time.monotonic
-        self.app: AppContext | None = None
+        super().__init__(config or BackendHealthConfig(), profile_configs, clock=clock)
         self.health: dict[str, ProviderHealth] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @hookimpl
     def startup(self, app: AppContext) -> None:
-        self.app = app
-        if self.clock is time.monotonic:
-            self.clock = app.clock
+        self.attach(app)
 
     @hookimpl
     def shutdown(self, app: AppContext) -> None:
-        self.app = None
+        self.detach()
 
     # --- the chain -----------------------------------------------------------------------------
 
@@ -116,7 +108,7 @@ class BackendHealthPlugin(Plugin):
         health.start_trial(now, max(attempt.provider.timeout_s, config.half_open_s))
         attempt.scratch[NAME] = {"trial": True}
         attempt.log_fields["health_trial"] = True
-        self._emit(
+        self.emit(
             {
                 "event": "guard",
                 "plugin": NAME,
@@ -148,7 +140,7 @@ class BackendHealthPlugin(Plugin):
         if health.state(config.threshold) != before:
             self._changed(attempt, config, before, health)
         if attempt.scratch.get(NAME, {}).get("trial"):
-            self._emit(
+            self.emit(
                 {
                     "event": "guard",
                     "plugin": NAME,
@@ -175,13 +167,7 @@ class BackendHealthPlugin(Plugin):
         }
         if health.failures:
             record["error"] = health.last_error
-        self._emit(record)
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        if self.app is not None:
-            self.app.log.emit(record)
-        else:
-            logger.warning("%s", json.dumps(record, default=str))
+        self.emit(record)
 
     # --- state ---------------------------------------------------------------------------------
 

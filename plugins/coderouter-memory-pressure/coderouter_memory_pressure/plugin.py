@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryPressurePlugin", "Pressure"]
 
-logger = logging.getLogger("coderouter.memory_pressure")
 NAME = "memory_pressure"
 
 
@@ -52,22 +48,18 @@ class MemoryPressurePlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or MemoryPressureConfig(), profile_configs)
-        self.clock: Callable[[], float] = clock or time.monotonic
-        self.app: AppContext | None = None
+        super().__init__(config or MemoryPressureConfig(), profile_configs, clock=clock)
         self.pressure: dict[str, Pressure] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @hookimpl
     def startup(self, app: AppContext) -> None:
-        self.app = app
-        if self.clock is time.monotonic:
-            self.clock = app.clock
+        self.attach(app)
 
     @hookimpl
     def shutdown(self, app: AppContext) -> None:
-        self.app = None
+        self.detach()
 
     # --- observing -----------------------------------------------------------------------------
 
@@ -95,7 +87,7 @@ class MemoryPressurePlugin(Plugin):
         }
         if config.action == "skip":
             record["cooldown_s"] = config.cooldown_s
-        self._emit(record)
+        self.emit(record)
 
     # --- the chain -----------------------------------------------------------------------------
 
@@ -125,12 +117,6 @@ class MemoryPressurePlugin(Plugin):
         # Requests whose chain was built before the failure arrived are stopped here.
         reason = self._resting(attempt.provider.name, self.config_for(attempt.profile))
         return Skip(reason) if reason else None
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        if self.app is not None:
-            self.app.log.emit(record)
-        else:
-            logger.warning("%s", json.dumps(record, default=str))
 
     # --- state ---------------------------------------------------------------------------------
 

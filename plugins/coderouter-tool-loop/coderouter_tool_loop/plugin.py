@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ToolLoopPlugin"]
 
-logger = logging.getLogger("coderouter.tool_loop")
 NAME = "tool_loop"
 
 
@@ -53,9 +49,7 @@ class ToolLoopPlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or ToolLoopConfig(), profile_configs)
-        self.clock: Callable[[], float] = clock or time.monotonic
-        self.app: AppContext | None = None
+        super().__init__(config or ToolLoopConfig(), profile_configs, clock=clock)
         self.detections: Counter[str] = Counter()
         self.last: dict[str, Any] | None = None
         self._last_at: float | None = None
@@ -64,13 +58,11 @@ class ToolLoopPlugin(Plugin):
 
     @hookimpl
     def startup(self, app: AppContext) -> None:
-        self.app = app
-        if self.clock is time.monotonic:
-            self.clock = app.clock
+        self.attach(app)
 
     @hookimpl
     def shutdown(self, app: AppContext) -> None:
-        self.app = None
+        self.detach()
 
     # --- the guard -----------------------------------------------------------------------------
 
@@ -107,7 +99,7 @@ class ToolLoopPlugin(Plugin):
             "action": config.action,
         }
         draft.meta[NAME] = {"tool": loop.name, "count": loop.count, "action": config.action}
-        self._emit(
+        self.emit(
             {
                 "event": "guard",
                 "plugin": NAME,
@@ -118,12 +110,6 @@ class ToolLoopPlugin(Plugin):
                 "ingress": draft.request.ingress,
             }
         )
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        if self.app is not None:
-            self.app.log.emit(record)
-        else:
-            logger.warning("%s", json.dumps(record, default=str))
 
     # --- state ---------------------------------------------------------------------------------
 
