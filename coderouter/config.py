@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 __all__ = [
     "DEFAULT_CONFIG_TOML",
@@ -155,6 +161,37 @@ def _structure_strict_str(value: Any, _: type) -> str:
     return value
 
 
+def _is_list_type(cls: Any) -> bool:
+    return cls is list or typing.get_origin(cls) is list
+
+
+def _list_hook_factory(cls: Any) -> Callable[[Any, Any], list[Any]]:
+    """Lists that refuse a string (cattrs would split it into characters)."""
+    args = typing.get_args(cls)
+    item_type = args[0] if args else Any
+    item_hook = converter.get_structure_hook(item_type)
+
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {value!r}")
+        out: list[Any] = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                out.append(item_hook(item, item_type))
+            except Exception as exc:
+                exc.add_note(
+                    IterableValidationNote(f"Structuring list @ index {index}", index, item_type)
+                )
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError("While structuring a list", errors, cls)
+        return out
+
+    return structure_list
+
+
+converter.register_structure_hook_factory(_is_list_type, _list_hook_factory)
 converter.register_structure_hook(bool, _structure_strict_bool)
 converter.register_structure_hook(int, _structure_strict_int)
 converter.register_structure_hook(float, _structure_strict_float)
@@ -198,7 +235,7 @@ def _note_of(err: BaseException) -> str:
             return str(name) if isinstance(name, str) else f"[{name}]"
         idx = getattr(note, "index", None)
         if idx is not None:
-            return f"[{idx}]"
+            return str(idx) if isinstance(idx, str) else f"[{idx}]"
         text = str(note)
         if text.startswith("Structuring class ") or text.startswith("Structuring "):
             continue

@@ -154,3 +154,33 @@ def test_paid_allowed_by_router_profile_and_env(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("CODEROUTER_ALLOW_PAID")
     allowed = parse(BASE.replace("[profiles.default]\n", "[profiles.default]\nallow_paid = true\n"))
     assert allowed.paid_allowed("default") is True
+
+
+def test_a_string_is_not_a_list_and_paths_name_list_items_and_table_keys() -> None:
+    import attrs
+
+    from coderouter.config import structure
+
+    @attrs.frozen
+    class Rule:
+        name: str
+
+    @attrs.frozen
+    class Settings:
+        names: list[str] = attrs.Factory(list)
+        rules: list[Rule] = attrs.Factory(list)
+        tables: dict[str, Rule] = attrs.Factory(dict)
+
+    def error(data: dict[str, object]) -> str:
+        with pytest.raises(ConfigError) as info:
+            structure(data, Settings, source="c.toml", prefix="plugins.p")
+        return str(info.value)
+
+    assert error({"names": "local"}).endswith("plugins.p.names: expected a list, got 'local'")
+    assert error({"names": ["a", 3]}).endswith("plugins.p.names[1]: expected a string, got 3")
+    assert "plugins.p.rules[1].name: required key is missing" in error(
+        {"rules": [{"name": "x"}, {}]}
+    )
+    assert "plugins.p.tables.local.name: expected a string, got 5" in error(
+        {"tables": {"local": {"name": 5}}}
+    )

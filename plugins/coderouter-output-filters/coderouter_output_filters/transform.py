@@ -1,0 +1,125 @@
+"""The stream transform: filters text blocks, drops reasoning-field blocks, renumbers blocks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from coderouter.wire.model import (
+    BlockStart,
+    BlockStop,
+    Event,
+    SignatureDelta,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+from coderouter_output_filters.text import Patterns, TextFilter
+
+__all__ = ["OutputFilterTransform"]
+
+
+def with_index(event: Event, index: int) -> Event:
+    """``event`` moved to block ``index`` (a new object; the original is left as it is)."""
+    if isinstance(event, TextDelta):
+        return TextDelta(index, event.text)
+    if isinstance(event, ThinkingDelta):
+        return ThinkingDelta(index, event.thinking)
+    if isinstance(event, ToolArgsDelta):
+        return ToolArgsDelta(index, event.partial_json)
+    if isinstance(event, SignatureDelta):
+        return SignatureDelta(index, event.signature)
+    if isinstance(event, BlockStop):
+        return BlockStop(index)
+    if isinstance(event, BlockStart):
+        return BlockStart(index, event.block)
+    return event
+
+
+class OutputFilterTransform:
+    """One attempt's filter.
+
+    Text blocks open lazily, at their first character that survives the filters, so an answer
+    made only of a think block leaves no empty text block behind. Blocks the client sees are
+    numbered 0, 1, 2 ... in the order they open, whatever was removed before them.
+    """
+
+    __slots__ = ("_dropped", "_next", "_out", "_text", "counts", "drop_reasoning", "patterns")
+
+    def __init__(
+        self, patterns: Patterns | None, *, drop_reasoning: bool, counts: Counter[str] | None = None
+    ) -> None:
+        self.patterns = None if patterns is None or patterns.empty else patterns
+        self.drop_reasoning = drop_reasoning
+        self.counts: Counter[str] = counts if counts is not None else Counter()
+        self._out: dict[int, int] = {}
+        self._text: dict[int, TextFilter] = {}
+        self._dropped: set[int] = set()
+        self._next = 0
+
+    def _open(self, index: int) -> int:
+        out = self._out[index] = self._next
+        self._next += 1
+        return out
+
+    def _moved(self, event: Event, index: int) -> list[Event]:
+        out = self._out.get(index, index)
+        return [event] if out == index else [with_index(event, out)]
+
+    def _text_out(self, index: int, text: str) -> list[Event]:
+        if not text:
+            return []
+        out = self._out.get(index)
+        if out is None:
+            out = self._open(index)
+            return [BlockStart(out, {"type": "text"}), TextDelta(out, text)]
+        return [TextDelta(out, text)]
+
+    def _start(self, event: BlockStart) -> list[Event]:
+        kind = event.block.get("type")
+        if kind == "text" and self.patterns is not None:
+            self._text[event.index] = TextFilter(self.patterns, self.counts)
+            return []
+        if (
+            kind == "thinking"
+            and self.drop_reasoning
+            and event.block.get("origin") == "reasoning_field"
+        ):
+            self._dropped.add(event.index)
+            self.counts["reasoning_blocks"] += 1
+            return []
+        out = self._open(event.index)
+        return [event] if out == event.index else [BlockStart(out, event.block)]
+
+    def _stop(self, event: BlockStop) -> list[Event]:
+        index = event.index
+        flt = self._text.pop(index, None)
+        if flt is not None:
+            events = self._text_out(index, flt.finish())
+            out = self._out.get(index)
+            if out is not None:
+                events.append(BlockStop(out))
+            return events
+        if index in self._dropped:
+            return []
+        return self._moved(event, index)
+
+    def feed(self, event: Event) -> list[Event]:
+        if isinstance(event, TextDelta):
+            flt = self._text.get(event.index)
+            if flt is not None:
+                return self._text_out(event.index, flt.feed(event.text))
+        elif isinstance(event, BlockStart):
+            return self._start(event)
+        elif isinstance(event, BlockStop):
+            return self._stop(event)
+        elif not isinstance(event, ThinkingDelta | SignatureDelta | ToolArgsDelta):
+            return [event]
+        if event.index in self._dropped:
+            return []
+        return self._moved(event, event.index)
+
+    def flush(self) -> list[Event]:
+        events: list[Event] = []
+        for index in list(self._text):
+            events += self._stop(BlockStop(index))
+        return events
