@@ -3,6 +3,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import attrs
 import pytest
 
 from coderouter.config import (
@@ -11,6 +12,7 @@ from coderouter.config import (
     find_config,
     load_config,
     parse_config,
+    structure,
 )
 
 BASE = """
@@ -156,21 +158,19 @@ def test_paid_allowed_by_router_profile_and_env(monkeypatch: pytest.MonkeyPatch)
     assert allowed.paid_allowed("default") is True
 
 
+@attrs.frozen
+class Rule:
+    name: str
+
+
+@attrs.frozen
+class Settings:
+    names: list[str] = attrs.Factory(list)
+    rules: list[Rule] = attrs.Factory(list)
+    tables: dict[str, Rule] = attrs.Factory(dict)
+
+
 def test_a_string_is_not_a_list_and_paths_name_list_items_and_table_keys() -> None:
-    import attrs
-
-    from coderouter.config import structure
-
-    @attrs.frozen
-    class Rule:
-        name: str
-
-    @attrs.frozen
-    class Settings:
-        names: list[str] = attrs.Factory(list)
-        rules: list[Rule] = attrs.Factory(list)
-        tables: dict[str, Rule] = attrs.Factory(dict)
-
     def error(data: dict[str, object]) -> str:
         with pytest.raises(ConfigError) as info:
             structure(data, Settings, source="c.toml", prefix="plugins.p")
