@@ -70,7 +70,10 @@ def create_app(
     client = make_client(transport)
     router = Router(config, pm, client, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
-    app = falcon.asgi.App(middleware=[_Lifespan(context, transport)])
+    from coderouter.resources.ingress import IngressKeys, ingress_keys
+
+    middleware: list[Any] = [_Lifespan(context, transport), IngressKeys(ingress_keys(context))]
+    app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     resources.add_routes(app, context)
     pm.hook.register_routes(app=app, context=context)

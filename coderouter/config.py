@@ -130,6 +130,15 @@ class Config:
             return prof.allow_paid
         return self.router.allow_paid
 
+    @property
+    def state_path(self) -> Path:
+        """Where durable state lives: ``router.state_dir``, else the per-user data dir."""
+        if self.router.state_dir:
+            return Path(self.router.state_dir).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("coderouter"))
+
     def profile_chain(self, profile: str) -> list[ProviderConfig]:
         return [self.provider(name) for name in self.profiles[profile].providers]
 

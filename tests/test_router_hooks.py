@@ -213,12 +213,52 @@ def test_upstream_gets_provider_key_never_client_key(
     assert seen[0].headers["authorization"] == "Bearer sk-provider"
 
 
-@pytest.mark.parametrize(("status", "moves_on"), [(401, True), (403, True), (404, True),
-                                                  (429, True), (500, True), (529, True),
-                                                  (400, False), (413, False), (422, False)])
+@pytest.mark.parametrize(
+    ("status", "moves_on"),
+    [
+        (401, True),
+        (403, True),
+        (404, True),
+        (429, True),
+        (500, True),
+        (529, True),
+        (400, False),
+        (413, False),
+        (422, False),
+    ],
+)
 def test_which_statuses_move_on(app_client: Any, status: int, moves_on: bool) -> None:
     upstreams = Upstreams(a=[httpx.Response(status, json={"error": {"message": "x"}})])
     client = build(app_client, upstreams)
     result = client.simulate_post("/v1/chat/completions", json=BODY)
     assert upstreams.hosts() == (["a", "b"] if moves_on else ["a"])
     assert result.status_code == (200 if moves_on else status)
+
+
+def test_ingress_keys_guard_every_route_but_root_and_health(
+    app_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_INGRESS_KEYS", "k1, k2")
+    config = (
+        ConfigBuilder()
+        .provider("a", "http://a/v1")
+        .profile("default", ["a"])
+        .server(api_keys_env="TEST_INGRESS_KEYS")
+        .router(log_requests=False)
+        .build()
+    )
+    upstreams = Upstreams()
+    client = app_client(config, transport=httpx.MockTransport(upstreams))
+    denied = client.simulate_post("/v1/messages", json=BODY)
+    assert denied.status_code == 401
+    assert denied.json["error"]["type"] == "authentication_error"
+    assert client.simulate_post("/v1/chat/completions", json=BODY).status_code == 401
+    assert client.simulate_get("/-/plugins").status_code == 401
+    assert client.simulate_get("/healthz").status_code == 200
+    assert client.simulate_head("/").status_code == 200
+    ok = client.simulate_post(
+        "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k2"}
+    )
+    assert ok.status_code == 200
+    assert client.simulate_get("/-/plugins", headers={"x-api-key": "k1"}).status_code == 200
+    assert upstreams.hosts() == ["a"]

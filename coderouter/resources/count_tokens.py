@@ -14,8 +14,6 @@ import falcon.asgi
 
 from coderouter.resources.ingress import (
     BadRequest,
-    check_ingress_key,
-    ingress_keys,
     read_json_body,
     write_error,
 )
@@ -34,12 +32,10 @@ __all__ = ["CountTokensResource"]
 class CountTokensResource:
     def __init__(self, context: AppContext) -> None:
         self.context = context
-        self.keys = ingress_keys(context)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.ingress = "anthropic"
         try:
-            check_ingress_key(req, self.keys)
             body = await read_json_body(req, self.context.config.server.max_body_bytes)
             FORMAT.validate_count_tokens(body)
             view = RequestView("anthropic", body, req.headers_lower, req.path)

@@ -19,7 +19,13 @@ from coderouter.wire import wire_format
 if TYPE_CHECKING:
     from coderouter.app import AppContext
 
-__all__ = ["IngressResource", "install_error_handler", "read_json_body", "write_reply"]
+__all__ = [
+    "IngressKeys",
+    "IngressResource",
+    "install_error_handler",
+    "read_json_body",
+    "write_reply",
+]
 
 logger = logging.getLogger("coderouter")
 
@@ -39,21 +45,44 @@ def ingress_keys(context: AppContext) -> list[str]:
     return [k.strip() for k in os.environ.get(env, "").split(",") if k.strip()]
 
 
-def check_ingress_key(req: falcon.asgi.Request, keys: list[str]) -> None:
-    """Optional ingress keys for shared deployments: ``x-api-key`` or a Bearer token."""
-    if not keys:
-        return
-    offered = req.get_header("x-api-key") or ""
-    auth = req.get_header("authorization") or ""
-    if not offered and auth.lower().startswith("bearer "):
-        offered = auth[7:].strip()
-    if not any(hmac.compare_digest(offered, key) for key in keys):
-        raise BadRequest(
+OPEN_PATHS = frozenset({"/", "/healthz"})
+"""Answered without an ingress key: Claude Code's pre-connect ``HEAD /`` and health checks."""
+
+
+def ingress_of_path(path: str) -> Ingress:
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/v1/responses"):
+        return "openai_responses"
+    return "openai_chat"
+
+
+class IngressKeys:
+    """Optional ingress keys for shared deployments (``server.api_keys_env``): every route but
+    ``/`` and ``/healthz`` (plugin routes such as ``/metrics`` included) needs one, sent as
+    ``x-api-key`` or ``Authorization: Bearer``."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        if not self.keys or req.path in OPEN_PATHS:
+            return
+        offered = req.get_header("x-api-key") or ""
+        auth = req.get_header("authorization") or ""
+        if not offered and auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        if any(hmac.compare_digest(offered, key) for key in self.keys):
+            return
+        write_error(
+            resp,
+            ingress_of_path(req.path),
             401,
             "authentication",
             "missing or invalid API key for this router "
             "(send it as x-api-key or Authorization: Bearer)",
         )
+        resp.complete = True
 
 
 async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
@@ -112,13 +141,11 @@ class IngressResource:
         self.context = context
         self.ingress: Ingress = ingress
         self.wire = wire_format(ingress)
-        self.keys = ingress_keys(context)
         self.limit = context.config.server.max_body_bytes
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.ingress = self.ingress
         try:
-            check_ingress_key(req, self.keys)
             body = await read_json_body(req, self.limit)
             self.wire.validate_request(body)
         except BadRequest as exc:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import platformdirs
 
 from coderouter.config import Config, ConfigError
 from coderouter_cost.pricing import PRICE_KEYS, check_number
@@ -83,8 +82,7 @@ def ledger_path(settings: CostConfig, config: Config) -> Path:
     if settings.ledger_path:
         path = Path(settings.ledger_path).expanduser()
         return path if path.is_absolute() else config_dir(config) / path
-    state_dir = config.router.state_dir or platformdirs.user_data_dir("coderouter")
-    return Path(state_dir).expanduser() / LEDGER_FILE
+    return config.state_path / LEDGER_FILE
 
 
 def price_table_path(settings: CostConfig, config: Config) -> Path | None:

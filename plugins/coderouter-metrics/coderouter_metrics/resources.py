@@ -1,0 +1,72 @@
+"""The HTTP routes: ``/metrics``, ``/metrics.json`` and ``/dashboard``."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import falcon
+import falcon.asgi
+
+from coderouter_metrics.exposition import render
+
+if TYPE_CHECKING:
+    from coderouter_metrics.plugin import MetricsPlugin
+
+__all__ = ["DashboardResource", "MetricsJSONResource", "MetricsResource"]
+
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+).encode
+
+
+def _common(resp: falcon.asgi.Response, plugin: MetricsPlugin) -> None:
+    resp.cache_control = ["no-store"]
+    resp.set_header("x-coderouter-worker", str(plugin.pid))
+
+
+class MetricsResource:
+    """Prometheus text format (OpenMetrics when the scraper asks for it)."""
+
+    def __init__(self, plugin: MetricsPlugin) -> None:
+        self.plugin = plugin
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        agg = await self.plugin.collect()
+        body, content_type = render(
+            agg, self.plugin.provider_names(), self.plugin.own_name, req.get_header("accept")
+        )
+        resp.data = body
+        resp.content_type = content_type
+        _common(resp, self.plugin)
+
+
+class MetricsJSONResource:
+    """The same values as JSON, with a summary, providers and the recent events."""
+
+    def __init__(self, plugin: MetricsPlugin) -> None:
+        self.plugin = plugin
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        document = await self.plugin.document()
+        resp.data = _dumps(document).encode()
+        resp.content_type = falcon.MEDIA_JSON
+        _common(resp, self.plugin)
+
+
+class DashboardResource:
+    """One self-contained HTML page that polls ``metrics.json``."""
+
+    def __init__(self, plugin: MetricsPlugin, page: bytes) -> None:
+        self.plugin = plugin
+        self.page = page
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.data = self.page
+        resp.content_type = "text/html; charset=utf-8"
+        _common(resp, self.plugin)
+        resp.set_header(
+            "content-security-policy",
+            "default-src 'none'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        )

@@ -1,0 +1,194 @@
+"""The dashboard page in real headless Chromium, against a running router with traffic.
+
+The page records script errors into ``<pre id="js-errors">`` and sets ``data-ready`` on
+``<body>`` after its first successful refresh, so the DOM dumped by Chromium shows both. A
+screenshot is saved under ``test-artifacts/`` in the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_stream
+
+CHROMIUM = "/usr/bin/chromium"
+MESSAGES = [{"role": "user", "content": "hi"}]
+INSTALL_TIMEOUT_S = 1200
+
+
+def repo_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "coderouter" / "hookspecs.py").is_file():
+            return parent
+    return Path.cwd()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get when it is missing."""
+    if not os.path.exists(CHROMIUM):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for command in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "chromium"],
+        ):
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, env=env, timeout=INSTALL_TIMEOUT_S
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                pytest.fail(
+                    f"cannot install Chromium for the dashboard tests: {' '.join(command)}: {exc}"
+                )
+            if done.returncode != 0:
+                pytest.fail(
+                    f"cannot install Chromium for the dashboard tests: "
+                    f"{' '.join(command)} exited {done.returncode}:\n"
+                    f"{done.stderr[-2000:]}"
+                )
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"apt-get install chromium succeeded but {CHROMIUM} is missing")
+    return CHROMIUM
+
+
+def run_chromium(binary: str, profile: Path, url: str, *mode: str) -> str:
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        *mode,
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+class Dom(HTMLParser):
+    """Elements with their attributes and text, enough to check what the page rendered."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[dict[str, Any]] = []
+        self._open: list[dict[str, Any]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = {"tag": tag, "attrs": dict(attrs), "text": ""}
+        self.elements.append(element)
+        if tag not in ("meta", "br", "img", "input", "link", "polyline", "polygon", "rect"):
+            self._open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            element = self._open.pop()
+            if element["tag"] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for element in self._open:
+            element["text"] += data
+
+    def find(self, tag: str | None = None, **attrs: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.elements
+            if (tag is None or e["tag"] == tag)
+            and all(e["attrs"].get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+    def by_id(self, element_id: str) -> dict[str, Any]:
+        found = [e for e in self.elements if e["attrs"].get("id") == element_id]
+        assert len(found) == 1, element_id
+        return found[0]
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 300)
+def test_dashboard_renders_providers_and_events_without_script_errors(
+    chromium: str, router_process: Any, fake_upstreams: Any, tmp_path: Path
+) -> None:
+    cloud, flaky, local = fake_upstreams(), fake_upstreams(), fake_upstreams()
+    flaky.script(Answer.error(500, "boom"))
+    builder = (
+        ConfigBuilder()
+        .provider("cloud", cloud, paid=True)
+        .provider("flaky", flaky)
+        .provider("local", local)
+        .profile("default", ["cloud", "flaky", "local"])
+        .router(state_dir=str(tmp_path / "state"))
+        .plugin("metrics")
+    )
+    proc = router_process(builder, workers=2)
+    client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k", max_retries=0)
+    for _ in range(4):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    flaky.script(Answer.sse(chat_stream(["<b>not", " markup</b>"])))
+    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    assert len(proc.wait_for_log(5)) == 5
+
+    dom = Dom(run_chromium(chromium, tmp_path / "profile", proc.url + "/dashboard", "--dump-dom"))
+    assert dom.by_id("js-errors")["text"].strip() == ""
+    assert dom.find("body", data_ready="1"), "the first refresh did not complete"
+    assert dom.by_id("status")["text"] == "live"
+    rows = {e["attrs"]["data-provider"]: e for e in dom.find("tr") if "data-provider" in e["attrs"]}
+    assert list(rows) == ["cloud", "flaky", "local"]
+    assert "paid" in rows["cloud"]["text"] and "skipped" in rows["cloud"]["text"]
+    assert rows["flaky"]["attrs"]["class"] == "serving"
+    events = dom.find("li", data_event="request")
+    assert len(events) == 5
+    assert "flaky failed: HTTP 500" in " ".join(e["text"] for e in events)
+    assert not dom.find("b"), "event text was rendered as markup"
+    fallbacks = dom.by_id("gate-fallbacks")["text"]
+    assert "flaky" in fallbacks and "HTTP 500" in fallbacks
+    assert "paid provider; allow_paid is off" in dom.by_id("gate-skips")["text"]
+    assert dom.find("polyline", **{"class": "line"})
+
+    artefacts = repo_root() / "test-artifacts"
+    artefacts.mkdir(exist_ok=True)
+    shot = artefacts / "metrics-dashboard.png"
+    shot.unlink(missing_ok=True)
+    run_chromium(
+        chromium,
+        tmp_path / "profile",
+        proc.url + "/dashboard",
+        f"--screenshot={shot}",
+        "--window-size=1280,1400",
+        "--hide-scrollbars",
+    )
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 300)
+def test_script_errors_show_up_in_the_page(
+    chromium: str, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The error trap the other test relies on: a document the page cannot render."""
+    page = resources.files("coderouter_metrics").joinpath("dashboard.html").read_text()
+    fake_upstream.script(
+        Answer.sse([page], content_type="text/html; charset=utf-8"), path="/dashboard"
+    )
+    fake_upstream.script(Answer.json({"workers": "not a list"}), path="/metrics.json")
+    dom = Dom(
+        run_chromium(chromium, tmp_path / "profile", fake_upstream.url + "/dashboard", "--dump-dom")
+    )
+    assert "render failed" in dom.by_id("js-errors")["text"]
+    assert not dom.find("body", data_ready="1")
