@@ -2,6 +2,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
+PLUGIN_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard plugins/*/coderouter_*/__init__.py))
 STAMP := $(VENV)/.installed
 
 .PHONY: install serve test lint typecheck unit bench clean
@@ -24,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check coderouter plugins tests contrib bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy coderouter $(foreach p,$(PLUGINS),$(dir $(p))coderouter_*) contrib/example-plugin/coderouter_example
+	$(BIN)/mypy coderouter $(PLUGIN_PACKAGES) contrib/example-plugin/coderouter_example
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
