@@ -5,6 +5,9 @@ A plugin is a class registered under the ``coderouter`` entry-point group and li
 with :data:`coderouter.hookimpl`. Hooks are synchronous and must not block: plugins that need
 I/O start background tasks in :func:`startup` and keep in-memory views fresh.
 
+When plugins load (before the server starts, and in ``coderouter check``) :func:`check_config`
+runs in every plugin; each worker then runs :func:`register_routes` and :func:`startup`.
+
 The request protocol, for every ingress (``/v1/chat/completions``, ``/v1/messages``,
 ``/v1/responses``), stream or not:
 
