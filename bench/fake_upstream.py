@@ -34,21 +34,36 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def completion_body() -> bytes:
-    return _dumps({
-        "id": CHUNK_ID, "object": "chat.completion", "created": 1700000000, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant",
-                                             "content": "Hello! How can I help you today?"},
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 24, "completion_tokens": 9, "total_tokens": 33},
-    }).encode()
+    return _dumps(
+        {
+            "id": CHUNK_ID,
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 24, "completion_tokens": 9, "total_tokens": 33},
+        }
+    ).encode()
 
 
 def stream_frames(chunks: int) -> list[bytes]:
     """The SSE frames of one stream: ``chunks`` content deltas, finish, usage, ``[DONE]``."""
 
     def frame(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        payload = {"id": CHUNK_ID, "object": "chat.completion.chunk", "created": 1700000000,
-                   "model": MODEL, "choices": choices, **extra}
+        payload = {
+            "id": CHUNK_ID,
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": MODEL,
+            "choices": choices,
+            **extra,
+        }
         return b"data: " + _dumps(payload).encode() + b"\n\n"
 
     frames = []
@@ -58,8 +73,12 @@ def stream_frames(chunks: int) -> list[bytes]:
             delta = {"role": "assistant", "content": "tok0 "}
         frames.append(frame([{"index": 0, "delta": delta, "finish_reason": None}]))
     frames.append(frame([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
-    frames.append(frame([], usage={"prompt_tokens": 24, "completion_tokens": chunks,
-                                   "total_tokens": 24 + chunks}))
+    frames.append(
+        frame(
+            [],
+            usage={"prompt_tokens": 24, "completion_tokens": chunks, "total_tokens": 24 + chunks},
+        )
+    )
     frames.append(b"data: [DONE]\n\n")
     return frames
 
@@ -69,10 +88,14 @@ def _chunked(data: bytes) -> bytes:
 
 
 JSON_BODY = completion_body()
-JSON_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                 b"content-length: %d\r\n\r\n%b" % (len(JSON_BODY), JSON_BODY))
-SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-            b"transfer-encoding: chunked\r\n\r\n")
+JSON_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\n\r\n%b" % (len(JSON_BODY), JSON_BODY)
+)
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n\r\n"
+)
 CHUNKED_END = b"0\r\n\r\n"
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
@@ -98,20 +121,21 @@ def _header(head: bytes, name: bytes) -> bytes | None:
         return None
     start = at + len(name)
     end = head.find(b"\r\n", start)
-    return head[start:end if end >= 0 else None].strip()
+    return head[start : end if end >= 0 else None].strip()
 
 
 class Settings:
-    def __init__(self, chunks: int, delay_ms: float) -> None:
+    def __init__(self, chunks: int, delay_ms: float, coalesce: bool = False) -> None:
         self.chunks = chunks
         self.delay_ms = delay_ms
+        self.coalesce = coalesce
 
 
 class UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection. Requests are answered in order; a paced stream holds the
     connection until its last frame (as a real upstream does)."""
 
-    __slots__ = ("settings", "transport", "buffer", "busy", "timer", "loop")
+    __slots__ = ("buffer", "busy", "loop", "settings", "timer", "transport")
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -154,7 +178,7 @@ class UpstreamProtocol(asyncio.Protocol):
             total = end + 4 + length
             if len(buffer) < total:
                 return
-            body = buffer[end + 4:total]
+            body = buffer[end + 4 : total]
             self.buffer = buffer[total:]
             self._answer(head, body)
 
@@ -166,7 +190,7 @@ class UpstreamProtocol(asyncio.Protocol):
     def _answer(self, head: bytes, body: bytes) -> None:
         assert self.transport is not None
         line_end = head.find(b"\r\n")
-        request_line = head[:line_end if line_end >= 0 else None]
+        request_line = head[: line_end if line_end >= 0 else None]
         method, _, rest = request_line.partition(b" ")
         path = rest.partition(b" ")[0].partition(b"?")[0]
         if method == b"post" and path.endswith(b"/chat/completions"):
@@ -193,7 +217,14 @@ class UpstreamProtocol(asyncio.Protocol):
             delay_ms = float(value)
         whole, parts = stream_parts(chunks)
         if delay_ms <= 0:
-            self.transport.write(whole)
+            if self.settings.coalesce:
+                self.transport.write(whole)
+                return
+            write = self.transport.write
+            write(SSE_HEAD + parts[0])
+            for part in parts[1:-1]:
+                write(part)
+            write(parts[-1] + CHUNKED_END)
             return
         self.busy = True
         self.transport.write(SSE_HEAD + parts[0])
@@ -218,13 +249,13 @@ class UpstreamProtocol(asyncio.Protocol):
 
 async def serve(host: str, port: int, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: UpstreamProtocol(settings), host, port,
-                                      backlog=4096, reuse_address=True)
+    server = await loop.create_server(
+        lambda: UpstreamProtocol(settings), host, port, backlog=4096, reuse_address=True
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"fake upstream on http://{host}:{port} (pid {os.getpid()})", file=sys.stderr,
-          flush=True)
+    print(f"fake upstream on http://{host}:{port} (pid {os.getpid()})", file=sys.stderr, flush=True)
     async with server:
         await stop.wait()
 
@@ -233,13 +264,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--chunks", type=int, default=50,
-                        help="content chunks per stream when x-bench-chunks is absent")
-    parser.add_argument("--delay-ms", type=float, default=0.0,
-                        help="delay between frames when x-bench-delay-ms is absent")
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=50,
+        help="content chunks per stream when x-bench-chunks is absent",
+    )
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="delay between frames when x-bench-delay-ms is absent",
+    )
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help="without a delay, send a whole stream in one write instead of one write per frame",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="use the stdlib event loop")
     args = parser.parse_args(argv)
-    settings = Settings(args.chunks, args.delay_ms)
+    settings = Settings(args.chunks, args.delay_ms, args.coalesce)
     if not args.no_uvloop:
         try:
             import uvloop

@@ -32,8 +32,11 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 PROMPT = [
     {"role": "system", "content": "You are a careful coding assistant. Answer with code."},
-    {"role": "user", "content": "Write a Python function that reverses the words of a "
-                                "sentence, with a docstring and two doctests."},
+    {
+        "role": "user",
+        "content": "Write a Python function that reverses the words of a "
+        "sentence, with a docstring and two doctests.",
+    },
 ]
 
 
@@ -42,7 +45,7 @@ class ConnectionClosed(Exception):
 
 
 class Sample:
-    __slots__ = ("start", "end", "ttft", "status", "frames", "error", "marks")
+    __slots__ = ("end", "error", "frames", "marks", "start", "status", "ttft")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -145,7 +148,7 @@ class ClientProtocol(asyncio.Protocol):
                 if end < 0:
                     return
                 head = buffer[:end].lower()
-                self.buffer = buffer[end + 4:]
+                self.buffer = buffer[end + 4 :]
                 status_line, _, headers = head.partition(b"\r\n")
                 self.sample.status = int(status_line.split(b" ", 2)[1])
                 length: int | None = None
@@ -172,8 +175,8 @@ class ClientProtocol(asyncio.Protocol):
                     return
                 if not buffer:
                     return
-                piece = buffer[:self.remaining]
-                self.buffer = buffer[len(piece):]
+                piece = buffer[: self.remaining]
+                self.buffer = buffer[len(piece) :]
                 self.remaining -= len(piece)
                 self._body(piece, now)
             elif state == "chunk_size":
@@ -181,13 +184,13 @@ class ClientProtocol(asyncio.Protocol):
                 if end < 0:
                     return
                 self.remaining = int(buffer[:end].split(b";", 1)[0], 16)
-                self.buffer = buffer[end + 2:]
+                self.buffer = buffer[end + 2 :]
                 self.state = "chunk_data" if self.remaining else "trailer"
             elif state == "chunk_data":
                 if not buffer:
                     return
-                piece = buffer[:self.remaining]
-                self.buffer = buffer[len(piece):]
+                piece = buffer[: self.remaining]
+                self.buffer = buffer[len(piece) :]
                 self.remaining -= len(piece)
                 self._body(piece, now)
                 if self.remaining == 0:
@@ -201,7 +204,7 @@ class ClientProtocol(asyncio.Protocol):
                 end = buffer.find(b"\r\n")
                 if end < 0:
                     return
-                self.buffer = buffer[end + 2:]
+                self.buffer = buffer[end + 2 :]
                 if end == 0:
                     self._finish()
                     return
@@ -212,19 +215,30 @@ class ClientProtocol(asyncio.Protocol):
                 return
 
 
-def build_payload(host: str, path: str, *, stream: bool, model: str, headers: list[str],
-                  pad_bytes: int) -> bytes:
+def build_payload(
+    host: str, path: str, *, stream: bool, model: str, headers: list[str], pad_bytes: int
+) -> bytes:
     messages = [dict(m) for m in PROMPT]
     if pad_bytes:
         messages[0]["content"] += " " + "x" * pad_bytes
-    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 512,
-                            "temperature": 0.2, "stream": stream}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": 512,
+        "temperature": 0.2,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
     data = json.dumps(body, separators=(",", ":")).encode()
-    lines = [f"POST {path} HTTP/1.1", f"host: {host}", "content-type: application/json",
-             "accept: " + ("text/event-stream" if stream else "application/json"),
-             "authorization: Bearer bench", f"content-length: {len(data)}"]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"host: {host}",
+        "content-type: application/json",
+        "accept: " + ("text/event-stream" if stream else "application/json"),
+        "authorization: Bearer bench",
+        f"content-length: {len(data)}",
+    ]
     for header in headers:
         name, _, value = header.partition(":")
         lines.append(f"{name.strip()}: {value.strip()}")
@@ -244,18 +258,24 @@ def summarize(values: list[float]) -> dict[str, float | None]:
     ms = [v * 1000 for v in values]
     if not ms:
         return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
-    out = {"p50": percentile(ms, 50), "p90": percentile(ms, 90), "p99": percentile(ms, 99),
-           "max": max(ms), "mean": sum(ms) / len(ms)}
+    out = {
+        "p50": percentile(ms, 50),
+        "p90": percentile(ms, 90),
+        "p99": percentile(ms, 99),
+        "max": max(ms),
+        "mean": sum(ms) / len(ms),
+    }
     return {k: round(v, 4) if v is not None else None for k, v in out.items()}
 
 
-def proc_cpu_s(pid: int) -> float | None:
+def proc_cpu_s(pid: int) -> tuple[float, float] | None:
+    """(utime, stime) of a process in seconds, all its threads."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def proc_rss_kb(pid: int) -> int | None:
@@ -281,7 +301,7 @@ class Watcher:
     def __init__(self, pids: dict[str, int], interval_s: float = 0.05) -> None:
         self.pids = pids
         self.interval_s = interval_s
-        self.cpu0: dict[str, float | None] = {}
+        self.cpu0: dict[str, tuple[float, float] | None] = {}
         self.peak: dict[str, int] = {}
         self.task: asyncio.Task[None] | None = None
 
@@ -309,19 +329,25 @@ class Watcher:
             self.task.cancel()
         self._sample()
         wall = time.perf_counter() - self.wall0
-        busy1, total1 = machine_busy_s()
+        busy1, _ = machine_busy_s()
         me = resource.getrusage(resource.RUSAGE_SELF)
         own = (me.ru_utime - self.self0.ru_utime) + (me.ru_stime - self.self0.ru_stime)
         cpu: dict[str, float | None] = {}
+        cpu_sys: dict[str, float | None] = {}
         for name, pid in self.pids.items():
             now = proc_cpu_s(pid)
             before = self.cpu0.get(name)
-            cpu[name] = None if now is None or before is None else round(now - before, 4)
+            if now is None or before is None:
+                cpu[name] = cpu_sys[name] = None
+                continue
+            cpu[name] = round(sum(now) - sum(before), 4)
+            cpu_sys[name] = round(now[1] - before[1], 4)
         busy = busy1 - self.machine0[0]
         known = own + sum(v for v in cpu.values() if v is not None)
         cores = os.cpu_count() or 1
         return {
-            "cpu_s": cpu,
+            "cpu_s": cpu,  # utime + stime
+            "cpu_sys_s": cpu_sys,  # the stime part (system calls)
             "rss_peak_kb": dict(self.peak),
             "loadgen_cpu_s": round(own, 4),
             "machine_busy_s": round(busy, 3),
@@ -337,108 +363,145 @@ async def open_connection(host: str, port: int) -> ClientProtocol:
     return protocol
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    parts = urlsplit(args.url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
-    path = (parts.path.rstrip("/") or "") + args.path
-    payload = build_payload(f"{host}:{port}", path, stream=args.stream, model=args.model,
-                            headers=args.header, pad_bytes=args.pad_bytes)
-    expect_frames = args.expect_frames
-    samples: list[Sample] = []
-    errors: dict[str, int] = {}
-    state = {"issued": 0}
-    deadline: list[float] = [0.0]
+class LoadRun:
+    """One scenario: ``concurrency`` workers, one connection each, requests back to back."""
 
-    def error(kind: str) -> None:
-        errors[kind] = errors.get(kind, 0) + 1
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        parts = urlsplit(args.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.payload = build_payload(
+            f"{self.host}:{self.port}",
+            (parts.path.rstrip("/") or "") + args.path,
+            stream=args.stream,
+            model=args.model,
+            headers=args.header,
+            pad_bytes=args.pad_bytes,
+        )
+        self.samples: list[Sample] = []
+        self.errors: dict[str, int] = {}
+        self.issued = 0
+        self.in_flight = 0
+        self.peak = 0
+        self.deadline = 0.0
 
-    async def one(conn: ClientProtocol | None, record: bool) -> ClientProtocol | None:
-        start = time.perf_counter()
-        sample = Sample(start)
-        if record and args.record_marks and len(samples) < args.record_marks:
+    async def one(self, conn: ClientProtocol | None, record: bool) -> ClientProtocol | None:
+        """Send one request (on a new connection if the last one closed); keep its sample."""
+        args = self.args
+        sample = Sample(time.perf_counter())
+        if record and args.record_marks and len(self.samples) < args.record_marks:
             sample.marks = []
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
         try:
             if conn is None or conn.closed:
-                conn = await open_connection(host, port)
-            await asyncio.wait_for(conn.send(payload, sample), args.timeout)
-        except (OSError, ConnectionClosed, asyncio.TimeoutError, ValueError) as exc:
+                conn = await open_connection(self.host, self.port)
+            await asyncio.wait_for(conn.send(self.payload, sample), args.timeout)
+        except (TimeoutError, OSError, ConnectionClosed, ValueError) as exc:
             sample.error = type(exc).__name__
             if conn is not None and conn.transport is not None:
                 conn.transport.close()
             conn = None
+        self.in_flight -= 1
         if record:
             if not sample.error:
-                if sample.status != 200:
-                    sample.error = f"http_{sample.status}"
-                elif args.stream and expect_frames and sample.frames != expect_frames:
-                    sample.error = f"frames_{sample.frames}"
-                elif args.stream and conn is not None and b"[DONE]" not in conn.tail:
-                    sample.error = "no_done"
+                sample.error = self.check(sample, conn)
             if sample.error:
-                error(sample.error)
-            samples.append(sample)
+                self.errors[sample.error] = self.errors.get(sample.error, 0) + 1
+            self.samples.append(sample)
         return conn
 
-    async def worker(index: int, total: int, record: bool,
-                     conn: ClientProtocol | None) -> ClientProtocol | None:
+    def check(self, sample: Sample, conn: ClientProtocol | None) -> str:
+        args = self.args
+        if sample.status != 200:
+            return f"http_{sample.status}"
+        if args.stream and args.expect_frames and sample.frames != args.expect_frames:
+            return f"frames_{sample.frames}"
+        if args.stream and conn is not None and b"[DONE]" not in conn.tail:
+            return "no_done"
+        return ""
+
+    async def worker(
+        self, index: int, total: int, record: bool, conn: ClientProtocol | None
+    ) -> ClientProtocol | None:
+        args = self.args
         if record and args.ramp > 0:
             await asyncio.sleep(args.ramp * index / args.concurrency)
         while True:
             if args.duration and record:
-                if time.perf_counter() >= deadline[0]:
+                if time.perf_counter() >= self.deadline:
                     return conn
-            elif state["issued"] >= total:
+            elif self.issued >= total:
                 return conn
-            state["issued"] += 1
-            conn = await one(conn, record)
+            self.issued += 1
+            conn = await self.one(conn, record)
 
-    conns: list[ClientProtocol | None] = [None] * args.concurrency
-    try:
-        conns = list(await asyncio.gather(
-            *[open_connection(host, port) for _ in range(args.concurrency)]))
-    except OSError as exc:
-        return {"error": f"cannot connect to {args.url}: {exc}"}
-    if args.warmup:
-        state["issued"] = 0
-        conns = list(await asyncio.gather(
-            *[worker(i, args.warmup, False, conns[i]) for i in range(args.concurrency)]))
-    watcher = Watcher({name: int(pid) for name, _, pid in
-                       (w.partition("=") for w in args.watch_pid)})
-    state["issued"] = 0
-    watcher.start()
-    started = time.perf_counter()
-    deadline[0] = started + (args.duration or 0)
-    conns = list(await asyncio.gather(
-        *[worker(i, args.requests, True, conns[i]) for i in range(args.concurrency)]))
-    elapsed = time.perf_counter() - started
-    watched = watcher.stop()
-    for conn in conns:
-        if conn is not None and conn.transport is not None:
-            conn.transport.close()
-    ok = [s for s in samples if not s.error]
-    result: dict[str, Any] = {
-        "url": args.url,
-        "stream": args.stream,
-        "concurrency": args.concurrency,
-        "requests": len(samples),
-        "ok": len(ok),
-        "errors": sum(errors.values()),
-        "error_kinds": errors,
-        "elapsed_s": round(elapsed, 4),
-        "rps": round(len(ok) / elapsed, 1) if elapsed else None,
-        "latency_ms": summarize([s.end - s.start for s in ok]),
-        **watched,
-    }
-    if args.stream:
-        result["ttft_ms"] = summarize([s.ttft for s in ok if s.ttft is not None])
-        frames = [s.frames for s in samples]
-        result["frames"] = {"min": min(frames) if frames else 0,
-                            "max": max(frames) if frames else 0}
-        marks = [[round(m * 1000, 2) for m in s.marks] for s in samples if s.marks]
-        if marks:
-            result["frame_marks_ms"] = marks
-    return result
+    async def phase(
+        self, conns: list[ClientProtocol | None], total: int, record: bool
+    ) -> list[ClientProtocol | None]:
+        self.issued = 0
+        return list(
+            await asyncio.gather(*[self.worker(i, total, record, c) for i, c in enumerate(conns)])
+        )
+
+    async def run(self) -> dict[str, Any]:
+        args = self.args
+        try:
+            conns: list[ClientProtocol | None] = list(
+                await asyncio.gather(
+                    *[open_connection(self.host, self.port) for _ in range(args.concurrency)]
+                )
+            )
+        except OSError as exc:
+            return {"error": f"cannot connect to {args.url}: {exc}"}
+        if args.warmup:
+            conns = await self.phase(conns, args.warmup, False)
+        watcher = Watcher(
+            {name: int(pid) for name, _, pid in (w.partition("=") for w in args.watch_pid)}
+        )
+        self.peak = 0
+        watcher.start()
+        started = time.perf_counter()
+        self.deadline = started + (args.duration or 0)
+        conns = await self.phase(conns, args.requests, True)
+        elapsed = time.perf_counter() - started
+        watched = watcher.stop()
+        for conn in conns:
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
+        return self.report(elapsed, watched)
+
+    def report(self, elapsed: float, watched: dict[str, Any]) -> dict[str, Any]:
+        args = self.args
+        samples = self.samples
+        ok = [s for s in samples if not s.error]
+        result: dict[str, Any] = {
+            "url": args.url,
+            "stream": args.stream,
+            "concurrency": args.concurrency,
+            "requests": len(samples),
+            "ok": len(ok),
+            "errors": sum(self.errors.values()),
+            "error_kinds": self.errors,
+            "elapsed_s": round(elapsed, 4),
+            "rps": round(len(ok) / elapsed, 1) if elapsed else None,
+            "peak_in_flight": self.peak,
+            "latency_ms": summarize([s.end - s.start for s in ok]),
+            **watched,
+        }
+        if args.stream:
+            result["ttft_ms"] = summarize([s.ttft for s in ok if s.ttft is not None])
+            frames = [s.frames for s in samples]
+            result["frames"] = {"min": min(frames, default=0), "max": max(frames, default=0)}
+            marks = [[round(m * 1000, 2) for m in s.marks] for s in samples if s.marks]
+            if marks:
+                result["frame_marks_ms"] = marks
+        return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    return await LoadRun(args).run()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -447,25 +510,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--path", default="/v1/chat/completions")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--concurrency", "-c", type=int, default=1)
-    parser.add_argument("--requests", "-n", type=int, default=1000,
-                        help="measured requests in total (ignored with --duration)")
-    parser.add_argument("--duration", type=float, default=0.0,
-                        help="measure for this many seconds instead of --requests")
-    parser.add_argument("--warmup", type=int, default=0,
-                        help="requests sent first and left out of every figure")
-    parser.add_argument("--ramp", type=float, default=0.0,
-                        help="spread the workers' first requests over this many seconds")
+    parser.add_argument(
+        "--requests",
+        "-n",
+        type=int,
+        default=1000,
+        help="measured requests in total (ignored with --duration)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="measure for this many seconds instead of --requests",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="requests sent first and left out of every figure"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="spread the workers' first requests over this many seconds",
+    )
     parser.add_argument("--model", default="bench-model")
     parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
-    parser.add_argument("--pad-bytes", type=int, default=0,
-                        help="grow the system prompt by this many bytes")
-    parser.add_argument("--expect-frames", type=int, default=0,
-                        help="SSE frames a complete stream has (0: do not check)")
-    parser.add_argument("--record-marks", type=int, default=0,
-                        help="keep frame arrival times of the first N streams")
+    parser.add_argument(
+        "--pad-bytes", type=int, default=0, help="grow the system prompt by this many bytes"
+    )
+    parser.add_argument(
+        "--expect-frames",
+        type=int,
+        default=0,
+        help="SSE frames a complete stream has (0: do not check)",
+    )
+    parser.add_argument(
+        "--record-marks",
+        type=int,
+        default=0,
+        help="keep frame arrival times of the first N streams",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
-    parser.add_argument("--watch-pid", action="append", default=[], metavar="NAME=PID",
-                        help="report CPU time and peak RSS of this process over the run")
+    parser.add_argument(
+        "--watch-pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="report CPU time and peak RSS of this process over the run",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     return parser.parse_args(argv)
 

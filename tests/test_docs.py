@@ -22,8 +22,11 @@ from coderouter.config import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOKS = sorted(name for name, value in vars(hookspecs).items()
-               if inspect.isfunction(value) and hasattr(value, "coderouter_spec"))
+HOOKS = sorted(
+    name
+    for name, value in vars(hookspecs).items()
+    if inspect.isfunction(value) and hasattr(value, "coderouter_spec")
+)
 
 
 def test_hookspecs_found() -> None:
@@ -66,9 +69,18 @@ def test_full_configs_in_docs_load(where: str, text: str) -> None:
     assert parse_config(raw, source=where).profiles
 
 
-@pytest.mark.parametrize("module", ["coderouter", "coderouter.types", "coderouter.config",
-                                    "coderouter.plugins", "coderouter.testing",
-                                    "coderouter.router", "coderouter.wire.model"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "coderouter",
+        "coderouter.types",
+        "coderouter.config",
+        "coderouter.plugins",
+        "coderouter.testing",
+        "coderouter.router",
+        "coderouter.wire.model",
+    ],
+)
 def test_dunder_all_names_exist(module: str) -> None:
     mod = importlib.import_module(module)
     for name in getattr(mod, "__all__", []):

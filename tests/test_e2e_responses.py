@@ -23,10 +23,12 @@ def proc(router_process: Any, fake_upstream: FakeUpstream) -> Any:
 
 
 def test_non_stream_text(proc: Any, fake_upstream: FakeUpstream) -> None:
-    fake_upstream.script(Answer.json(chat_completion("four", prompt_tokens=12,
-                                                     completion_tokens=2)))
-    response = client(proc.url).responses.create(model="gpt-5", input="2+2?",
-                                                 instructions="answer in words")
+    fake_upstream.script(
+        Answer.json(chat_completion("four", prompt_tokens=12, completion_tokens=2))
+    )
+    response = client(proc.url).responses.create(
+        model="gpt-5", input="2+2?", instructions="answer in words"
+    )
     assert response.output_text == "four"
     assert response.id.startswith("resp_")
     assert response.usage is not None and response.usage.input_tokens == 12
@@ -38,13 +40,26 @@ def test_non_stream_text(proc: Any, fake_upstream: FakeUpstream) -> None:
 
 
 def test_stream_with_function_call_final_response(proc: Any, fake_upstream: FakeUpstream) -> None:
-    fake_upstream.script(Answer.sse(chat_stream(
-        ["Let me look."], tool_calls=[{"id": "call_9", "name": "exec_command",
-                                       "arguments": {"cmd": "ls"}}]), delay_s=0.005))
-    tools: Any = [{"type": "function", "name": "exec_command", "description": "run",
-                   "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}]
-    with client(proc.url).responses.stream(model="gpt-5", input="list files",
-                                           tools=tools) as stream:
+    fake_upstream.script(
+        Answer.sse(
+            chat_stream(
+                ["Let me look."],
+                tool_calls=[{"id": "call_9", "name": "exec_command", "arguments": {"cmd": "ls"}}],
+            ),
+            delay_s=0.005,
+        )
+    )
+    tools: Any = [
+        {
+            "type": "function",
+            "name": "exec_command",
+            "description": "run",
+            "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}},
+        }
+    ]
+    with client(proc.url).responses.stream(
+        model="gpt-5", input="list files", tools=tools
+    ) as stream:
         final = stream.get_final_response()
     calls = [item for item in final.output if item.type == "function_call"]
     assert len(calls) == 1
@@ -60,16 +75,25 @@ def test_stream_with_function_call_final_response(proc: Any, fake_upstream: Fake
 def test_codex_turn_reaches_chat_provider(proc: Any, fake_upstream: FakeUpstream) -> None:
     from pathlib import Path
 
-    body = json.loads((Path(__file__).parent / "fixtures" / "clients" /
-                       "codex_responses_turn1_reasoning_function_call_output.json").read_text())
+    body = json.loads(
+        (
+            Path(__file__).parent
+            / "fixtures"
+            / "clients"
+            / "codex_responses_turn1_reasoning_function_call_output.json"
+        ).read_text()
+    )
     body = body.get("body", body)
     fake_upstream.script(Answer.sse(chat_stream(["done"])))
     import httpx
 
     with httpx.stream("POST", proc.url + "/v1/responses", json=body, timeout=30) as response:
         assert response.status_code == 200
-        events = [json.loads(line[6:])["type"] for line in response.iter_lines()
-                  if line.startswith("data: ")]
+        events = [
+            json.loads(line[6:])["type"]
+            for line in response.iter_lines()
+            if line.startswith("data: ")
+        ]
     assert events[0] == "response.created"
     assert "response.output_item.done" in events
     assert events[-1] == "response.completed"

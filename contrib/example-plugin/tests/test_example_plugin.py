@@ -17,8 +17,12 @@ MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
 def test_header_log_field_and_state(router_process: Any, fake_upstream: FakeUpstream) -> None:
     fake_upstream.script(Answer.json(chat_completion("ok")))
-    builder = (ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
-               .plugin("example", team="infra"))
+    builder = (
+        ConfigBuilder()
+        .provider("up", fake_upstream)
+        .profile("default", ["up"])
+        .plugin("example", team="infra")
+    )
     proc = router_process(builder)
     client = openai.OpenAI(base_url=proc.url + "/v1", api_key="x", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
@@ -30,10 +34,15 @@ def test_header_log_field_and_state(router_process: Any, fake_upstream: FakeUpst
     assert plugins["state"]["example"] == {"requests_by_profile": {"default": 1}}
 
 
-def test_blocked_model_is_rejected_without_upstream(router_process: Any,
-                                                    fake_upstream: FakeUpstream) -> None:
-    builder = (ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
-               .plugin("example", blocked_models=["gpt-4-32k"]))
+def test_blocked_model_is_rejected_without_upstream(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    builder = (
+        ConfigBuilder()
+        .provider("up", fake_upstream)
+        .profile("default", ["up"])
+        .plugin("example", blocked_models=["gpt-4-32k"])
+    )
     proc = router_process(builder)
     client = openai.OpenAI(base_url=proc.url + "/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="blocked by team platform"):
@@ -41,9 +50,14 @@ def test_blocked_model_is_rejected_without_upstream(router_process: Any,
     assert fake_upstream.count == 0
 
 
-def test_bad_setting_stops_the_server_with_the_key_path(router_process: Any,
-                                                        fake_upstream: FakeUpstream) -> None:
-    builder = (ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
-               .plugin("example", team=["not", "a", "string"]))
+def test_bad_setting_stops_the_server_with_the_key_path(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    builder = (
+        ConfigBuilder()
+        .provider("up", fake_upstream)
+        .profile("default", ["up"])
+        .plugin("example", team=["not", "a", "string"])
+    )
     with pytest.raises(RuntimeError, match=r"plugins\.example\.team: expected a string"):
         router_process(builder)

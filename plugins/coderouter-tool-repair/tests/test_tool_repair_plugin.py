@@ -105,7 +105,9 @@ def test_unknown_provider_in_enabled_providers_fails_when_plugins_load() -> None
     message = str(info.value)
     assert "plugins.tool_repair.enabled_providers: unknown provider 'olama'" in message
     assert "(known: local, cloud)" in message
-    ToolRepairPlugin(ToolRepairConfig(enabled_providers=["cloud"])).check_config(config=builder.build())
+    ToolRepairPlugin(ToolRepairConfig(enabled_providers=["cloud"])).check_config(
+        config=builder.build()
+    )
 
 
 def test_settings_are_structured_from_toml_tables() -> None:
