@@ -1202,7 +1202,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=2,
         help="extra runs of a pair that "
-        f"other programs disturbed (over {DISTURBED:.0%} of the CPU)",
+        f"other programs disturbed (over {round(DISTURBED * 100)}%% of the CPU)",
     )
     parser.add_argument(
         "--wait-quiet",
