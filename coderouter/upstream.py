@@ -154,8 +154,11 @@ class Upstream:
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            if isinstance(exc.__cause__, aiohttp.ClientConnectorError):
-                raise UpstreamError("connect", _describe(exc.__cause__)) from exc
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                reason = cause.os_error.strerror or str(cause.os_error)
+                message = f"cannot connect to {cause.host}:{cause.port}: {reason}"
+                raise UpstreamError("connect", message) from exc
             raise UpstreamError("timeout", _describe(exc) or "timed out") from exc
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError("connect", _describe(exc)) from exc
