@@ -157,6 +157,13 @@ def load_plugins(config: Config, *, extra: Iterable[tuple[str, Any]] = ()) -> pl
                 f"config error in {config.source}: plugins.{name}: settings for a plugin that "
                 f"is not enabled (enabled: {', '.join(enabled) or 'none'})"
             )
+    for pname, profile in config.profiles.items():
+        for name in profile.plugins:
+            if name not in enabled:
+                raise PluginError(
+                    f"config error in {config.source}: profiles.{pname}.plugins.{name}: "
+                    f"plugin is not enabled (enabled: {', '.join(enabled) or 'none'})"
+                )
     built = [(name, _build(config, name, eps[name])) for name in enabled]
     built.extend(extra)
     for name, plugin in reversed(built):
@@ -190,13 +197,6 @@ def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
         per_profile[pname] = structure(
             merged, config_cls, source=config.source, prefix=f"profiles.{pname}.plugins.{name}"
         )
-    for pname, profile in config.profiles.items():
-        for other in profile.plugins:
-            if other not in config.plugins.enabled:
-                raise PluginError(
-                    f"config error in {config.source}: profiles.{pname}.plugins.{other}: "
-                    f"plugin is not enabled (enabled: {', '.join(config.plugins.enabled)})"
-                )
     try:
         return target(config=global_cfg, profile_configs=per_profile)
     except (ConfigError, ValueError) as exc:

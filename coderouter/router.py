@@ -88,8 +88,7 @@ class Trace:
         parts = [f"{s['provider']}={s['outcome']}: {s['reason']}" for s in self.steps]
         if self.chain is not None:
             parts += [f"{m.provider}=moved: {m.reason}" for m in self.chain.moves]
-        text = "; ".join(parts)
-        return text.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")[:1000]
+        return _header_safe("; ".join(parts))[:1000]
 
 
 def _header_safe(value: str) -> str:
@@ -325,10 +324,8 @@ class Router:
             raise
         attempt.first_token_at = self.clock()
         attempt.committed = True
-        done = not pipeline.committed or pipeline.decoder.complete
-        return self._stream_reply(
-            trace, attempt, pipeline, head, None if done else chunks, response
-        )
+        rest = None if pipeline.decoder.complete else chunks
+        return self._stream_reply(trace, attempt, pipeline, head, rest, response)
 
     def _stream_reply(
         self,

@@ -100,7 +100,6 @@ class Pipeline:
         self.stop_reason: str | None = None
         self.model = ""
         self.error: UpstreamError | None = None
-        self.first_content = False
 
     def _observe(self, events: list[Event]) -> None:
         for event in events:

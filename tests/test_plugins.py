@@ -116,3 +116,16 @@ def test_call_order_is_config_order() -> None:
     )
     pm.hook.prepare_request(draft=None)
     assert calls == ["first", "second", "third"]
+
+
+def test_profile_settings_for_a_plugin_that_is_not_enabled_is_an_error() -> None:
+    raw = builder().raw()
+    raw["profiles"]["default"]["plugins"] = {"example": {"team": "x"}}
+    from coderouter.config import parse_config
+
+    with pytest.raises(
+        PluginError,
+        match=r"profiles.default.plugins.example: plugin is not "
+        r"enabled \(enabled: none\)",
+    ):
+        load_plugins(parse_config(raw, source="t.toml"))
