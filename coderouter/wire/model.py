@@ -147,6 +147,18 @@ CONTENT_EVENTS = (BlockStart, TextDelta, ThinkingDelta, SignatureDelta, ToolArgs
 """Events that commit a stream: after the first of these reaches the client, no fallback."""
 
 
+BLOCK_EVENTS = (BlockStart, TextDelta, ThinkingDelta, SignatureDelta, ToolArgsDelta, BlockStop)
+"""Events that belong to one content block (they carry its ``index``)."""
+
+
+def with_index(event: Event, index: int) -> Event:
+    """``event`` moved to block ``index`` (a new object; the original is left as it is).
+    Transforms that drop or insert blocks renumber the rest with it."""
+    if isinstance(event, BLOCK_EVENTS):
+        return attrs.evolve(event, index=index)
+    return event
+
+
 def is_content(event: Event) -> bool:
     return isinstance(event, CONTENT_EVENTS)
 

@@ -12,27 +12,11 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    with_index,
 )
 from coderouter_output_filters.text import Patterns, TextFilter
 
 __all__ = ["OutputFilterTransform"]
-
-
-def with_index(event: Event, index: int) -> Event:
-    """``event`` moved to block ``index`` (a new object; the original is left as it is)."""
-    if isinstance(event, TextDelta):
-        return TextDelta(index, event.text)
-    if isinstance(event, ThinkingDelta):
-        return ThinkingDelta(index, event.thinking)
-    if isinstance(event, ToolArgsDelta):
-        return ToolArgsDelta(index, event.partial_json)
-    if isinstance(event, SignatureDelta):
-        return SignatureDelta(index, event.signature)
-    if isinstance(event, BlockStop):
-        return BlockStop(index)
-    if isinstance(event, BlockStart):
-        return BlockStart(index, event.block)
-    return event
 
 
 class OutputFilterTransform:

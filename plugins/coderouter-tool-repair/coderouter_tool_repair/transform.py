@@ -20,6 +20,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    with_index,
 )
 from coderouter_tool_repair.calls import Call, ToolSet
 from coderouter_tool_repair.scanner import Recovered, TextScanner
@@ -79,23 +80,6 @@ class _TextBlock:
     def end(self) -> str:
         tail, self.held_ws = self.held_ws, ""
         return "" if self.after_call else tail
-
-
-def with_index(event: Event, index: int) -> Event:
-    """``event`` moved to block ``index`` (a new object)."""
-    if isinstance(event, TextDelta):
-        return TextDelta(index, event.text)
-    if isinstance(event, ThinkingDelta):
-        return ThinkingDelta(index, event.thinking)
-    if isinstance(event, ToolArgsDelta):
-        return ToolArgsDelta(index, event.partial_json)
-    if isinstance(event, SignatureDelta):
-        return SignatureDelta(index, event.signature)
-    if isinstance(event, BlockStop):
-        return BlockStop(index)
-    if isinstance(event, BlockStart):
-        return BlockStart(index, event.block)
-    return event
 
 
 class ToolRepairTransform:
