@@ -181,7 +181,7 @@ def bench_ingress(
         "ingress": ingress,
         "body_bytes": len(json.dumps(body)),
         "profile": plugin.select_profile(decoded),
-        "estimated_tokens": plugin.count_tokens(decoded.conversation()),
+        "estimated_tokens": plugin.tokens_of(decoded),
         "match": summary(timed(lambda: route(decoded), iterations)),
         "decode": summary(timed(decode_only, iterations)),
         "match+decode": summary(timed(fresh, iterations)),

@@ -14,7 +14,6 @@ from coderouter.config import Config as CoreConfig
 from coderouter.config import ConfigError, ProviderConfig
 from coderouter.types import Attempt, Capabilities, Chain, Reject, RequestView, Skip
 from coderouter.wire.model import Request
-from coderouter.wire.tokens import TokenCounter
 from coderouter_capabilities.config import REGISTRY_KEYS, CapabilitiesConfig
 from coderouter_capabilities.gates import clamp, prefer_capable, skip_over_context
 from coderouter_capabilities.needs import needs_of
@@ -58,7 +57,8 @@ class CapabilitiesPlugin(Plugin):
         if registries is None:
             registries = self._load_registries(settings)
         self.resolver = Resolver(registries)
-        self.count_tokens = count_tokens if count_tokens is not None else TokenCounter()
+        # None: the request's own cached estimate, shared with every other plugin.
+        self.count_tokens = count_tokens
         self.counts: Counter[str] = Counter(dict.fromkeys(COUNTS, 0))
 
     @staticmethod
@@ -102,13 +102,16 @@ class CapabilitiesPlugin(Plugin):
         caps = self.resolver(provider)
         return caps if caps.sources else None
 
+    def tokens_of(self, request: RequestView) -> int:
+        if self.count_tokens is None:
+            return request.estimated_tokens()
+        return self.count_tokens(request.conversation())
+
     @hookimpl
     def filter_chain(self, request: RequestView, chain: Chain) -> None:
         settings: CapabilitiesConfig = self.config_for(chain.profile)
         if settings.skip_over_context:
-            skipped = skip_over_context(
-                chain, self.resolver, lambda: self.count_tokens(request.conversation()), NAME
-            )
+            skipped = skip_over_context(chain, self.resolver, lambda: self.tokens_of(request), NAME)
             self.counts["skipped_over_context"] += len(skipped)
         if settings.prefer_capable and len(chain.providers) > 1:
             moved = prefer_capable(

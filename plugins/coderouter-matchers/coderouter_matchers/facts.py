@@ -80,7 +80,7 @@ class Facts:
 
     __slots__ = ("_count_tokens", "_tokens", "_turn", "view")
 
-    def __init__(self, view: RequestView, count_tokens: Callable[[Request], int]) -> None:
+    def __init__(self, view: RequestView, count_tokens: Callable[[RequestView], int]) -> None:
         self.view = view
         self._count_tokens = count_tokens
         self._turn: LatestTurn | None = None
@@ -96,5 +96,5 @@ class Facts:
 
     def tokens(self) -> int:
         if self._tokens is None:
-            self._tokens = self._count_tokens(self.view.conversation())
+            self._tokens = self._count_tokens(self.view)
         return self._tokens

@@ -12,7 +12,6 @@ from coderouter.config import Config as CoreConfig
 from coderouter.config import ConfigError
 from coderouter.types import Attempt, Draft, Reject, RequestView, Skip
 from coderouter.wire.model import Request
-from coderouter.wire.tokens import TokenCounter
 from coderouter_matchers.config import MatchersConfig
 from coderouter_matchers.facts import Facts
 from coderouter_matchers.rules import CompiledRule, compile_rule, first_match
@@ -60,7 +59,8 @@ class MatchersPlugin(Plugin):
         settings: MatchersConfig = self.config
         self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(settings.rules))
         self.default = settings.default
-        self.count_tokens = count_tokens if count_tokens is not None else TokenCounter()
+        # None: the request's own cached estimate, shared with every other plugin.
+        self.count_tokens = count_tokens
         self._pending: dict[int, _Pending] = {}
         self.matched: Counter[str] = Counter()
         self.defaulted = 0
@@ -94,7 +94,12 @@ class MatchersPlugin(Plugin):
 
     def match(self, request: RequestView) -> CompiledRule | None:
         """The first rule matching ``request``, or ``None``."""
-        return first_match(self.rules, Facts(request, self.count_tokens))
+        return first_match(self.rules, Facts(request, self.tokens_of))
+
+    def tokens_of(self, request: RequestView) -> int:
+        if self.count_tokens is None:
+            return request.estimated_tokens()
+        return self.count_tokens(request.conversation())
 
     @hookimpl
     def select_profile(self, request: RequestView) -> str | None:
