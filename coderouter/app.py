@@ -13,6 +13,7 @@ import httpx
 import pluggy
 
 from coderouter.config import Config
+from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.plugins import load_plugins
 from coderouter.router import Router
@@ -51,6 +52,9 @@ class _Lifespan:
     async def process_shutdown(self, scope: Any, event: Any) -> None:
         self.context.pm.hook.shutdown(app=self.context)
         await self.context.client.aclose()
+        builtin = self.context.router.upstream.builtin
+        if builtin is not None:
+            await builtin.aclose()
 
 
 def create_app(
@@ -62,13 +66,17 @@ def create_app(
     log: RequestLog | None = None,
 ) -> falcon.asgi.App[Any, Any]:
     """Build the app. ``transport`` replaces the upstream transport (tests pass
-    ``httpx.MockTransport``); ``pm`` replaces plugin loading; ``clock`` drives every timer."""
+    ``httpx.MockTransport``, which also routes upstream calls through httpx instead of the
+    built-in client); ``pm`` replaces plugin loading; ``clock`` drives every timer."""
     from coderouter import resources
 
     pm = pm if pm is not None else load_plugins(config)
     log = log if log is not None else RequestLog(enabled=config.router.log_requests)
     client = make_client(transport)
-    router = Router(config, pm, client, clock=clock, log=log)
+    builtin = None
+    if transport is None and config.router.http_client == "builtin":
+        builtin = Http1Client()
+    router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
     from coderouter.resources.ingress import IngressKeys, ingress_keys
 

@@ -65,6 +65,7 @@ class RouterConfig:
     mode_aliases: dict[str, str] = attrs.Factory(dict)
     state_dir: str = ""
     log_requests: bool = True
+    http_client: Literal["builtin", "httpx"] = "builtin"
 
 
 @attrs.frozen

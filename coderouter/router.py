@@ -20,6 +20,7 @@ import pluggy
 
 from coderouter.config import Config
 from coderouter.core import apply_paid_gate, default_chain
+from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.streaming import Pipeline, flush_transforms, run_transforms
 from coderouter.types import (
@@ -34,7 +35,7 @@ from coderouter.types import (
     StreamTransform,
     UpstreamError,
 )
-from coderouter.upstream import Upstream
+from coderouter.upstream import Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
 from coderouter.wire.model import accumulate
@@ -102,12 +103,13 @@ class Router:
         pm: pluggy.PluginManager,
         client: httpx.AsyncClient,
         *,
+        builtin: Http1Client | None = None,
         clock: Callable[[], float] = time.monotonic,
         log: RequestLog | None = None,
     ) -> None:
         self.config = config
         self.pm = pm
-        self.upstream = Upstream(client)
+        self.upstream = Upstream(client, builtin)
         self.clock = clock
         self.log = log if log is not None else RequestLog(enabled=config.router.log_requests)
         self.hook = pm.hook
@@ -249,7 +251,7 @@ class Router:
 
     async def _open(
         self, trace: Trace, attempt: Attempt, target: WireFormat, *, stream: bool
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Send the attempt's request. An Anthropic 400 about thinking signatures (blocks
         signed by another provider, echoed back by the client) is retried once on the same
         provider with the thinking blocks removed."""
@@ -334,7 +336,7 @@ class Router:
         pipeline: Pipeline,
         head: list[bytes],
         rest: AsyncIterator[bytes] | None,
-        response: httpx.Response,
+        response: UpstreamResponse,
     ) -> StreamReply:
         headers = self._headers(trace, attempt, SSE)
         headers["cache-control"] = "no-cache"
@@ -349,7 +351,7 @@ class Router:
         pipeline: Pipeline,
         head: list[bytes],
         rest: AsyncIterator[bytes] | None,
-        response: httpx.Response,
+        response: UpstreamResponse,
     ) -> AsyncIterator[bytes]:
         status = 200
         gone = trace.disconnected

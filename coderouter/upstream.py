@@ -1,33 +1,59 @@
 """Provider kinds: where a request goes, with which headers, and how failures are classified.
 
-One ``httpx.AsyncClient`` per worker carries every upstream call. Its transport is
-``httpx-aiohttp`` (measured in bench/: several times less CPU per request than httpx's default
-transport, and it holds hundreds of concurrent streams); tests pass ``httpx.MockTransport`` or
-talk to real loopback servers.
+Upstream calls go through one of two clients per worker, both measured in bench/:
+
+* the built-in :mod:`coderouter.http1` client (``router.http_client = "builtin"``, the
+  default), a fifth of the CPU per call of the next;
+* an ``httpx.AsyncClient`` over the ``httpx-aiohttp`` transport (``router.http_client =
+  "httpx"``), for what the built-in client does not do (proxies, HTTP/2). Tests that pass
+  ``httpx.MockTransport`` to :func:`coderouter.app.create_app` use this one too.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
 
+from coderouter import http1
 from coderouter.config import ProviderConfig
 from coderouter.types import UpstreamError
 from coderouter.wire import PROVIDER_WIRE, wire_format
 
 __all__ = [
     "Upstream",
+    "UpstreamResponse",
     "is_retryable_status",
     "make_client",
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_ERROR_BODY = 64 * 1024
-_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError)
+_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, http1.ClientError)
+_TIMEOUTS = (httpx.TimeoutException, http1.Timeout)
+
+
+class UpstreamResponse(Protocol):
+    """What the router reads of an upstream response: ``httpx.Response`` and
+    :class:`coderouter.http1.Response` both are one."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def reason_phrase(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def aread(self) -> bytes: ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
 
 
 def is_retryable_status(status: int) -> bool:
@@ -102,7 +128,7 @@ def headers_for(
     return headers
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: UpstreamResponse) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -114,11 +140,14 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 class Upstream:
     """Sends encoded requests to providers and turns every failure into an
-    :class:`UpstreamError`."""
+    :class:`UpstreamError`. ``builtin`` is the built-in client; without it, ``client``
+    (httpx) carries the calls."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, builtin: http1.Http1Client | None = None) -> None:
         self.client = client
+        self.builtin = builtin
         self._targets: dict[str, tuple[httpx.URL, httpx.Timeout]] = {}
+        self._endpoints: dict[str, http1.Endpoint] = {}
 
     def _target(self, provider: ProviderConfig) -> tuple[httpx.URL, httpx.Timeout]:
         """The provider's parsed URL and timeouts, built once (URL parsing is a large share
@@ -133,6 +162,12 @@ class Upstream:
             found = self._targets[provider.name] = (httpx.URL(endpoint_of(provider)), timeout)
         return found
 
+    def _endpoint(self, provider: ProviderConfig) -> http1.Endpoint:
+        found = self._endpoints.get(provider.name)
+        if found is None:
+            found = self._endpoints[provider.name] = http1.Endpoint(endpoint_of(provider))
+        return found
+
     async def open(
         self,
         provider: ProviderConfig,
@@ -140,34 +175,62 @@ class Upstream:
         client_headers: Mapping[str, str],
         *,
         stream: bool,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Send the request and return the open response (status < 400); the caller reads and
         closes it."""
-        url, timeout = self._target(provider)
-        request = self.client.build_request(
-            "POST",
-            url,
-            content=body,
-            headers=headers_for(provider, client_headers, stream),
-            timeout=timeout,
-        )
-        try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            cause = exc.__cause__
-            if isinstance(cause, aiohttp.ClientConnectorError):
-                reason = cause.os_error.strerror or str(cause.os_error)
-                message = f"cannot connect to {cause.host}:{cause.port}: {reason}"
-                raise UpstreamError("connect", message) from exc
-            raise UpstreamError("timeout", _describe(exc) or "timed out") from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise UpstreamError("connect", _describe(exc)) from exc
+        headers = headers_for(provider, client_headers, stream)
+        response: UpstreamResponse
+        if self.builtin is not None:
+            response = await self._send_builtin(self.builtin, provider, body, headers)
+        else:
+            response = await self._send_httpx(provider, body, headers)
         if response.status_code >= 400:
             raise await self._status_error(provider, response)
         return response
 
+    async def _send_builtin(
+        self,
+        client: http1.Http1Client,
+        provider: ProviderConfig,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> http1.Response:
+        try:
+            return await client.post(
+                self._endpoint(provider),
+                headers,
+                body,
+                timeout=provider.timeout_s,
+                connect_timeout=provider.connect_timeout_s,
+            )
+        except (http1.ConnectError, http1.ConnectTimeout) as exc:
+            raise UpstreamError("connect", str(exc)) from exc
+        except http1.Timeout as exc:
+            raise UpstreamError("timeout", str(exc)) from exc
+        except http1.ClientError as exc:
+            raise UpstreamError("bad_response", str(exc)) from exc
+
+    async def _send_httpx(
+        self, provider: ProviderConfig, body: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        url, timeout = self._target(provider)
+        request = self.client.build_request(
+            "POST", url, content=body, headers=headers, timeout=timeout
+        )
+        try:
+            return await self.client.send(request, stream=True)
+        except _TRANSPORT_ERRORS as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                reason = http1.os_reason(cause.os_error)
+                message = f"cannot connect to {cause.host}:{cause.port}: {reason}"
+                raise UpstreamError("connect", message) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise UpstreamError("timeout", _describe(exc) or "timed out") from exc
+            raise UpstreamError("connect", _describe(exc)) from exc
+
     async def _status_error(
-        self, provider: ProviderConfig, response: httpx.Response
+        self, provider: ProviderConfig, response: UpstreamResponse
     ) -> UpstreamError:
         try:
             raw = await _read_limited(response.aiter_bytes(), MAX_ERROR_BODY)
@@ -194,11 +257,11 @@ class Upstream:
             retry_after_s=_retry_after(response),
         )
 
-    async def read_json(self, response: httpx.Response) -> tuple[bytes, dict[str, Any]]:
+    async def read_json(self, response: UpstreamResponse) -> tuple[bytes, dict[str, Any]]:
         """The whole body, raw and parsed (the raw bytes serve same-format answers as is)."""
         try:
             raw = await response.aread()
-        except httpx.TimeoutException as exc:
+        except _TIMEOUTS as exc:
             raise UpstreamError("timeout", "timed out reading the response") from exc
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError("stream_cut", _describe(exc)) from exc
@@ -214,12 +277,12 @@ class Upstream:
             raise UpstreamError("bad_response", "upstream answered JSON that is not an object")
         return raw, body
 
-    async def iter_bytes(self, response: httpx.Response) -> AsyncIterator[bytes]:
+    async def iter_bytes(self, response: UpstreamResponse) -> AsyncIterator[bytes]:
         """The body as it arrives; transport failures become ``stream_cut`` errors."""
         try:
             async for chunk in response.aiter_bytes():
                 yield chunk
-        except httpx.TimeoutException as exc:
+        except _TIMEOUTS as exc:
             raise UpstreamError("timeout", "timed out waiting for the stream") from exc
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError("stream_cut", _describe(exc) or "connection lost") from exc

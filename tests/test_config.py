@@ -109,6 +109,14 @@ def test_bad_kind_lists_choices() -> None:
     assert "providers[0].kind: unknown value 'gemini' (valid: openai, anthropic)" in error_of(text)
 
 
+def test_bad_http_client_lists_choices() -> None:
+    text = BASE + '\n[router]\nhttp_client = "curl"\n'
+    assert error_of(text) == (
+        "config error in coderouter.toml: router.http_client: "
+        "unknown value 'curl' (valid: builtin, httpx)"
+    )
+
+
 def test_unknown_key_lists_valid_keys() -> None:
     text = BASE.replace('name = "ollama"\n', 'name = "ollama"\nbase_ur = "x"\n')
     message = error_of(text)
