@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -92,6 +92,12 @@ class Trace:
         return _header_safe("; ".join(parts))[:1000]
 
 
+def _request_id() -> str:
+    """16 hex digits. Request ids need to be unique, not unguessable, so they come from the
+    process's random generator (reseeded in every forked worker) without a system call."""
+    return f"{random.getrandbits(64):016x}"
+
+
 def _header_safe(value: str) -> str:
     return value.encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
 
@@ -168,7 +174,7 @@ class Router:
         (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream."""
         wire = wire_format(ingress)
         view = RequestView(ingress, body, headers, path)
-        trace = Trace(uuid.uuid4().hex[:16], view, wire, self.clock(), disconnected=disconnected)
+        trace = Trace(_request_id(), view, wire, self.clock(), disconnected=disconnected)
         try:
             trace.profile = view.profile = self.select_profile(view)
         except ProfileError as exc:

@@ -52,10 +52,13 @@ def test_non_stream_and_stream_round_trip(
     )
     proc = start(router_process, http_client, ("up", fake_upstream))
     client = sdk(proc.url)
+    ids = set()
     for expected in ("one", "two"):
         raw = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
         assert raw.parse().choices[0].message.content == expected
         assert raw.headers["x-coderouter-provider"] == "up"
+        ids.add(raw.headers["x-request-id"])
+    assert len(ids) == 2 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
     with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.content == "stream"
