@@ -5,8 +5,9 @@ Upstream calls go through one of two clients per worker, both measured in bench/
 * the built-in :mod:`coderouter.http1` client (``router.http_client = "builtin"``, the
   default), a fifth of the CPU per call of the next;
 * an ``httpx.AsyncClient`` over the ``httpx-aiohttp`` transport (``router.http_client =
-  "httpx"``), for what the built-in client does not do (proxies, HTTP/2). Tests that pass
-  ``httpx.MockTransport`` to :func:`coderouter.app.create_app` use this one too.
+  "httpx"``), for what the built-in client does not do (proxies from the environment).
+  Tests that pass ``httpx.MockTransport`` to :func:`coderouter.app.create_app` use this
+  one too.
 """
 
 from __future__ import annotations
@@ -87,14 +88,24 @@ class _RouterClient(httpx.AsyncClient):
 
 
 def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The worker's upstream client. Limits allow hundreds of concurrent streams."""
+    """The worker's httpx client (plugins use it; upstream calls too with
+    ``router.http_client = "httpx"``). Limits allow hundreds of concurrent streams; proxies
+    come from ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY``."""
     limits = httpx.Limits(
         max_connections=2048, max_keepalive_connections=256, keepalive_expiry=30.0
     )
     if transport is None:
         from httpx_aiohttp import AiohttpTransport
 
-        transport = AiohttpTransport(limits=limits)
+        def session() -> aiohttp.ClientSession:
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry or 30.0,
+                ssl=httpx.create_ssl_context(),
+            )
+            return aiohttp.ClientSession(connector=connector, trust_env=True)
+
+        transport = AiohttpTransport(limits=limits, client=session)
     return _RouterClient(transport=transport, limits=limits, timeout=None)
 
 

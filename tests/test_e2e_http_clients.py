@@ -139,3 +139,33 @@ def test_upstream_error_body_reaches_the_client(
         sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
     assert "messages[0].content is required" in caught.value.message
     assert fake_upstream.count == 1
+
+
+def test_httpx_client_goes_through_the_environment_proxy(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    # The provider's own address is closed: the answer can only come through the proxy
+    # (the fake upstream, which serves the absolute-form request it receives).
+    fake_upstream.script(Answer.json(chat_completion("via proxy")))
+    port = closed_port()
+    builder = (
+        ConfigBuilder()
+        .provider("behind-proxy", f"http://127.0.0.1:{port}/v1")
+        .profile("default", ["behind-proxy"])
+        .router(http_client="httpx")
+    )
+    proxy_env = {"HTTP_PROXY": fake_upstream.url, "NO_PROXY": "", "no_proxy": ""}
+    proc = router_process(builder, env=proxy_env)
+    completion = sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
+    assert completion.choices[0].message.content == "via proxy"
+    assert fake_upstream.requests[0].headers["Host"] == f"127.0.0.1:{port}"
+
+
+def test_builtin_client_ignores_the_environment_proxy(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.script(Answer.json(chat_completion("direct")))
+    builder = ConfigBuilder().provider("up", fake_upstream).profile("default", ["up"])
+    proc = router_process(builder, env={"HTTP_PROXY": f"http://127.0.0.1:{closed_port()}"})
+    completion = sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
+    assert completion.choices[0].message.content == "direct"
