@@ -14,7 +14,9 @@ gzip/deflate (it never asks for compression), ``Expect: 100-continue``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import socket
 import ssl
 import zlib
@@ -38,6 +40,9 @@ __all__ = [
 MAX_HEAD_BYTES = 64 * 1024
 PAUSE_ABOVE = 1024 * 1024
 """Unread body bytes at which the connection stops reading until the consumer catches up."""
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE = range(8)
 
@@ -164,11 +169,17 @@ class Response:
 
     async def aread(self) -> bytes:
         """The whole body."""
-        while not self._done:
+        parts: list[bytes] = []
+        while True:
+            if self._chunks:
+                # Taking as it arrives keeps a large body from pausing the connection.
+                parts.append(self._take())
+            if self._done:
+                break
             await self._wait()
         if self._error is not None:
             raise self._error
-        return self._take() if self._chunks else b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body as it arrives, in the pieces it arrives in (joined when the consumer was
@@ -308,7 +319,10 @@ class _Connection(asyncio.Protocol):
             self.pool._forget(self)
             self._cancel_timer()
             if self.transport is not None:
-                self.transport.close()
+                # RuntimeError: its event loop is already closed (a client used across
+                # loops, as test clients do), and the loop took the socket with it.
+                with contextlib.suppress(RuntimeError):
+                    self.transport.close()
 
     def _check_timeout(self) -> None:
         self._timer = None
@@ -381,10 +395,9 @@ class _Connection(asyncio.Protocol):
                     return
                 line = bytes(buf[:end]).split(b";", 1)[0].strip()
                 del buf[: end + 2]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise ProtocolError(f"bad chunk size {line[:20]!r}") from None
+                if _HEX.fullmatch(line) is None:
+                    raise ProtocolError(f"bad chunk size {line[:20]!r}")
+                size = int(line, 16)
                 if size == 0:
                     self._state = _TRAILERS
                 else:
@@ -399,10 +412,10 @@ class _Connection(asyncio.Protocol):
                 self._state = _CHUNK_SIZE
             elif state == _HEAD:
                 end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD_BYTES:
-                        raise ProtocolError("response head over 64 KiB")
+                if end < 0 and len(buf) <= MAX_HEAD_BYTES:
                     return
+                if end < 0 or end > MAX_HEAD_BYTES:
+                    raise ProtocolError("response head over 64 KiB")
                 head = bytes(buf[:end])
                 del buf[: end + 4]
                 self._on_head(head)
@@ -455,10 +468,10 @@ class _Connection(asyncio.Protocol):
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self._state = _CHUNK_SIZE
         elif "content-length" in headers:
-            try:
-                self._remaining = int(headers["content-length"])
-            except ValueError:
-                raise ProtocolError("bad content-length") from None
+            length = headers["content-length"]
+            if _DIGITS.fullmatch(length) is None:
+                raise ProtocolError(f"bad content-length {length[:20]!r}")
+            self._remaining = int(length)
             self._state = _LENGTH
         else:
             self._state = _UNTIL_CLOSE
@@ -584,9 +597,8 @@ class Http1Client:
                 connect_timeout,
             )
         except TimeoutError:
-            raise ConnectTimeout(
-                f"cannot connect to {where}: no answer within {connect_timeout:g} s"
-            ) from None
+            within = f" within {connect_timeout:g} s" if connect_timeout is not None else ""
+            raise ConnectTimeout(f"cannot connect to {where}: no answer{within}") from None
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS with {where} failed: {exc.reason or exc}") from exc
         except OSError as exc:
