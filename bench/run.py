@@ -284,7 +284,12 @@ class Server:
 
 
 def router_config(
-    workdir: Path, upstream_port: int, items: list[Scenario], *, log_requests: bool
+    workdir: Path,
+    upstream_port: int,
+    items: list[Scenario],
+    *,
+    log_requests: bool,
+    http_client: str = "builtin",
 ) -> Path:
     builder = ConfigBuilder()
     base_url = f"http://127.0.0.1:{upstream_port}/v1"
@@ -295,7 +300,7 @@ def router_config(
         seen.add(sc.profile)
         builder.provider(sc.profile, base_url, headers=sc.upstream_headers)
         builder.profile(sc.profile, [sc.profile])
-    builder.router(default_profile="json", log_requests=log_requests)
+    builder.router(default_profile="json", log_requests=log_requests, http_client=http_client)
     builder.server(graceful_timeout_s=5)
     folder = workdir / ("router-log-on" if log_requests else "router-log-off")
     folder.mkdir(exist_ok=True)
@@ -1221,6 +1226,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "CPU scenarios with the request log on (default)",
     )
     parser.add_argument(
+        "--http-client",
+        choices=("builtin", "httpx"),
+        default="builtin",
+        help="router.http_client for the router runs (default builtin)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="skip the bare Falcon pass-through and bare gunicorn references",
@@ -1288,7 +1299,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the run, top to 
             configs.append(("coderouter-log-on", True))
         for label, log_on in configs:
             config = router_config(
-                workdir, upstream.port, list(items.values()), log_requests=log_on
+                workdir,
+                upstream.port,
+                list(items.values()),
+                log_requests=log_on,
+                http_client=args.http_client,
             )
             port = free_port()
             router = start(
@@ -1414,6 +1429,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the run, top to 
     print(
         f"\nCodeRouter benchmark · {m['nproc']} cores ({m['cpu']}) · Python {m['python']} · "
         f"router.log_requests = {str(results.get('router_log_requests', False)).lower()}"
+        f" · router.http_client = {args.http_client}"
         f" · {repeat} runs of each scenario: CPU the best, TTFT the median\n",
         file=out,
     )
