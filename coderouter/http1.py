@@ -2,9 +2,9 @@
 bodies, per-read timeouts, TLS.
 
 The router sends one kind of request (a JSON ``POST``) to a handful of origins, so it needs
-little of a general client. Measured in bench/, this client spends about a fifth of the CPU
-per call that httpx over aiohttp does, which is the larger part of the router's whole cost
-per non-stream request. ``router.http_client = "httpx"`` switches to httpx over aiohttp
+little of a general client. Measured by bench/bench_clients.py, a call costs the worker a
+third of the CPU it costs through httpx over aiohttp, and that difference was the larger part
+of the router's whole cost per non-stream request. ``router.http_client = "httpx"`` switches to httpx over aiohttp
 for what this client does not do.
 
 What it does not do: proxies, HTTP/2, redirects, cookies, compressed bodies other than

@@ -3,7 +3,7 @@
 Upstream calls go through one of two clients per worker, both measured in bench/:
 
 * the built-in :mod:`coderouter.http1` client (``router.http_client = "builtin"``, the
-  default), a fifth of the CPU per call of the next;
+  default), a third of the CPU per call of the next (bench/bench_clients.py);
 * an ``httpx.AsyncClient`` over the ``httpx-aiohttp`` transport (``router.http_client =
   "httpx"``), for what the built-in client does not do (proxies from the environment).
   Tests that pass ``httpx.MockTransport`` to :func:`coderouter.app.create_app` use this
