@@ -4,8 +4,8 @@ bodies, per-read timeouts, TLS.
 The router sends one kind of request (a JSON ``POST``) to a handful of origins, so it needs
 little of a general client. Measured by bench/bench_clients.py, a call costs the worker a
 third of the CPU it costs through httpx over aiohttp, and that difference was the larger part
-of the router's whole cost per non-stream request. ``router.http_client = "httpx"`` switches to httpx over aiohttp
-for what this client does not do.
+of the router's whole cost per non-stream request. ``router.http_client = "httpx"`` switches
+to httpx over aiohttp for what this client does not do.
 
 What it does not do: proxies, HTTP/2, redirects, cookies, compressed bodies other than
 gzip/deflate (it never asks for compression), ``Expect: 100-continue``.
