@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["Frame", "SSEParser", "encode_frame"]
+__all__ = ["Frame", "SSEParser", "encode_frame", "parse_frame"]
 
 
 @attrs.define(slots=True)
@@ -27,33 +27,41 @@ class SSEParser:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        for raw in self.feed_raw(chunk):
+            frame = parse_frame(raw)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def feed_raw(self, chunk: bytes) -> list[bytes]:
+        """Feed bytes, get each complete frame's bytes (line ends normalised to ``\\n``, the
+        blank line included), unparsed: a relay looks inside only the frames it must."""
         buffer = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n")
-        frames: list[Frame] = []
+        raws: list[bytes] = []
         start = 0
         while True:
             end = buffer.find(b"\n\n", start)
             if end < 0:
                 break
-            raw = buffer[start : end + 2]
+            raws.append(buffer[start : end + 2])
             start = end + 2
-            frame = _parse(raw)
-            if frame is not None:
-                frames.append(frame)
         self._buffer = buffer[start:]
-        return frames
+        return raws
 
     def flush(self) -> list[Frame]:
         """A final frame without its blank line (tolerated, as the SDKs tolerate it)."""
         rest, self._buffer = self._buffer, b""
         if not rest.strip():
             return []
-        frame = _parse(rest + b"\n\n" if not rest.endswith(b"\n") else rest + b"\n")
+        frame = parse_frame(rest + b"\n\n" if not rest.endswith(b"\n") else rest + b"\n")
         return [frame] if frame is not None else []
 
 
-def _parse(raw: bytes) -> Frame | None:
+def parse_frame(raw: bytes) -> Frame | None:
+    """One frame's fields; None for a frame of comments only."""
     event: str | None = None
     data_lines: list[str] = []
     for line in raw.decode("utf-8", errors="replace").split("\n"):

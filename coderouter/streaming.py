@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from coderouter.sse import SSEParser
+from coderouter.sse import SSEParser, parse_frame
 from coderouter.types import StreamTransform, UpstreamError, Usage
 from coderouter.wire.base import StreamDecoder, StreamEncoder, WireFormat
 from coderouter.wire.model import (
@@ -73,7 +73,8 @@ class Pipeline:
     """Converts one upstream stream into the client's wire format, frame by frame.
 
     With the same wire format on both sides and no transforms, frames are relayed byte for
-    byte (decoded only to watch for content, usage and errors).
+    byte, decoded only to watch for content, usage and errors; once committed, frames that
+    carry only content deltas (:meth:`WireFormat.relay_skippable`) are not decoded at all.
     """
 
     def __init__(
@@ -125,9 +126,17 @@ class Pipeline:
         After commit it is passed to the client and recorded in :attr:`error`.
         """
         out: list[bytes] = []
-        for frame in self.parser.feed(chunk):
+        relay = self.relay
+        skippable = self.source.relay_skippable
+        for raw in self.parser.feed_raw(chunk):
+            if relay and self.committed and skippable(raw):
+                out.append(raw)
+                continue
+            frame = parse_frame(raw)
+            if frame is None:
+                continue
             events = self.decoder.feed(frame)
-            if self.relay:
+            if relay:
                 if not self.committed and self._commits(events):
                     self.committed = True
                 self._observe(events)

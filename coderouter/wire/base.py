@@ -112,6 +112,13 @@ class WireFormat(Protocol):
         ``frame.raw``)."""
         ...
 
+    def relay_skippable(self, raw: bytes) -> bool:
+        """Whether a same-format relay, once committed, may pass this frame's bytes on without
+        decoding it: true only for frames that carry nothing but content deltas (no usage,
+        stop reason or error), whose decoding could change nothing the router records. Decided
+        on the raw bytes, so it errs towards decoding."""
+        ...
+
     def error_body(self, error_type: str, message: str) -> dict[str, Any]: ...
 
     def stream_error(self, error_type: str, message: str) -> bytes: ...

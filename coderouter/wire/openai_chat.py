@@ -569,6 +569,16 @@ class OpenAIChat:
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         return ChatStreamEncoder(model=model, include_usage=include_usage)
 
+    def relay_skippable(self, raw: bytes) -> bool:
+        return (
+            raw.startswith(b"data: {")
+            and raw.endswith(b"}\n\n")
+            and b'"usage"' not in raw
+            and b'"error"' not in raw
+            and raw.count(b'"finish_reason"')
+            == raw.count(b'"finish_reason":null') + raw.count(b'"finish_reason": null')
+        )
+
     def relay_frame(self, frame: Frame, request_body: dict[str, Any]) -> bytes:
         data = frame.data
         if '"usage"' in data and ('"choices":[]' in data or '"choices": []' in data):

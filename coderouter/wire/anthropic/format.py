@@ -73,6 +73,9 @@ class Anthropic:
     def relay_frame(self, frame: Frame, request_body: dict[str, Any]) -> bytes:
         return frame.raw
 
+    def relay_skippable(self, raw: bytes) -> bool:
+        return raw.startswith(b"event: content_block_delta\ndata: {") and raw.endswith(b"}\n\n")
+
     # --- errors ------------------------------------------------------------------------------
 
     def error_body(self, error_type: str, message: str) -> dict[str, Any]:

@@ -73,6 +73,9 @@ class OpenAIResponses:
     def relay_frame(self, frame: Frame, request_body: dict[str, Any]) -> bytes:
         return frame.raw
 
+    def relay_skippable(self, raw: bytes) -> bool:
+        return False
+
     # --- errors ------------------------------------------------------------------------------
 
     def error_body(self, error_type: str, message: str) -> dict[str, Any]:
