@@ -23,6 +23,8 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
+from coderouter.http1 import Endpoint
+
 __all__ = [
     "DEFAULT_CONFIG_TOML",
     "Config",
@@ -42,6 +44,19 @@ PROVIDER_KINDS = ("openai", "anthropic")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 _VALIDATOR_ERROR = re.compile(r"^'(\w+)' must be (.*): (.*)$")
 _LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
+
+
+def header_problem(name: str, value: str) -> str:
+    """Why ``name: value`` cannot go on an HTTP/1.1 request, or ``""``."""
+    if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
+        return "not a valid header name"
+    if "\r" in value or "\n" in value:
+        return "the value contains a line break"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "the value has characters outside Latin-1"
+    return ""
 
 
 class ConfigError(Exception):
@@ -84,7 +99,9 @@ class ProviderConfig:
 
     @property
     def api_key(self) -> str:
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        """The key from ``api_key_env``, without the surrounding whitespace (a newline from a
+        ``.env`` file would otherwise break the request's headers)."""
+        return os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
 
     def model_for(self, requested: str) -> str:
         """The model name sent upstream: the provider's own, else the client's."""
@@ -372,6 +389,15 @@ def _provider_errors(config: Config) -> list[str]:
             errors.append(
                 f"{where}.base_url: expected an http:// or https:// URL, got {p.base_url!r}"
             )
+        else:
+            try:
+                Endpoint(p.base_url)
+            except ValueError as exc:
+                errors.append(f"{where}.base_url: {exc}")
+        for header, value in p.headers.items():
+            problem = header_problem(header, value)
+            if problem:
+                errors.append(f"{where}.headers.{header}: {problem}")
         if p.timeout_s <= 0:
             errors.append(f"{where}.timeout_s: must be positive, got {p.timeout_s}")
     return errors

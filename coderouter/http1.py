@@ -30,6 +30,7 @@ __all__ = [
     "ConnectTimeout",
     "Endpoint",
     "Http1Client",
+    "InvalidRequest",
     "ProtocolError",
     "ReadTimeout",
     "Response",
@@ -49,6 +50,10 @@ _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_C
 
 class ClientError(Exception):
     """Any failure of an upstream call below HTTP status level."""
+
+
+class InvalidRequest(ClientError):
+    """The request cannot be written: a header value that HTTP/1.1 cannot carry."""
 
 
 class ConnectError(ClientError):
@@ -545,9 +550,14 @@ class Http1Client:
         """Send ``POST`` with ``body`` and return once the response head has arrived."""
         lines = [f"POST {endpoint.path} HTTP/1.1\r\nhost: {endpoint.host_header}\r\n"]
         for name, value in headers.items():
+            if "\n" in value or "\r" in value:
+                raise InvalidRequest(f"header {name!r} has a line break in its value")
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"content-length: {len(body)}\r\n\r\n")
-        head = "".join(lines).encode("latin-1")
+        try:
+            head = "".join(lines).encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidRequest("a header value has characters outside Latin-1") from None
         connection = await self._acquire(endpoint, connect_timeout)
         try:
             try:

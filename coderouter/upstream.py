@@ -223,6 +223,9 @@ class Upstream:
             raise UpstreamError("connect", str(exc)) from exc
         except http1.Timeout as exc:
             raise UpstreamError("timeout", str(exc)) from exc
+        except http1.InvalidRequest as exc:
+            # This provider's settings (a header, its key) are at fault, not the request.
+            raise UpstreamError("internal", str(exc)) from exc
         except http1.ClientError as exc:
             raise UpstreamError("bad_response", str(exc)) from exc
 

@@ -192,3 +192,30 @@ def test_a_string_is_not_a_list_and_paths_name_list_items_and_table_keys() -> No
     assert "plugins.p.tables.local.name: expected a string, got 5" in error(
         {"tables": {"local": {"name": 5}}}
     )
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ('"x-team" = "a\\nb"', "providers[0].headers.x-team: the value contains a line break"),
+        ('"x team" = "a"', "providers[0].headers.x team: not a valid header name"),
+        ('"x-team" = "é€"', "providers[0].headers.x-team: the value has characters outside"),
+    ],
+)
+def test_provider_headers_must_fit_http(headers: str, expected: str) -> None:
+    text = BASE.replace('name = "ollama"\n', f'name = "ollama"\nheaders = {{ {headers} }}\n')
+    assert expected in error_of(text)
+
+
+def test_base_url_needs_a_host_and_a_numeric_port() -> None:
+    no_host = BASE.replace("http://127.0.0.1:11434/v1", "http:///v1")
+    assert "providers[0].base_url: not an http(s) URL: 'http:///v1'" in error_of(no_host)
+    bad_port = BASE.replace("127.0.0.1:11434", "127.0.0.1:ollama")
+    assert "providers[0].base_url: Port could not be cast" in error_of(bad_port)
+
+
+def test_api_key_loses_surrounding_whitespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CR_TEST_KEY", "sk-test-123\n")
+    text = BASE.replace("paid = true\n", 'paid = true\napi_key_env = "CR_TEST_KEY"\n')
+    config = parse(text)
+    assert config.providers[1].api_key == "sk-test-123"  # type: ignore[attr-defined]

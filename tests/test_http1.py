@@ -29,6 +29,7 @@ from coderouter.http1 import (
     ConnectTimeout,
     Endpoint,
     Http1Client,
+    InvalidRequest,
     ProtocolError,
     ReadTimeout,
     Response,
@@ -747,6 +748,21 @@ def test_connect_refused_names_the_address_and_the_reason(run: Runner) -> None:
         assert f"127.0.0.1:{port}" in str(caught.value)
         assert "refused" in str(caught.value).lower()
         assert client.open_connections == 0
+
+    run(main())
+
+
+def test_a_header_http_cannot_carry_fails_before_connecting(run: Runner) -> None:
+    async def main() -> None:
+        client = Http1Client()
+        async with Upstream(answering(reply())) as upstream:
+            for value in ("key\r\nx-injected: 1", "clé €"):
+                with pytest.raises(InvalidRequest):
+                    await client.post(
+                        upstream.endpoint(), {"x-key": value}, b"{}", timeout=1, connect_timeout=1
+                    )
+            assert upstream.connections == 0
+            assert (await (await post(client, upstream)).aread()) == OK_BODY
 
     run(main())
 
