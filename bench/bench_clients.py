@@ -27,7 +27,7 @@ import uvloop
 
 from coderouter import http1
 from coderouter.testing import free_port
-from coderouter.upstream import make_client
+from coderouter.upstream import UpstreamResponse, make_client
 
 
 def wait_for_port(port: int, timeout_s: float) -> None:
@@ -53,6 +53,16 @@ def headers(stream: bool) -> dict[str, str]:
     }
 
 
+async def consume(response: UpstreamResponse, stream: bool) -> int:
+    """Read the body as the router does: whole, or piece by piece for a stream."""
+    if not stream:
+        return len(await response.aread())
+    size = 0
+    async for piece in response.aiter_bytes():
+        size += len(piece)
+    return size
+
+
 async def builtin_client(url: str, stream: bool) -> tuple[Call, Callable[[], Awaitable[None]]]:
     client = http1.Http1Client()
     endpoint = http1.Endpoint(url)
@@ -60,12 +70,7 @@ async def builtin_client(url: str, stream: bool) -> tuple[Call, Callable[[], Awa
 
     async def call() -> int:
         response = await client.post(endpoint, sent, BODY, timeout=60.0, connect_timeout=5.0)
-        if not stream:
-            return len(await response.aread())
-        size = 0
-        async for piece in response.aiter_bytes():
-            size += len(piece)
-        return size
+        return await consume(response, stream)
 
     return call, client.aclose
 
@@ -81,12 +86,7 @@ async def httpx_client(url: str, stream: bool) -> tuple[Call, Callable[[], Await
         request = client.build_request("POST", target, content=BODY, headers=sent)
         response = await client.send(request, stream=True)
         try:
-            if not stream:
-                return len(await response.aread())
-            size = 0
-            async for piece in response.aiter_bytes():
-                size += len(piece)
-            return size
+            return await consume(response, stream)
         finally:
             await response.aclose()
 

@@ -200,7 +200,8 @@ class Response:
                 await self._wait()
 
     async def aclose(self) -> None:
-        """Give the connection back if the body was read to its end, else close it."""
+        """Close the connection unless the whole body has arrived (the connection is then
+        back in the pool already)."""
         if not self._done:
             self._abandon()
 
