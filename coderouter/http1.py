@@ -262,9 +262,11 @@ class _Connection(asyncio.Protocol):
             # Bytes nobody asked for: the connection can no longer be trusted.
             self.close()
             return
-        self._buf += data
+        if self._buf:
+            data = bytes(self._buf) + data
+            self._buf.clear()
         try:
-            self._parse()
+            self._parse(data)
         except ProtocolError as exc:
             self._fail(exc)
 
@@ -362,14 +364,15 @@ class _Connection(asyncio.Protocol):
         elif response is not None:
             response._end(error)
 
-    def _finish(self) -> None:
+    def _finish(self, *, trailing: bool = False) -> None:
+        """The response ended; ``trailing``: bytes followed it that nobody asked for."""
         self._state = _IDLE
         self._cancel_timer()
         response = self._response
         self._response = None
         if self._paused:
             self.resume()
-        if self._buf or not self._keep_alive:
+        if trailing or not self._keep_alive:
             self.close()
         else:
             self.pool._release(self)
@@ -378,67 +381,73 @@ class _Connection(asyncio.Protocol):
 
     # --- parsing -------------------------------------------------------------------------------
 
-    def _parse(self) -> None:  # noqa: C901 - one state machine
-        buf = self._buf
-        while buf:
+    def _parse(self, data: bytes) -> None:  # noqa: C901 - one state machine
+        """Consume ``data`` by position (no copies but the pieces handed on); what cannot be
+        parsed yet waits in ``_buf`` for the next read."""
+        pos = 0
+        size = len(data)
+        while pos < size:
             state = self._state
             if state in (_LENGTH, _CHUNK_DATA):
-                take = min(self._remaining, len(buf))
-                piece = bytes(buf) if take == len(buf) else bytes(buf[:take])
-                del buf[:take]
+                take = min(self._remaining, size - pos)
+                self._deliver(data if take == size else data[pos : pos + take])
+                pos += take
                 self._remaining -= take
-                self._deliver(piece)
                 if self._remaining == 0:
                     if state == _LENGTH:
-                        self._finish()
+                        self._finish(trailing=pos < size)
                         return
                     self._state = _CHUNK_END
             elif state == _CHUNK_SIZE:
-                end = buf.find(b"\r\n")
+                end = data.find(b"\r\n", pos)
                 if end < 0:
-                    if len(buf) > 1024:
+                    if size - pos > 1024:
                         raise ProtocolError("chunk size line too long")
-                    return
-                line = bytes(buf[:end]).split(b";", 1)[0].strip()
-                del buf[: end + 2]
+                    break
+                line = data[pos:end]
+                if b";" in line:
+                    line = line.split(b";", 1)[0]
+                line = line.strip()
                 if _HEX.fullmatch(line) is None:
                     raise ProtocolError(f"bad chunk size {line[:20]!r}")
-                size = int(line, 16)
-                if size == 0:
-                    self._state = _TRAILERS
-                else:
-                    self._remaining = size
-                    self._state = _CHUNK_DATA
+                pos = end + 2
+                self._remaining = int(line, 16)
+                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
             elif state == _CHUNK_END:
-                if len(buf) < 2:
-                    return
-                if buf[:2] != b"\r\n":
+                if size - pos < 2:
+                    break
+                if not data.startswith(b"\r\n", pos):
                     raise ProtocolError("chunk not followed by CRLF")
-                del buf[:2]
+                pos += 2
                 self._state = _CHUNK_SIZE
             elif state == _HEAD:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0 and len(buf) <= MAX_HEAD_BYTES:
-                    return
-                if end < 0 or end > MAX_HEAD_BYTES:
+                end = data.find(b"\r\n\r\n", pos)
+                if end < 0 and size - pos <= MAX_HEAD_BYTES:
+                    break
+                if end < 0 or end - pos > MAX_HEAD_BYTES:
                     raise ProtocolError("response head over 64 KiB")
-                head = bytes(buf[:end])
-                del buf[: end + 4]
+                head = data[pos:end]
+                pos = end + 4
                 self._on_head(head)
-            elif state == _TRAILERS:
-                end = buf.find(b"\r\n")
-                if end < 0:
+                if self._state == _LENGTH and self._remaining == 0:
+                    self._finish(trailing=pos < size)
                     return
-                del buf[: end + 2]
-                if end == 0:
-                    self._finish()
+            elif state == _TRAILERS:
+                end = data.find(b"\r\n", pos)
+                if end < 0:
+                    break
+                last = end == pos
+                pos = end + 2
+                if last:
+                    self._finish(trailing=pos < size)
                     return
             elif state == _UNTIL_CLOSE:
-                piece = bytes(buf)
-                buf.clear()
-                self._deliver(piece)
+                self._deliver(data[pos:] if pos else data)
+                return
             else:
                 return
+        if pos < size:
+            self._buf += memoryview(data)[pos:]
 
     def _on_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
@@ -486,8 +495,6 @@ class _Connection(asyncio.Protocol):
         self._head = None
         if head_waiter is not None and not head_waiter.done():
             head_waiter.set_result(response)
-        if self._state == _LENGTH and self._remaining == 0:
-            self._finish()
 
     def _deliver(self, piece: bytes) -> None:
         if self._decoder is not None:
