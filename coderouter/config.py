@@ -40,7 +40,7 @@ __all__ = [
     "parse_config",
 ]
 
-PROVIDER_KINDS = ("openai", "anthropic")
+PROVIDER_KINDS = ("openai", "anthropic", "openai_responses")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 _VALIDATOR_ERROR = re.compile(r"^'(\w+)' must be (.*): (.*)$")
 _LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
@@ -87,7 +87,7 @@ class RouterConfig:
 class ProviderConfig:
     name: str
     base_url: str
-    kind: Literal["openai", "anthropic"] = "openai"
+    kind: Literal["openai", "anthropic", "openai_responses"] = "openai"
     model: str = ""
     api_key_env: str = ""
     paid: bool = False

@@ -24,7 +24,7 @@ enabled = []              # which plugins run, in this order; see: coderouter pl
 # Providers are tried in the order a profile lists them.
 [[providers]]
 name = "ollama"
-kind = "openai"           # "openai" (Chat Completions) or "anthropic" (Messages)
+kind = "openai"           # "openai" (Chat Completions), "anthropic" (Messages), "openai_responses"
 base_url = "http://127.0.0.1:11434/v1"
 model = "qwen2.5-coder:7b"  # empty: the client's model name is sent as is
 timeout_s = 120

@@ -47,6 +47,8 @@ __all__ = [
     "chat_completion",
     "chat_stream",
     "free_port",
+    "responses_body",
+    "responses_stream",
 ]
 
 
@@ -394,6 +396,147 @@ def anthropic_stream(
     return frames
 
 
+def _responses_output(
+    text: str, tool_calls: Sequence[dict[str, Any]], ids: dict[str, str]
+) -> list[dict[str, Any]]:
+    output: list[dict[str, Any]] = []
+    if text:
+        output.append(
+            {
+                "type": "message",
+                "id": ids["message"],
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        )
+    for i, call in enumerate(tool_calls):
+        output.append(
+            {
+                "type": "function_call",
+                "id": f"fc_{ids['response'][5:]}_{i}",
+                "call_id": call.get("id", f"call_{i}"),
+                "name": call["name"],
+                "arguments": json.dumps(call.get("arguments", {})),
+                "status": "completed",
+            }
+        )
+    return output
+
+
+def responses_body(
+    text: str = "hello",
+    *,
+    model: str = "fake-model",
+    tool_calls: Sequence[dict[str, Any]] = (),
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cached_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    status: str = "completed",
+) -> dict[str, Any]:
+    """An OpenAI Responses response body, as the API returns it."""
+    rid = _now_id("resp_")
+    ids = {"response": rid, "message": _now_id("msg_")}
+    body: dict[str, Any] = {
+        "id": rid,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": model,
+        "output": _responses_output(text, tool_calls, ids),
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": cached_tokens},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+    if status == "incomplete":
+        body["incomplete_details"] = {"reason": "max_output_tokens"}
+    return body
+
+
+def responses_stream(
+    pieces: Sequence[str] = ("Hel", "lo"),
+    *,
+    model: str = "fake-model",
+    tool_calls: Sequence[dict[str, Any]] = (),
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    cached_tokens: int = 0,
+) -> list[str]:
+    """OpenAI Responses SSE events, in the order the API sends them: created, in_progress,
+    per output item added / part added / deltas / done, completed with the whole response."""
+    final = responses_body(
+        "".join(pieces),
+        model=model,
+        tool_calls=tool_calls,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached_tokens,
+    )
+    sequence = iter(range(10_000))
+
+    def event(kind: str, data: dict[str, Any]) -> str:
+        payload = {"type": kind, "sequence_number": next(sequence), **data}
+        return f"event: {kind}\ndata: {json.dumps(payload)}\n\n"
+
+    started = {**final, "status": "in_progress", "output": [], "usage": None}
+    frames = [
+        event("response.created", {"response": started}),
+        event("response.in_progress", {"response": started}),
+    ]
+    for index, item in enumerate(final["output"]):
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            empty = {"type": "output_text", "text": "", "annotations": []}
+            frames.append(
+                event(
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": {**item, "status": "in_progress", "content": []},
+                    },
+                )
+            )
+            frames.append(event("response.content_part.added", {**where, "part": empty}))
+            frames += [
+                event("response.output_text.delta", {**where, "delta": p, "logprobs": []})
+                for p in pieces
+            ]
+            done = {**where, "text": text, "logprobs": []}
+            frames.append(event("response.output_text.done", done))
+            frames.append(
+                event("response.content_part.done", {**where, "part": item["content"][0]})
+            )
+        else:
+            args = item["arguments"]
+            where = {"item_id": item["id"], "output_index": index}
+            frames.append(
+                event(
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": {**item, "status": "in_progress", "arguments": ""},
+                    },
+                )
+            )
+            half = len(args) // 2
+            frames += [
+                event("response.function_call_arguments.delta", {**where, "delta": part})
+                for part in (args[:half], args[half:])
+            ]
+            frames.append(
+                event("response.function_call_arguments.done", {**where, "arguments": args})
+            )
+        frames.append(event("response.output_item.done", {"output_index": index, "item": item}))
+    frames.append(event("response.completed", {"response": final}))
+    return frames
+
+
 # --- the fake upstream server ----------------------------------------------------------------
 
 
@@ -536,7 +679,7 @@ class ConfigBuilder:
         self, name: str, base_url: str | FakeUpstream, *, kind: str = "openai", **settings: Any
     ) -> ConfigBuilder:
         url = base_url.url if isinstance(base_url, FakeUpstream) else base_url
-        if isinstance(base_url, FakeUpstream) and kind == "openai":
+        if isinstance(base_url, FakeUpstream) and kind in ("openai", "openai_responses"):
             url += "/v1"
         self.data["providers"].append({"name": name, "base_url": url, "kind": kind, **settings})
         return self

@@ -118,6 +118,8 @@ def endpoint_of(provider: ProviderConfig) -> str:
     base = provider.base_url.rstrip("/")
     if provider.kind == "anthropic":
         return base + "/v1/messages" if not base.endswith("/v1") else base + "/messages"
+    if provider.kind == "openai_responses":
+        return base + "/responses"
     return base + "/chat/completions"
 
 

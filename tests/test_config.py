@@ -106,7 +106,10 @@ def test_wrong_type_names_key_path_and_expectation() -> None:
 
 def test_bad_kind_lists_choices() -> None:
     text = BASE.replace('name = "ollama"\n', 'name = "ollama"\nkind = "gemini"\n')
-    assert "providers[0].kind: unknown value 'gemini' (valid: openai, anthropic)" in error_of(text)
+    expected = (
+        "providers[0].kind: unknown value 'gemini' (valid: openai, anthropic, openai_responses)"
+    )
+    assert expected in error_of(text)
 
 
 def test_bad_http_client_lists_choices() -> None:

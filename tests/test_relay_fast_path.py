@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 
 from coderouter.sse import Frame
 from coderouter.streaming import Pipeline
-from coderouter.testing import anthropic_stream, chat_stream
+from coderouter.testing import anthropic_stream, chat_stream, responses_stream
 from coderouter.types import UpstreamError
 from coderouter.wire import wire_format
 from coderouter.wire.base import WireFormat
 
 CHAT = wire_format("openai_chat")
 ANTHROPIC = wire_format("anthropic")
+RESPONSES = wire_format("openai_responses")
 
 
 class CountingDecoder:
@@ -144,6 +145,34 @@ def test_anthropic_relay_skips_only_what_changes_nothing(
     fast, _ = relay(ANTHROPIC, chunks, skip=True)
     full, _ = relay(ANTHROPIC, chunks, skip=False)
     assert fast == full
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pieces=texts,
+    tools=st.lists(st.sampled_from(["read_file", "grep"]), max_size=2),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_responses_relay_skips_only_harmless_frames(
+    pieces: list[str], tools: list[str], cuts: list[int]
+) -> None:
+    calls = [{"name": n, "arguments": {"path": "a.py"}} for n in tools]
+    chunks = split("".join(responses_stream(pieces, tool_calls=calls)).encode(), cuts)
+    fast, fast_fed = relay(RESPONSES, chunks, skip=True)
+    full, full_fed = relay(RESPONSES, chunks, skip=False)
+    assert fast == full
+    assert fast_fed <= full_fed
+
+
+def test_a_long_responses_stream_skips_its_deltas() -> None:
+    frames = responses_stream([f"piece {i} " for i in range(50)], output_tokens=7)
+    data = "".join(frames).encode()
+    (out, usage, stop, _, error), fed = relay(RESPONSES, [data], skip=True)
+    assert out == data and error == ""
+    assert stop == "end_turn" and usage.output_tokens == 7
+    deltas = sum(f.startswith("event: response.output_text.delta") for f in frames)
+    assert deltas == 50
+    assert fed == len(frames) - deltas + 1  # the first delta commits
 
 
 def test_a_long_chat_stream_decodes_only_its_first_and_last_frames() -> None:

@@ -13,7 +13,11 @@ __all__ = ["PROVIDER_WIRE", "decode_request", "wire_format"]
 
 WIRE_FORMATS = ("openai_chat", "anthropic", "openai_responses")
 
-PROVIDER_WIRE = {"openai": "openai_chat", "anthropic": "anthropic"}
+PROVIDER_WIRE = {
+    "openai": "openai_chat",
+    "anthropic": "anthropic",
+    "openai_responses": "openai_responses",
+}
 """The wire format each provider ``kind`` speaks."""
 
 _FORMATS: dict[str, WireFormat] = {}

@@ -1,7 +1,7 @@
 """OpenAI Responses: requests, responses, stream events and errors.
 
-Spoken by the ``/v1/responses`` ingress (codex, ``client.responses`` of the openai SDK), and
-ready for a provider kind that speaks Responses upstream.
+Spoken by the ``/v1/responses`` ingress (codex, ``client.responses`` of the openai SDK) and by
+every ``kind = "openai_responses"`` provider (OpenAI's Responses API).
 
 Choices this package makes, and why:
 

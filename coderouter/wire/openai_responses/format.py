@@ -19,6 +19,13 @@ from coderouter.wire.openai_responses.common import NAME
 from coderouter.wire.openai_responses.stream_decode import ResponsesStreamDecoder
 from coderouter.wire.openai_responses.stream_encode import ResponsesStreamEncoder
 
+_DELTA_EVENTS = (
+    b"event: response.output_text.delta\ndata: {",
+    b"event: response.function_call_arguments.delta\ndata: {",
+    b"event: response.reasoning_summary_text.delta\ndata: {",
+)
+"""Events that carry only content; usage, status and errors come in other events."""
+
 
 class OpenAIResponses:
     name = NAME
@@ -74,7 +81,7 @@ class OpenAIResponses:
         return frame.raw
 
     def relay_skippable(self, raw: bytes) -> bool:
-        return False
+        return raw.startswith(_DELTA_EVENTS) and raw.endswith(b"}\n\n")
 
     # --- errors ------------------------------------------------------------------------------
 

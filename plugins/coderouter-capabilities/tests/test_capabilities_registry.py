@@ -195,7 +195,8 @@ def test_resolver_remembers_each_provider_object() -> None:
         ),
         (
             '[[rules]]\nkind = "ollama"\nmodel = "x"\n',
-            "test: rules[0].kind: unknown kind 'ollama' (valid: openai, anthropic)",
+            "test: rules[0].kind: unknown kind 'ollama' "
+            "(valid: openai, anthropic, openai_responses)",
         ),
         ("[[rules]]\ntools = true\n", "test: rules[0].model: required key is missing"),
         ("[[rules]]\nmodel = []\n", "test: rules[0].model: expected a glob or a list of globs"),
