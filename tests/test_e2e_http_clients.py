@@ -15,6 +15,7 @@ from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_complet
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CLIENTS = ["builtin", "httpx"]
+LOOPBACK = "127.0.0.1,localhost"
 
 
 def sdk(url: str) -> openai.OpenAI:
@@ -39,7 +40,8 @@ def start(router_process: Any, http_client: str, *providers: tuple[str, Any], **
         builder.provider(name, where, **extra)
     builder.profile("default", [name for name, _ in providers])
     builder.router(http_client=http_client)
-    return router_process(builder)
+    # A proxy in the test machine's environment must not carry loopback traffic.
+    return router_process(builder, env={"NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK})
 
 
 def test_non_stream_and_stream_round_trip(
