@@ -23,7 +23,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
-from coderouter.http1 import Endpoint
+from coderouter.http1 import Endpoint, header_problem
 
 __all__ = [
     "DEFAULT_CONFIG_TOML",
@@ -44,19 +44,6 @@ PROVIDER_KINDS = ("openai", "anthropic", "openai_responses")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 _VALIDATOR_ERROR = re.compile(r"^'(\w+)' must be (.*): (.*)$")
 _LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
-
-
-def header_problem(name: str, value: str) -> str:
-    """Why ``name: value`` cannot go on an HTTP/1.1 request, or ``""``."""
-    if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
-        return "not a valid header name"
-    if "\r" in value or "\n" in value:
-        return "the value contains a line break"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return "the value has characters outside Latin-1"
-    return ""
 
 
 class ConfigError(Exception):

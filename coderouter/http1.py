@@ -35,6 +35,7 @@ __all__ = [
     "ReadTimeout",
     "Response",
     "Timeout",
+    "header_problem",
     "os_reason",
 ]
 
@@ -141,7 +142,8 @@ class Response:
             return
         self._done = True
         self._error = error
-        self._connection = None if error is None else self._connection
+        if error is None:
+            self._connection = None  # back in the pool: no longer this response's to resume
         self._wake()
 
     def _wake(self) -> None:
@@ -212,6 +214,21 @@ class Response:
         self._end(ProtocolError("response closed before its end"))
 
 
+def header_problem(name: str, value: str) -> str:
+    """Why ``name: value`` cannot go on an HTTP/1.1 request, or ``""``. Checked on settings
+    when they load; :meth:`Http1Client.post` checks each value's two conditions as it writes
+    the request (the names it sends come from those settings and from fixed code)."""
+    if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
+        return "not a valid header name"
+    if "\r" in value or "\n" in value:
+        return "the value contains a line break"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "the value has characters outside Latin-1"
+    return ""
+
+
 def _decoder(encoding: str) -> Any:
     if encoding in ("", "identity"):
         return None
@@ -270,13 +287,8 @@ class _Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self._fail(exc)
 
-    def eof_received(self) -> bool | None:
-        return None
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.pool._forget(self)
-        self._cancel_timer()
+        self.close()
         state = self._state
         if state == _IDLE:
             return
@@ -289,12 +301,6 @@ class _Connection(asyncio.Protocol):
         reason = f": {exc}" if exc else ""
         where = "before the response head" if state == _HEAD else "in the middle of the body"
         self._fail(ProtocolError(f"upstream closed the connection {where}{reason}"))
-
-    def pause_writing(self) -> None:
-        return None
-
-    def resume_writing(self) -> None:
-        return None
 
     # --- one exchange --------------------------------------------------------------------------
 
@@ -591,7 +597,6 @@ class Http1Client:
                     and connection.loop is loop
                     and now - connection.idle_since < self.keepalive_expiry_s
                 ):
-                    connection.reused = True
                     self._busy.add(connection)
                     return connection
                 connection.close()
