@@ -12,6 +12,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml $(PLUGINS) contrib/example-plugin/pyproject.toml
+	@# A distribution named coderouter (another project on PyPI) would own coderouter/ too.
+	@$(BIN)/python -m pip uninstall -y -q coderouter >/dev/null 2>&1 || true
 	$(BIN)/python -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p))) -e contrib/example-plugin
 	touch $(STAMP)
 

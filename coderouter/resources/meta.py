@@ -18,7 +18,7 @@ __all__ = ["HealthResource", "ModelsResource", "PluginsResource", "RootResource"
 
 def version() -> str:
     try:
-        return metadata.version("coderouter")
+        return metadata.version("coderouter-host")
     except metadata.PackageNotFoundError:
         return "0"
 
