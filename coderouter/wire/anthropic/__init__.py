@@ -15,7 +15,8 @@ One module per stage:
 * :mod:`~coderouter.wire.anthropic.thinking`: thinking blocks and their signatures (the rules
   for what is sent upstream, what reaches the client, and the retry after a signature error).
 * :mod:`~coderouter.wire.anthropic.responses`: whole Messages and usage.
-* :mod:`~coderouter.wire.anthropic.stream`: the stream decoder and encoder.
+* :mod:`~coderouter.wire.anthropic.stream_decode`: stream events into internal events.
+* :mod:`~coderouter.wire.anthropic.stream_encode`: internal events into stream events.
 * :mod:`~coderouter.wire.anthropic.errors`: error bodies and the context-overflow message.
 * :mod:`~coderouter.wire.anthropic.format`: the :class:`Anthropic` format object itself.
 """
@@ -29,7 +30,8 @@ from coderouter.wire.anthropic.errors import context_overflow_message
 from coderouter.wire.anthropic.format import FORMAT, Anthropic
 from coderouter.wire.anthropic.requests_out import DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS
 from coderouter.wire.anthropic.responses import usage_from_anthropic, usage_to_anthropic
-from coderouter.wire.anthropic.stream import AnthropicStreamDecoder, AnthropicStreamEncoder
+from coderouter.wire.anthropic.stream_decode import AnthropicStreamDecoder
+from coderouter.wire.anthropic.stream_encode import AnthropicStreamEncoder
 from coderouter.wire.anthropic.thinking import MIN_THINKING_BUDGET as MIN_THINKING_BUDGET
 from coderouter.wire.anthropic.thinking import is_invalid_signature_error, strip_thinking
 

@@ -1,25 +1,19 @@
-"""Anthropic Messages streams: upstream SSE decoded into internal events, and internal events
-encoded as the SSE Anthropic clients expect."""
+"""Internal events -> Anthropic Messages stream events."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from coderouter.sse import Frame
 from coderouter.types import Usage
 from coderouter.wire.anthropic.common import (
-    dumps,
     message_id,
-    new_id,
     safe_tool_id,
     sse_frame,
-    stop_in,
     tool_id,
 )
-from coderouter.wire.anthropic.errors import ERROR_TYPES_IN, stream_error
-from coderouter.wire.anthropic.responses import usage_from_anthropic, usage_to_anthropic
+from coderouter.wire.anthropic.errors import stream_error
+from coderouter.wire.anthropic.responses import usage_to_anthropic
 from coderouter.wire.model import (
     Block,
     BlockStart,
@@ -36,140 +30,6 @@ from coderouter.wire.model import (
 )
 
 # --- stream decoding ----------------------------------------------------------------------------
-
-
-def _start_events(index: int, block: Block) -> list[Event]:
-    """A ``content_block_start`` as events; content already inside the start is kept."""
-    kind = block.get("type")
-    if kind == "text":
-        events: list[Event] = [BlockStart(index, {"type": "text"})]
-        if block.get("text"):
-            events.append(TextDelta(index, block["text"]))
-        return events
-    if kind == "thinking":
-        events = [BlockStart(index, {"type": "thinking"})]
-        if block.get("thinking"):
-            events.append(ThinkingDelta(index, block["thinking"]))
-        if block.get("signature"):
-            events.append(SignatureDelta(index, block["signature"]))
-        return events
-    if kind == "tool_use":
-        events = [
-            BlockStart(
-                index,
-                {"type": "tool_use", "id": block.get("id", ""), "name": block.get("name", "")},
-            )
-        ]
-        if block.get("input"):
-            events.append(ToolArgsDelta(index, dumps(block["input"])))
-        return events
-    return [BlockStart(index, dict(block))]
-
-
-def _delta_event(index: int, delta: dict[str, Any]) -> Event | None:
-    kind = delta.get("type")
-    if kind == "text_delta":
-        return TextDelta(index, delta.get("text", ""))
-    if kind == "input_json_delta":
-        part = delta.get("partial_json", "")
-        return ToolArgsDelta(index, part) if part else None
-    if kind == "thinking_delta":
-        return ThinkingDelta(index, delta.get("thinking", ""))
-    if kind == "signature_delta":
-        return SignatureDelta(index, delta.get("signature", ""))
-    return None
-
-
-class AnthropicStreamDecoder:
-    """Anthropic SSE frames -> internal events."""
-
-    __slots__ = ("_stop_seen", "complete")
-
-    def __init__(self) -> None:
-        self.complete = False
-        self._stop_seen = False
-
-    def feed(self, frame: Frame) -> list[Event]:
-        if self.complete or not frame.data:
-            return []
-        try:
-            data = json.loads(frame.data)
-        except ValueError:
-            return [
-                StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
-            ]
-        if not isinstance(data, dict):
-            return []
-        handler = _DECODERS.get(str(data.get("type") or frame.event))
-        if handler is None:
-            return []
-        try:
-            return handler(self, data)
-        except (TypeError, ValueError, AttributeError):
-            return [
-                StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
-            ]
-
-    def _message_start(self, data: dict[str, Any]) -> list[Event]:
-        message = data.get("message") or {}
-        return [
-            MessageStart(
-                str(message.get("id") or new_id()),
-                str(message.get("model") or ""),
-                usage_from_anthropic(message.get("usage")),
-            )
-        ]
-
-    def _block_start(self, data: dict[str, Any]) -> list[Event]:
-        block = data.get("content_block")
-        return _start_events(int(data.get("index", 0)), block if isinstance(block, dict) else {})
-
-    def _block_delta(self, data: dict[str, Any]) -> list[Event]:
-        delta = data.get("delta")
-        event = _delta_event(int(data.get("index", 0)), delta if isinstance(delta, dict) else {})
-        return [event] if event is not None else []
-
-    def _block_stop(self, data: dict[str, Any]) -> list[Event]:
-        return [BlockStop(int(data.get("index", 0)))]
-
-    def _message_delta(self, data: dict[str, Any]) -> list[Event]:
-        delta = data.get("delta") or {}
-        stop = stop_in(delta.get("stop_reason"))
-        self._stop_seen = self._stop_seen or stop is not None
-        return [
-            MessageDelta(stop, usage_from_anthropic(data.get("usage")), delta.get("stop_sequence"))
-        ]
-
-    def _message_stop(self, data: dict[str, Any]) -> list[Event]:
-        self.complete = True
-        return [MessageStop()]
-
-    def _error(self, data: dict[str, Any]) -> list[Event]:
-        err = data.get("error") or {}
-        kind = ERROR_TYPES_IN.get(str(err.get("type")), "api_error")
-        return [StreamError(kind, str(err.get("message") or "upstream stream error"))]
-
-    def finish(self) -> list[Event]:
-        """Upstream body ended. A stream that sent its stop reason but no ``message_stop`` is
-        complete (the SDKs tolerate that too); one without a stop reason was cut."""
-        if not self.complete and self._stop_seen:
-            self.complete = True
-            return [MessageStop()]
-        return []
-
-
-_DECODERS: dict[str, Callable[[AnthropicStreamDecoder, dict[str, Any]], list[Event]]] = {
-    "message_start": AnthropicStreamDecoder._message_start,
-    "content_block_start": AnthropicStreamDecoder._block_start,
-    "content_block_delta": AnthropicStreamDecoder._block_delta,
-    "content_block_stop": AnthropicStreamDecoder._block_stop,
-    "message_delta": AnthropicStreamDecoder._message_delta,
-    "message_stop": AnthropicStreamDecoder._message_stop,
-    "error": AnthropicStreamDecoder._error,
-}
-
-
-# --- stream encoding ----------------------------------------------------------------------------
 
 
 def _start_shape(block: Block) -> Block:

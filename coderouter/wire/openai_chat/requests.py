@@ -1,0 +1,214 @@
+"""Chat Completions client bodies: shape checks and decoding into the internal model."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from coderouter.wire.model import (
+    Block,
+    Message,
+    Request,
+)
+from coderouter.wire.openai_chat.common import NAME
+
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "stream_options",
+        "response_format",
+        "profile",
+    }
+)
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def _image_block(part: dict[str, Any]) -> Block:
+    image = part.get("image_url")
+    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+    if url.startswith("data:") and ";base64," in url:
+        media_type, _, data = url[5:].partition(";base64,")
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _user_blocks(content: Any) -> list[Block]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks: list[Block] = []
+    for part in content or []:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            blocks.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "image_url":
+            blocks.append(_image_block(part))
+    return blocks
+
+
+def _assistant_blocks(msg: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = []
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        blocks.append({"type": "thinking", "thinking": reasoning})
+    text = text_of(msg.get("content"))
+    if text:
+        blocks.append({"type": "text", "text": text})
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        args = fn.get("arguments") or "{}"
+        try:
+            parsed = json.loads(args) if isinstance(args, str) else args
+        except ValueError:
+            parsed = {}
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}",
+                "name": fn.get("name", ""),
+                "input": parsed if isinstance(parsed, dict) else {},
+            }
+        )
+    return blocks
+
+
+def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
+    """Consecutive messages of one role merge (tool results follow each other as one turn)."""
+    if messages and messages[-1]["role"] == role and role != "system":
+        messages[-1]["content"].extend(blocks)
+    else:
+        messages.append({"role": role, "content": blocks})
+
+
+def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if choice == "auto":
+        return {"type": "auto"}
+    if choice == "none":
+        return {"type": "none"}
+    if choice == "required":
+        return {"type": "any"}
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name:
+            return {"type": "tool", "name": name}
+    return None
+
+
+def _response_format_in(fmt: Any) -> dict[str, Any] | None:
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        out: dict[str, Any] = {"type": "json_schema", "schema": spec.get("schema") or {}}
+        if spec.get("name"):
+            out["name"] = spec["name"]
+        if "strict" in spec:
+            out["strict"] = spec["strict"]
+        return out
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    messages = body.get("messages")
+    if messages is None:
+        raise ValueError("'messages' is a required property")
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'messages' must be a non-empty array")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise ValueError(f"messages[{i}] must be an object with a 'role' string")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ValueError("'model' must be a string")
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise ValueError("'stream' must be a boolean")
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise ValueError("'tools' must be an array")
+
+
+def decode_request(body: dict[str, Any]) -> Request:
+    validate_request(body)
+    system: list[Block] = []
+    messages: list[Message] = []
+    for msg in body["messages"]:
+        role = msg["role"]
+        if role in ("system", "developer"):
+            block = {"type": "text", "text": text_of(msg.get("content"))}
+            if messages:
+                messages.append({"role": "system", "content": [block]})
+            else:
+                system.append(block)
+        elif role == "assistant":
+            _append(messages, "assistant", _assistant_blocks(msg))
+        elif role in ("tool", "function"):
+            _append(
+                messages,
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": msg.get("tool_call_id", ""),
+                        "content": text_of(msg.get("content")),
+                    }
+                ],
+            )
+        else:
+            _append(messages, "user", _user_blocks(msg.get("content")))
+    tools = []
+    for tool in body.get("tools") or []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict):
+            tools.append(
+                {
+                    "name": fn.get("name", ""),
+                    "description": fn.get("description", ""),
+                    "input_schema": fn.get("parameters") or {"type": "object"},
+                }
+            )
+    stop = body.get("stop")
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    return Request(
+        model=body.get("model") or "",
+        system=system,
+        messages=messages,
+        tools=tools,
+        tool_choice=_tool_choice_in(body.get("tool_choice")),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        stop=[stop] if isinstance(stop, str) else list(stop or []),
+        stream=body.get("stream") is True,
+        response_format=_response_format_in(body.get("response_format")),
+        source=NAME,
+        extras={NAME: {k: v for k, v in body.items() if k not in _KNOWN_KEYS}},
+    )

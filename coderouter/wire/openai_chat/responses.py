@@ -1,0 +1,159 @@
+"""Whole Chat completions and usage, both ways."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from coderouter.types import Usage
+from coderouter.wire.model import (
+    BlockStart,
+    BlockStop,
+    Event,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    accumulate,
+)
+from coderouter.wire.openai_chat.common import (
+    FINISH_TO_STOP,
+    STOP_TO_FINISH,
+    call_id,
+    dumps,
+    new_id,
+)
+from coderouter.wire.openai_chat.requests import text_of
+
+
+def _chat_id(source_id: str) -> str:
+    if source_id.startswith("chatcmpl-"):
+        return source_id
+    return new_id()
+
+
+def usage_from_openai(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt = usage.get("prompt_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or 0 if isinstance(details, dict) else 0
+    completion_details = usage.get("completion_tokens_details") or {}
+    reasoning = (
+        completion_details.get("reasoning_tokens") or 0
+        if isinstance(completion_details, dict)
+        else 0
+    )
+    return Usage(
+        input_tokens=max(0, int(prompt) - int(cached)),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cache_read_tokens=int(cached),
+        reasoning_tokens=int(reasoning),
+    )
+
+
+def usage_to_openai(usage: Usage) -> dict[str, Any]:
+    prompt = usage.total_input_tokens
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": prompt + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+    }
+    if usage.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
+
+
+def usage_of(body: dict[str, Any]) -> Usage:
+    return usage_from_openai(body.get("usage"))
+
+
+def decode_response(body: dict[str, Any]) -> list[Event]:
+    events: list[Event] = [MessageStart(body.get("id") or new_id(), body.get("model", ""))]
+    choices = body.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    msg = choice.get("message") or {}
+    index = 0
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        events += [
+            BlockStart(index, {"type": "thinking", "origin": "reasoning_field"}),
+            ThinkingDelta(index, reasoning),
+            BlockStop(index),
+        ]
+        index += 1
+    text = text_of(msg.get("content"))
+    if text:
+        events += [
+            BlockStart(index, {"type": "text"}),
+            TextDelta(index, text),
+            BlockStop(index),
+        ]
+        index += 1
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        events += [
+            BlockStart(
+                index,
+                {
+                    "type": "tool_use",
+                    "id": call.get("id") or call_id(),
+                    "name": fn.get("name", ""),
+                },
+            ),
+            ToolArgsDelta(index, args if isinstance(args, str) else dumps(args or {})),
+            BlockStop(index),
+        ]
+        index += 1
+    finish = choice.get("finish_reason")
+    stop = FINISH_TO_STOP.get(finish or "stop", "end_turn")
+    events += [MessageDelta(stop, usage_of(body)), MessageStop()]
+    return events
+
+
+def encode_response(
+    events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = accumulate(events)
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in response.content:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "thinking":
+            reasoning.append(block.get("thinking", ""))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name", ""),
+                        "arguments": dumps(block.get("input") or {}),
+                    },
+                }
+            )
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if not calls and message["content"] is None:
+        message["content"] = ""
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if calls:
+        message["tool_calls"] = calls
+    finish = STOP_TO_FINISH.get(response.stop_reason or "end_turn", "stop")
+    if calls and finish == "stop":
+        finish = "tool_calls"
+    return {
+        "id": _chat_id(response.id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model or response.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": usage_to_openai(response.usage),
+    }

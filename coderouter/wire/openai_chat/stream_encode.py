@@ -1,0 +1,138 @@
+"""Internal events -> Chat Completions stream chunks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from coderouter.types import Usage
+from coderouter.wire.model import (
+    BlockStart,
+    Event,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+from coderouter.wire.openai_chat.common import STOP_TO_FINISH, dumps, new_id
+from coderouter.wire.openai_chat.errors import error_body
+from coderouter.wire.openai_chat.responses import usage_to_openai
+
+
+class ChatStreamEncoder:
+    """Internal events -> Chat Completions SSE chunks, tool calls keyed by ``index``."""
+
+    __slots__ = (
+        "_created",
+        "_id",
+        "_include_usage",
+        "_model",
+        "_stop",
+        "_tool_positions",
+        "_usage",
+    )
+
+    def __init__(self, *, model: str, include_usage: bool) -> None:
+        self._id = new_id()
+        self._model = model
+        self._created = int(time.time())
+        self._include_usage = include_usage
+        self._tool_positions: dict[int, int] = {}
+        self._usage = Usage()
+        self._stop: str | None = None
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        return (
+            "data: "
+            + dumps(
+                {
+                    "id": self._id,
+                    "object": "chat.completion.chunk",
+                    "created": self._created,
+                    "model": self._model,
+                    "choices": [
+                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                    ],
+                }
+            )
+            + "\n\n"
+        )
+
+    def encode(self, events: list[Event]) -> bytes:
+        out: list[str] = []
+        for event in events:
+            if isinstance(event, TextDelta):
+                if event.text:
+                    out.append(self._chunk({"content": event.text}))
+            elif isinstance(event, ToolArgsDelta):
+                position = self._tool_positions.get(event.index, 0)
+                out.append(
+                    self._chunk(
+                        {
+                            "tool_calls": [
+                                {"index": position, "function": {"arguments": event.partial_json}}
+                            ]
+                        }
+                    )
+                )
+            elif isinstance(event, ThinkingDelta):
+                if event.thinking:
+                    out.append(self._chunk({"reasoning_content": event.thinking}))
+            elif isinstance(event, BlockStart):
+                self._block_start(event, out)
+            else:
+                self._message_event(event, out)
+        return "".join(out).encode()
+
+    def _block_start(self, event: BlockStart, out: list[str]) -> None:
+        if event.block.get("type") != "tool_use":
+            return
+        position = len(self._tool_positions)
+        self._tool_positions[event.index] = position
+        out.append(
+            self._chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": position,
+                            "id": event.block.get("id", ""),
+                            "type": "function",
+                            "function": {"name": event.block.get("name", ""), "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+
+    def _message_event(self, event: Event, out: list[str]) -> None:
+        if isinstance(event, MessageStart):
+            self._usage.merge(event.usage)
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        elif isinstance(event, MessageDelta):
+            self._usage.merge(event.usage)
+            finish = STOP_TO_FINISH.get(event.stop_reason or "end_turn", "stop")
+            if self._tool_positions and finish == "stop":
+                finish = "tool_calls"
+            out.append(self._chunk({}, finish))
+        elif isinstance(event, MessageStop):
+            if self._include_usage:
+                out.append(
+                    "data: "
+                    + dumps(
+                        {
+                            "id": self._id,
+                            "object": "chat.completion.chunk",
+                            "created": self._created,
+                            "model": self._model,
+                            "choices": [],
+                            "usage": usage_to_openai(self._usage),
+                        }
+                    )
+                    + "\n\n"
+                )
+            out.append("data: [DONE]\n\n")
+        elif isinstance(event, StreamError):
+            out.append("data: " + dumps(error_body(event.error_type, event.message)) + "\n\n")
