@@ -7,15 +7,28 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install serve test lint typecheck unit bench clean
 
+EDITABLES := . $(dir $(PLUGINS)) contrib/example-plugin
+INSTALL_LOG := $(VENV)/install.log
+# pip -q does not quiet the build backend: setuptools prints a screen of warnings per editable
+# package. PYTHONWARNINGS reaches the backend's subprocess; the full output goes to the log and
+# is shown (less pip's notes on configured index folders that do not exist) only on failure.
+PIP_QUIET := PYTHONWARNINGS=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+SHOW_LOG := { echo "failed" >&2; grep -v "is ignored: it is neither a file nor a directory" $(INSTALL_LOG) >&2; \
+	echo "install failed; full log: $(INSTALL_LOG)" >&2; exit 1; }
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP_QUIET) $(BIN)/python -m pip install -q --upgrade pip >$(INSTALL_LOG) 2>&1 || $(SHOW_LOG)
 
 $(STAMP): $(BIN)/python pyproject.toml $(PLUGINS) contrib/example-plugin/pyproject.toml
+	@printf 'installing CodeRouter, %s plugins and the example plugin into %s (editable) ... ' \
+		"$(words $(PLUGINS))" "$(VENV)"
 	@# A distribution named coderouter (another project on PyPI) would own coderouter/ too.
 	@$(BIN)/python -m pip uninstall -y -q coderouter >/dev/null 2>&1 || true
-	$(BIN)/python -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p))) -e contrib/example-plugin
-	touch $(STAMP)
+	@$(PIP_QUIET) $(BIN)/python -m pip install -q -e '.[test]' \
+		$(foreach p,$(filter-out .,$(EDITABLES)),-e $(p)) >$(INSTALL_LOG) 2>&1 || $(SHOW_LOG)
+	@touch $(STAMP)
+	@echo "done (log: $(INSTALL_LOG))"
 
 install: $(STAMP)
 
