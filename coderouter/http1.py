@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import re
+import select
 import socket
 import ssl
 import zlib
@@ -78,7 +79,8 @@ class ProtocolError(ClientError):
 
 
 class _StaleConnection(ProtocolError):
-    """A pooled connection closed before any byte of the response: safe to send again."""
+    """A pooled connection found closed before a byte of the request was written to it:
+    the request can go on a fresh connection."""
 
 
 class Endpoint:
@@ -90,6 +92,13 @@ class Endpoint:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
+        if any(c.isspace() or not c.isprintable() for c in url):
+            raise ValueError(f"the URL contains a space or a control character: {url!r}")
+        if "@" in parts.netloc:
+            raise ValueError(
+                "the URL carries user info (user:password@), which is never sent; "
+                "put the key in api_key_env or headers"
+            )
         self.tls = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.tls else 80)
@@ -214,12 +223,21 @@ class Response:
         self._end(ProtocolError("response closed before its end"))
 
 
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
+"""Headers the client writes itself: one set from settings would contradict them."""
+
+
 def header_problem(name: str, value: str) -> str:
     """Why ``name: value`` cannot go on an HTTP/1.1 request, or ``""``. Checked on settings
     when they load; :meth:`Http1Client.post` checks each value's two conditions as it writes
     the request (the names it sends come from those settings and from fixed code)."""
     if not name or not all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name):
         return "not a valid header name"
+    if name.lower() in FRAMING_HEADERS:
+        return (
+            "the client sets this header itself (content-length, transfer-encoding, host and "
+            "connection cannot be configured)"
+        )
     if "\r" in value or "\n" in value:
         return "the value contains a line break"
     try:
@@ -249,7 +267,7 @@ class _Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.reused = False
+        self.fd = -1
         self.idle_since = 0.0
         self._buf = bytearray()
         self._state = _IDLE
@@ -262,18 +280,18 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
         self._paused = False
-        self._got_bytes = False
 
     # --- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
+            self.fd = sock.fileno()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        self._got_bytes = True
         self._last_read = self.loop.time()
         if self._state == _IDLE:
             # Bytes nobody asked for: the connection can no longer be trusted.
@@ -295,9 +313,6 @@ class _Connection(asyncio.Protocol):
         if state == _UNTIL_CLOSE:
             self._finish()
             return
-        if state == _HEAD and self.reused and not self._got_bytes:
-            self._fail(_StaleConnection("pooled connection closed"))
-            return
         reason = f": {exc}" if exc else ""
         where = "before the response head" if state == _HEAD else "in the middle of the body"
         self._fail(ProtocolError(f"upstream closed the connection {where}{reason}"))
@@ -305,9 +320,13 @@ class _Connection(asyncio.Protocol):
     # --- one exchange --------------------------------------------------------------------------
 
     def send(self, data: bytes, body: bytes, timeout: float | None) -> asyncio.Future[Response]:
-        assert self.transport is not None
+        """Write the request. Raises :class:`_StaleConnection`, having written nothing, when the
+        connection is already closing."""
+        transport = self.transport
+        assert transport is not None
+        if self.closed or transport.is_closing():
+            raise _StaleConnection("pooled connection closed")
         self._state = _HEAD
-        self._got_bytes = False
         self._keep_alive = True
         self._decoder = None
         self._response = None
@@ -317,9 +336,9 @@ class _Connection(asyncio.Protocol):
             self._last_read = self.loop.time()
             self._timer = self.loop.call_at(self._last_read + timeout, self._check_timeout)
         if len(body) < 65536:
-            self.transport.write(data + body)
+            transport.write(data + body)
         else:
-            self.transport.writelines((data, body))
+            transport.writelines((data, body))
         return self._head
 
     def resume(self) -> None:
@@ -517,6 +536,18 @@ class _Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
 
+def _readable(fd: int) -> bool:
+    """Whether an idle connection has something to read: the server's close (or bytes nobody
+    asked for) that the event loop has not seen yet. Such a connection is not reused; checked
+    before the request is written, since a request once written is never sent again."""
+    if fd < 0:
+        return False
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def os_reason(exc: OSError) -> str:
     """``Connection refused`` rather than the event loop's wording around it."""
     if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
@@ -575,12 +606,15 @@ class Http1Client:
         connection = await self._acquire(endpoint, connect_timeout)
         try:
             try:
-                return await connection.send(head, body, timeout)
+                sent = connection.send(head, body, timeout)
             except _StaleConnection:
-                # The server closed an idle connection as the request went out; nothing of
-                # it was answered, so it goes again on a fresh connection.
+                # Nothing was written, so the request goes on a fresh connection. Once a byte
+                # is written it never goes again: the upstream may have read it and may bill
+                # it, so a connection closed after that is a failure of this call.
+                connection.close()
                 connection = await self._connect(endpoint, connect_timeout)
-                return await connection.send(head, body, timeout)
+                sent = connection.send(head, body, timeout)
+            return await sent
         except BaseException:
             connection.close()
             raise
@@ -596,6 +630,7 @@ class Http1Client:
                     not connection.closed
                     and connection.loop is loop
                     and now - connection.idle_since < self.keepalive_expiry_s
+                    and not _readable(connection.fd)
                 ):
                     self._busy.add(connection)
                     return connection
@@ -635,7 +670,6 @@ class Http1Client:
         if len(idle) >= self.max_idle_per_origin:
             connection.close()
             return
-        connection.reused = True
         connection.idle_since = connection.loop.time()
         idle.append(connection)
 

@@ -203,6 +203,10 @@ def test_a_string_is_not_a_list_and_paths_name_list_items_and_table_keys() -> No
         ('"x-team" = "a\\nb"', "providers[0].headers.x-team: the value contains a line break"),
         ('"x team" = "a"', "providers[0].headers.x team: not a valid header name"),
         ('"x-team" = "é€"', "providers[0].headers.x-team: the value has characters outside"),
+        ('"Content-Length" = "5"', "providers[0].headers.Content-Length: the client sets this"),
+        ('"transfer-encoding" = "chunked"', "headers.transfer-encoding: the client sets this"),
+        ('"Host" = "evil.example"', "providers[0].headers.Host: the client sets this header"),
+        ('"connection" = "close"', "providers[0].headers.connection: the client sets this"),
     ],
 )
 def test_provider_headers_must_fit_http(headers: str, expected: str) -> None:
@@ -215,6 +219,20 @@ def test_base_url_needs_a_host_and_a_numeric_port() -> None:
     assert "providers[0].base_url: not an http(s) URL: 'http:///v1'" in error_of(no_host)
     bad_port = BASE.replace("127.0.0.1:11434", "127.0.0.1:ollama")
     assert "providers[0].base_url: Port could not be cast" in error_of(bad_port)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://user:pw@127.0.0.1:11434/v1", "the URL carries user info"),
+        ("http://key@127.0.0.1:11434/v1", "the URL carries user info"),
+        ("http://127.0.0.1:11434/v1 /x", "the URL contains a space or a control character"),
+        ("http://127.0.0.1:11434/v1\t", "the URL contains a space or a control character"),
+    ],
+)
+def test_base_url_without_user_info_or_spaces(url: str, expected: str) -> None:
+    text = BASE.replace('"http://127.0.0.1:11434/v1"', f'"{url}"')
+    assert f"providers[0].base_url: {expected}" in error_of(text)
 
 
 def test_api_key_loses_surrounding_whitespace(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import pluggy
 import pytest
 
 from coderouter.config import Config
+from coderouter.testing.raw import RawUpstream, Script
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream
 
@@ -36,6 +37,22 @@ def fake_upstreams() -> Iterator[Any]:
 
     def start(default: Answer | None = None) -> FakeUpstream:
         server = FakeUpstream(default)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def raw_upstreams() -> Iterator[Any]:
+    """A factory: ``raw_upstreams(script)`` starts a :class:`RawUpstream`; all close after the
+    test."""
+    servers: list[RawUpstream] = []
+
+    def start(script: Script | bytes | list[bytes]) -> RawUpstream:
+        server = RawUpstream(script)
         servers.append(server)
         return server
 

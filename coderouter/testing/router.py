@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from coderouter.config import Config, parse_config
+from coderouter.testing.raw import RawUpstream
 from coderouter.testing.upstream import FakeUpstream, free_port
 
 # --- config ----------------------------------------------------------------------------------
@@ -38,10 +39,16 @@ class ConfigBuilder:
         }
 
     def provider(
-        self, name: str, base_url: str | FakeUpstream, *, kind: str = "openai", **settings: Any
+        self,
+        name: str,
+        base_url: str | FakeUpstream | RawUpstream,
+        *,
+        kind: str = "openai",
+        **settings: Any,
     ) -> ConfigBuilder:
-        url = base_url.url if isinstance(base_url, FakeUpstream) else base_url
-        if isinstance(base_url, FakeUpstream) and kind in ("openai", "openai_responses"):
+        """``base_url``: a URL, or a fake upstream (``/v1`` is added for the OpenAI kinds)."""
+        url = base_url if isinstance(base_url, str) else base_url.url
+        if not isinstance(base_url, str) and kind in ("openai", "openai_responses"):
             url += "/v1"
         self.data["providers"].append({"name": name, "base_url": url, "kind": kind, **settings})
         return self
