@@ -1,9 +1,11 @@
-"""The ``coderouter`` command: serve | check | plugins | init, plus commands from plugins."""
+"""The ``coderouter`` command: serve | check | plugins | init | claude | codex | status, plus
+commands from plugins."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -13,8 +15,9 @@ from typing import Any
 
 import pluggy
 
-from coderouter.config import Config, ConfigError, load_config
-from coderouter.plugins import describe_plugins, load_plugins
+from coderouter.about import DISTRIBUTION, version
+from coderouter.config import Config, ConfigError, ProviderConfig, load_config
+from coderouter.plugins import describe_plugins, load_plugins, plugin_commands
 
 __all__ = ["main"]
 
@@ -30,12 +33,31 @@ def _chain_line(config: Config, profile: str) -> str:
     return " -> ".join(names)
 
 
+def _key_note(provider: ProviderConfig) -> str:
+    if not provider.api_key_env:
+        return "no key"
+    state = "set" if provider.api_key else "NOT SET"
+    return f"key ${provider.api_key_env} {state}"
+
+
+def _provider_lines(config: Config) -> list[str]:
+    width = max(len(p.name) for p in config.providers)
+    client_model = "(the client's)"
+    return [
+        f"  {p.name:<{width}}  {p.base_url}  model {p.model or client_model}  {_key_note(p)}"
+        for p in config.providers
+    ]
+
+
 def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
     print(f"config: {config.source}")
     print(
         f"listen: http://{config.server.host}:{config.server.port} "
         f"({config.server.workers} worker{'s' if config.server.workers > 1 else ''})"
     )
+    print("providers:")
+    for line in _provider_lines(config):
+        print(line)
     print("profiles:")
     for name in config.profiles:
         marker = " (default)" if name == config.router.default_profile else ""
@@ -65,7 +87,8 @@ def cmd_plugins(args: argparse.Namespace, config: Config, pm: pluggy.PluginManag
     print("installed:")
     for item in info["installed"]:
         state = "enabled" if item["enabled"] else "not enabled"
-        print(f"  {item['name']:<20} {item['distribution']} {item['version']}  [{state}]")
+        print(f"  {item['name']:<16} [{state}] {item['description']}")
+        print(f"  {'':<16} {item['distribution']} {item['version']}")
     if not info["installed"]:
         print("  none")
     if args.state:
@@ -117,30 +140,70 @@ def cmd_serve(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager
     return serve(config, host=args.host, port=args.port, workers=args.workers)
 
 
+CONFIG_HELP = (
+    "config file (default: $CODEROUTER_CONFIG, ./coderouter.toml, "
+    "~/.config/coderouter/coderouter.toml, else the built-in default)"
+)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config`` after the subcommand too (``coderouter check --config x.toml``)."""
+    parser.add_argument("--config", dest="config_sub", metavar="PATH", help=CONFIG_HELP)
+
+
+def _plugin_not_enabled(plugin: str) -> Any:
+    def run(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+        print(
+            f"error: coderouter {args.command} comes from the {plugin} plugin, which is not "
+            f"enabled in {config.source}: add {plugin!r} to [plugins] enabled",
+            file=sys.stderr,
+        )
+        return 2
+
+    return run
+
+
+def add_disabled_plugin_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], enabled: Sequence[str]
+) -> None:
+    """Installed plugins' subcommands that are not registered because the plugin is off."""
+    for command, plugin in sorted(plugin_commands().items()):
+        if plugin in enabled or command in sub.choices:
+            continue
+        # No option prefix: whatever follows (``--since 7d``, ``--help``) is taken as is.
+        stub = sub.add_parser(
+            command,
+            help=f"(from the {plugin} plugin, not enabled)",
+            add_help=False,
+            prefix_chars="\0",
+        )
+        stub.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+        stub.set_defaults(func=_plugin_not_enabled(plugin))
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="coderouter", description="Local-first LLM router for coding agents."
     )
     parser.add_argument(
-        "--config",
-        help="config file (default: $CODEROUTER_CONFIG, "
-        "./coderouter.toml, ~/.config/coderouter/coderouter.toml, built-in)",
+        "--version", action="version", version=f"coderouter {version()} ({DISTRIBUTION})"
     )
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the router")
-    serve.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    add_config_option(serve)
     serve.add_argument("--host", help="bind address (default: server.host)")
     serve.add_argument("--port", type=int, help="port (default: server.port)")
     serve.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate the config; print chains and plugins")
-    check.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    add_config_option(check)
     check.set_defaults(func=cmd_check)
 
     plugins = sub.add_parser("plugins", help="list installed and enabled plugins")
-    plugins.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    add_config_option(plugins)
     plugins.add_argument("--state", action="store_true", help="show each plugin's state")
     plugins.add_argument("--url", help="ask a running router (e.g. http://127.0.0.1:8088)")
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -161,9 +224,20 @@ def _config_path(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`coderouter plugins --json | head`): stop quietly. Python
+        # flushes stdout again at exit, so point it somewhere that accepts the rest.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, sub = build_parser()
-    if argv and argv[0] == "init":
+    if argv and argv[0] in ("init", "--version"):
         args = parser.parse_args(argv)
         return int(args.func(args, None, None))
     try:
@@ -173,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     pm.hook.register_commands(subparsers=sub)
+    add_disabled_plugin_commands(sub, config.plugins.enabled)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

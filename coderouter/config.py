@@ -34,6 +34,7 @@ __all__ = [
     "ProviderConfig",
     "RouterConfig",
     "ServerConfig",
+    "builtin_default",
     "converter",
     "find_config",
     "load_config",
@@ -429,7 +430,11 @@ default_profile = "default"
 allow_paid = false
 
 [plugins]
-enabled = []
+# Safe everywhere; those not installed are left out of the built-in default.
+enabled = ["backend_health", "output_filters", "tool_repair", "metrics"]
+
+[plugins.backend_health]
+action = "skip"
 
 [[providers]]
 name = "ollama"
@@ -452,6 +457,18 @@ model = ""
 [profiles.default]
 providers = ["ollama", "llamacpp", "lmstudio"]
 """
+
+
+def builtin_default() -> Config:
+    """The built-in default, with the plugins it names that are not installed left out (the
+    host installs without its plugins; a config file naming a missing plugin is an error)."""
+    from importlib import metadata
+
+    config = parse_config(tomllib.loads(DEFAULT_CONFIG_TOML), source="<built-in default>")
+    installed = {ep.name for ep in metadata.entry_points(group="coderouter")}
+    enabled = [name for name in config.plugins.enabled if name in installed]
+    settings = {k: v for k, v in config.plugins.settings.items() if k in enabled}
+    return attrs.evolve(config, plugins=PluginsConfig(enabled=enabled, settings=settings))
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -481,7 +498,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     ``~/.config/coderouter/coderouter.toml``, else the built-in default."""
     found = find_config(path)
     if found is None:
-        return parse_config(tomllib.loads(DEFAULT_CONFIG_TOML), source="<built-in default>")
+        return builtin_default()
     try:
         raw = tomllib.loads(found.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -31,10 +31,14 @@ __all__ = [
     "describe_plugins",
     "installed_plugins",
     "load_plugins",
+    "plugin_commands",
     "plugin_states",
 ]
 
 ENTRY_POINT_GROUP = "coderouter"
+# A plugin names the CLI subcommands it adds here (``stats = "coderouter_cost:CostPlugin"``), so
+# ``coderouter --help`` can list them without importing a plugin that is not enabled.
+COMMANDS_GROUP = "coderouter.commands"
 CORE_NAME = "coderouter.core"
 
 
@@ -97,6 +101,7 @@ class InstalledPlugin:
     distribution: str
     version: str
     entry_point: str
+    description: str = ""
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
@@ -110,13 +115,31 @@ def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
     return (dist.metadata["Name"] or dist.name, dist.version)
 
 
+def _summary_of(ep: metadata.EntryPoint) -> str:
+    """The distribution's one-line description, less the "CodeRouter plugin: " every built-in
+    one starts with."""
+    summary = (ep.dist.metadata["Summary"] or "") if ep.dist is not None else ""
+    return summary.removeprefix("CodeRouter plugin: ").strip()
+
+
 def installed_plugins() -> list[InstalledPlugin]:
     """Every plugin installed in this environment, enabled or not (nothing is imported)."""
     out = []
     for name, ep in sorted(_entry_points().items()):
         dist, version = _dist_of(ep)
-        out.append(InstalledPlugin(name, dist, version, ep.value))
+        out.append(InstalledPlugin(name, dist, version, ep.value, _summary_of(ep)))
     return out
+
+
+def plugin_commands() -> dict[str, str]:
+    """CLI subcommand -> the installed plugin that adds it, from distribution metadata alone."""
+    by_target = {ep.value: name for name, ep in _entry_points().items()}
+    commands: dict[str, str] = {}
+    for ep in metadata.entry_points(group=COMMANDS_GROUP):
+        plugin = by_target.get(ep.value)
+        if plugin is not None:
+            commands[ep.name] = plugin
+    return commands
 
 
 def new_plugin_manager(config: Config | None = None) -> pluggy.PluginManager:
@@ -241,6 +264,7 @@ def describe_plugins(pm: pluggy.PluginManager, config: Config) -> dict[str, Any]
                 "order": position,
                 "distribution": info.distribution if info else "",
                 "version": info.version if info else "",
+                "description": info.description if info else "",
                 "hooks": hooks_of(pm, plugin) if plugin is not None else [],
             }
         )
@@ -251,6 +275,7 @@ def describe_plugins(pm: pluggy.PluginManager, config: Config) -> dict[str, Any]
                 "name": p.name,
                 "distribution": p.distribution,
                 "version": p.version,
+                "description": p.description,
                 "enabled": p.name in config.plugins.enabled,
             }
             for p in installed.values()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from typing import Any
 
@@ -9,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from coderouter.config import Config
 
-__all__ = ["serve", "startup_line"]
+__all__ = ["port_problem", "serve", "startup_line"]
 
 
 def startup_line(config: Config, host: str, port: int, workers: int) -> str:
@@ -17,10 +19,30 @@ def startup_line(config: Config, host: str, port: int, workers: int) -> str:
         f"{name} ({' -> '.join(p.providers)})" for name, p in config.profiles.items()
     )
     plugins = ", ".join(config.plugins.enabled) or "none"
+    source = config.source.strip("<>")
     return (
-        f"coderouter listening on http://{host}:{port} · {workers} worker"
+        f"coderouter listening on http://{host}:{port} · config: {source} · {workers} worker"
         f"{'s' if workers != 1 else ''} · profiles: {profiles} · plugins: {plugins}"
     )
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound, in one line, or ``None``. Gunicorn would otherwise
+    retry five times and print a page of errors."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option gunicorn sets, so a port in TIME_WAIT is not reported as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"error: port {port} on {host} is already in use (another coderouter?); "
+                    f"stop it or choose another port with --port"
+                )
+            return f"error: cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 class _Application(BaseApplication):  # type: ignore[misc]
@@ -46,6 +68,10 @@ def serve(
     host = host or config.server.host
     port = port if port is not None else config.server.port
     workers = workers or config.server.workers
+    problem = port_problem(host, port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     line = startup_line(config, host, port, workers)
 
     def when_ready(server: Any) -> None:

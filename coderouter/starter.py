@@ -19,7 +19,13 @@ allow_paid = false        # paid = true providers are skipped unless this (or
 # fast = "local"
 
 [plugins]
-enabled = []              # which plugins run, in this order; see: coderouter plugins
+# Which plugins run, in this order; see: coderouter plugins. These four are safe everywhere:
+# circuit-break failing backends, clean local models' output, repair their tool calls, and
+# count everything (/metrics, /dashboard).
+enabled = ["backend_health", "output_filters", "tool_repair", "metrics"]
+
+[plugins.backend_health]
+action = "skip"           # "warn" only logs, "demote" tries an unhealthy backend last
 
 # Providers are tried in the order a profile lists them.
 [[providers]]
@@ -35,6 +41,12 @@ kind = "openai"
 base_url = "http://127.0.0.1:8080/v1"
 model = "local"
 
+[[providers]]
+name = "lmstudio"
+kind = "openai"
+base_url = "http://127.0.0.1:1234/v1"
+model = ""                # empty: the client's model name is sent as is
+
 # A paid cloud provider; the key is read from the environment, never from this file.
 # [[providers]]
 # name = "anthropic"
@@ -45,5 +57,5 @@ model = "local"
 # paid = true
 
 [profiles.default]
-providers = ["ollama", "llamacpp"]
+providers = ["ollama", "llamacpp", "lmstudio"]
 """

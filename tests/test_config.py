@@ -56,6 +56,8 @@ def test_built_in_default_has_local_backends_on_usual_ports(
     }
     assert config.profiles["default"].providers == ["ollama", "llamacpp", "lmstudio"]
     assert config.server.host == "127.0.0.1"
+    assert config.plugins.enabled == ["backend_health", "output_filters", "tool_repair", "metrics"]
+    assert config.plugins.settings == {"backend_health": {"action": "skip"}}
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

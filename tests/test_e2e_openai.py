@@ -379,6 +379,7 @@ def test_serve_prints_startup_line_and_starts_fast(
     assert len(lines) == 1
     assert f"http://127.0.0.1:{proc.port}" in lines[0]
     assert "profiles: default (up)" in lines[0] and "plugins: none" in lines[0]
+    assert f"config: {proc.config_path} ·" in lines[0]
     assert proc.ready_after_s < 10
 
 

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import time
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import falcon.asgi
 
+from coderouter.about import version
 from coderouter.plugins import describe_plugins, plugin_states
 
 if TYPE_CHECKING:
     from coderouter.app import AppContext
 
 __all__ = ["HealthResource", "ModelsResource", "PluginsResource", "RootResource"]
-
-
-def version() -> str:
-    try:
-        return metadata.version("coderouter-host")
-    except metadata.PackageNotFoundError:
-        return "0"
 
 
 class RootResource:
