@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import falcon
 import falcon.asgi
 import httpx
 import pluggy
 
 from coderouter.config import Config
+from coderouter.context import AppContext
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.plugins import load_plugins
@@ -20,21 +20,6 @@ from coderouter.router import Router
 from coderouter.upstream import make_client
 
 __all__ = ["AppContext", "create_app"]
-
-
-@attrs.define
-class AppContext:
-    """What plugins get in ``startup``/``shutdown``/``register_routes``: the config, the
-    plugin manager, the worker's upstream client, the router and the request log."""
-
-    config: Config
-    pm: pluggy.PluginManager
-    router: Router
-    log: RequestLog
-    clock: Callable[[], float]
-    client: httpx.AsyncClient
-    started_at: float = attrs.Factory(time.time)
-    state: dict[str, Any] = attrs.Factory(dict)
 
 
 class _Lifespan:

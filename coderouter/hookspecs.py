@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
     from coderouter.config import Config, ProviderConfig
+    from coderouter.context import AppContext
     from coderouter.types import (
         Attempt,
         Capabilities,

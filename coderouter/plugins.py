@@ -21,7 +21,7 @@ from coderouter import hookspecs
 from coderouter.config import Config, ConfigError, structure
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -18,8 +18,8 @@ import attrs
 import httpx
 import pluggy
 
+from coderouter.chains import apply_paid_gate, default_chain
 from coderouter.config import Config
-from coderouter.core import apply_paid_gate, default_chain
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.streaming import Pipeline, flush_transforms, run_transforms

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
+from coderouter.wire.model import Usage
+
 if TYPE_CHECKING:
     from coderouter.config import ProviderConfig
     from coderouter.wire.model import Event, Request
@@ -35,38 +37,6 @@ __all__ = [
 ]
 
 Ingress = Literal["openai_chat", "anthropic", "openai_responses"]
-
-
-@attrs.define(slots=True)
-class Usage:
-    """Token counts of one attempt, in every class a provider reports.
-
-    ``input_tokens`` counts fresh (uncached) prompt tokens only; cached reads and cache writes are
-    separate so prices can differ per class.
-    """
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-
-    @property
-    def total_input_tokens(self) -> int:
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    def merge(self, other: Usage) -> None:
-        """Take every non-zero count of ``other`` (streams report usage in pieces)."""
-        for field in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-        ):
-            value = getattr(other, field)
-            if value:
-                setattr(self, field, value)
 
 
 @attrs.define(slots=True)

@@ -11,7 +11,7 @@ from coderouter.resources.ingress import IngressResource, install_error_handler
 from coderouter.resources.meta import HealthResource, ModelsResource, PluginsResource, RootResource
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["add_routes"]
 

@@ -23,8 +23,8 @@ from coderouter.upstream import endpoint_of, headers_for
 from coderouter.wire.anthropic import FORMAT
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
     from coderouter.config import ProviderConfig
+    from coderouter.context import AppContext
 
 __all__ = ["CountTokensResource"]
 

@@ -17,7 +17,7 @@ from coderouter.types import Ingress
 from coderouter.wire import wire_format
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = [
     "IngressKeys",

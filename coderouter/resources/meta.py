@@ -11,7 +11,7 @@ from coderouter.about import version
 from coderouter.plugins import describe_plugins, plugin_states
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["HealthResource", "ModelsResource", "PluginsResource", "RootResource"]
 

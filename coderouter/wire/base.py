@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from coderouter.sse import Frame
-from coderouter.types import Usage
-from coderouter.wire.model import Event, Request
+from coderouter.wire.model import Event, Request, Usage
 
 __all__ = ["ERROR_STATUS", "StreamDecoder", "StreamEncoder", "WireFormat"]
 

@@ -25,12 +25,42 @@ from typing import Any, Literal
 
 import attrs
 
-from coderouter.types import Usage
-
 Block = dict[str, Any]
 Message = dict[str, Any]
 
 StopReason = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "pause_turn"]
+
+
+@attrs.define(slots=True)
+class Usage:
+    """Token counts of one attempt, in every class a provider reports.
+
+    ``input_tokens`` counts fresh (uncached) prompt tokens only; cached reads and cache writes are
+    separate so prices can differ per class.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_input_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def merge(self, other: Usage) -> None:
+        """Take every non-zero count of ``other`` (streams report usage in pieces)."""
+        for field in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
+            value = getattr(other, field)
+            if value:
+                setattr(self, field, value)
 
 
 @attrs.define(slots=True)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.types import Usage
 from coderouter.wire.anthropic import errors, requests, requests_out, responses, thinking
 from coderouter.wire.anthropic.common import NAME
 from coderouter.wire.anthropic.stream_decode import AnthropicStreamDecoder
 from coderouter.wire.anthropic.stream_encode import AnthropicStreamEncoder
-from coderouter.wire.model import Event, Request
+from coderouter.wire.model import Event, Request, Usage
 
 
 class Anthropic:

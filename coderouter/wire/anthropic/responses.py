@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from coderouter.types import Usage
 from coderouter.wire.anthropic.common import message_id, new_id, safe_tool_id, stop_in, tool_id
-from coderouter.wire.model import Block, Event, Response, StopReason, accumulate, response_events
+from coderouter.wire.model import (
+    Block,
+    Event,
+    Response,
+    StopReason,
+    Usage,
+    accumulate,
+    response_events,
+)
 
 
 def usage_from_anthropic(usage: Any) -> Usage:

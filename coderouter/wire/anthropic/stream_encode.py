@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from coderouter.types import Usage
 from coderouter.wire.anthropic.common import (
     message_id,
     safe_tool_id,
@@ -27,6 +26,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
 )
 
 # --- stream decoding ----------------------------------------------------------------------------

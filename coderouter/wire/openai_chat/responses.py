@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.types import Usage
 from coderouter.wire.model import (
     BlockStart,
     BlockStop,
@@ -16,6 +15,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
     accumulate,
 )
 from coderouter.wire.openai_chat.common import (

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.types import Usage
 from coderouter.wire.model import (
     Block,
     BlockStart,
@@ -19,6 +18,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
 )
 from coderouter.wire.openai_chat.common import FINISH_TO_STOP, call_id, dumps, new_id
 from coderouter.wire.openai_chat.errors import error_message

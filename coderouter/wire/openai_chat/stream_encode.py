@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.types import Usage
 from coderouter.wire.model import (
     BlockStart,
     Event,
@@ -16,6 +15,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
 )
 from coderouter.wire.openai_chat.common import STOP_TO_FINISH, dumps, new_id
 from coderouter.wire.openai_chat.errors import error_body

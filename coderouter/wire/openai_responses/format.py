@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.types import Usage
-from coderouter.wire.model import Event, Request
+from coderouter.wire.model import Event, Request, Usage
 from coderouter.wire.openai_responses import (
     errors,
     requests,

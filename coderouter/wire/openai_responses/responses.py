@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.types import Usage
 from coderouter.wire.model import (
     Block,
     BlockStart,
@@ -22,6 +21,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
     accumulate,
 )
 from coderouter.wire.openai_responses.common import (

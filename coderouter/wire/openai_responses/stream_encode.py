@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 
-from coderouter.types import Usage
 from coderouter.wire.model import (
     Block,
     BlockStart,
@@ -24,6 +23,7 @@ from coderouter.wire.model import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    Usage,
 )
 from coderouter.wire.openai_responses.common import new_id, sse_frame, tool_namespaces
 from coderouter.wire.openai_responses.errors import failed_error, failed_frame

@@ -14,7 +14,7 @@ from coderouter_adaptive.config import AdaptiveConfig
 from coderouter_adaptive.window import Measure, Sample, Stats, Window
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["AdaptivePlugin", "Standing"]
 

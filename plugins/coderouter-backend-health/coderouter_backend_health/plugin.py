@@ -11,7 +11,7 @@ from coderouter_backend_health.config import BackendHealthConfig
 from coderouter_backend_health.health import HEALTHY, UNHEALTHY, ProviderHealth
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["BackendHealthPlugin"]
 

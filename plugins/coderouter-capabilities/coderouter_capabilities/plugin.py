@@ -21,7 +21,7 @@ from coderouter_capabilities.registry import Registry, RegistryError
 from coderouter_capabilities.resolve import Resolver, provider_table_errors
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["CapabilitiesPlugin"]
 

@@ -39,7 +39,7 @@ from coderouter_cost.settings import (
 )
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
     from coderouter.log import RequestLog
 
 __all__ = ["COST_HEADER", "CostPlugin"]

@@ -13,7 +13,7 @@ from coderouter_memory_pressure.config import MemoryPressureConfig
 from coderouter_memory_pressure.phrases import find_oom
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["MemoryPressurePlugin", "Pressure"]
 

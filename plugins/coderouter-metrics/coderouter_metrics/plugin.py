@@ -34,7 +34,7 @@ from coderouter_metrics.store import Store
 from coderouter_metrics.summary import build_document
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["MetricsPlugin"]
 

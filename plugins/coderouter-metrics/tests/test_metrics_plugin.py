@@ -15,8 +15,8 @@ from coderouter_metrics.shared import SharedDir
 from prometheus_client.parser import text_string_to_metric_families
 
 from coderouter import hookimpl
-from coderouter.app import AppContext
 from coderouter.config import ConfigError
+from coderouter.context import AppContext
 from coderouter.plugins import PluginError, load_plugins, new_plugin_manager
 from coderouter.testing import ConfigBuilder, chat_completion
 from coderouter.types import Chain, Draft, Reject, RequestView

@@ -12,8 +12,8 @@ from coderouter_output_filters import (
     ProviderFilters,
 )
 
-from coderouter.app import AppContext
 from coderouter.config import ConfigError, ProviderConfig
+from coderouter.context import AppContext
 from coderouter.plugins import load_plugins
 from coderouter.testing import ConfigBuilder
 from coderouter.types import Attempt, Draft, RequestView

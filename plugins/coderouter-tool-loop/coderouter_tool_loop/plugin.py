@@ -12,7 +12,7 @@ from coderouter_tool_loop.config import ToolLoopConfig
 from coderouter_tool_loop.detect import Loop, find_loop, tool_calls
 
 if TYPE_CHECKING:
-    from coderouter.app import AppContext
+    from coderouter.context import AppContext
 
 __all__ = ["ToolLoopPlugin"]
 

@@ -8,8 +8,8 @@ import pytest
 from coderouter_tool_repair import ToolRepairConfig, ToolRepairPlugin, ToolRepairTransform
 from coderouter_tool_repair.calls import ToolSet
 
-from coderouter.app import AppContext
 from coderouter.config import ConfigError, ProviderConfig
+from coderouter.context import AppContext
 from coderouter.plugins import load_plugins
 from coderouter.testing import ConfigBuilder
 from coderouter.types import Attempt, Draft, RequestView
