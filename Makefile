@@ -38,6 +38,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check coderouter plugins tests contrib bench
 	$(BIN)/ruff format --check coderouter plugins tests contrib bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy coderouter $(PLUGIN_PACKAGES) contrib/example-plugin/coderouter_example
