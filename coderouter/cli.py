@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,12 @@ from coderouter.about import DISTRIBUTION, version
 from coderouter.config import Config, ConfigError, ProviderConfig, load_config
 from coderouter.plugins import describe_plugins, load_plugins, plugin_commands
 
-__all__ = ["main"]
+__all__ = ["STANDALONE_COMMANDS_GROUP", "main"]
+
+STANDALONE_COMMANDS_GROUP = "coderouter.standalone_commands"
+"""Entry points (``name = "module:add_command"``) for commands that work whether or not their
+plugin is enabled: tools about the setup itself, such as ``coderouter doctor``. (Commands in
+``coderouter.commands`` only name the plugin that adds them once enabled.)"""
 
 
 def _chain_line(config: Config, profile: str) -> str:
@@ -215,6 +221,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     return parser, sub
 
 
+def add_standalone_commands(sub: Any) -> None:
+    """Add the commands of the ``coderouter.standalone_commands`` entry points that no
+    enabled plugin added already. Each is called with the subparsers, like ``register_commands``; one that
+    fails to import is reported and left out."""
+    for ep in metadata.entry_points(group=STANDALONE_COMMANDS_GROUP):
+        if ep.name in sub.choices:
+            continue
+        try:
+            ep.load()(sub)
+        except Exception as exc:
+            dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+            print(
+                f"warning: command {ep.name!r} ({dist}) failed to load: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
+
+
 def _config_path(argv: Sequence[str]) -> str | None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
@@ -247,6 +271,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     pm.hook.register_commands(subparsers=sub)
+    add_standalone_commands(sub)
     add_disabled_plugin_commands(sub, config.plugins.enabled)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

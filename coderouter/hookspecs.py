@@ -201,6 +201,20 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 @hookspec
+def doctor_probes() -> list[Any] | None:
+    """Probes for ``coderouter doctor`` to run against every provider it checks.
+
+    Runs in every plugin (the doctor's own probes come through it too); the lists are joined
+    in config order, and a probe marked ``required`` runs first. A probe has ``name``,
+    ``required``, ``estimated_tokens(context) -> int`` and ``async run(context) ->
+    ProbeResult``, where ``context`` holds the provider, its resolved capabilities and a
+    client that sends requests the way the router does (see ``coderouter_doctor.Probe``). The
+    result's verdict is ``ok``, ``needs_tuning`` (with a config patch), ``unsupported``,
+    ``auth_fail``, ``transport_error`` or ``skip``, with a one-line reason.
+    """
+
+
+@hookspec
 def describe_state() -> dict[str, Any] | None:
     """A JSON-serialisable snapshot of this plugin's in-memory state (health table, cooldowns,
     counts), shown by ``GET /-/plugins`` and ``coderouter plugins --state``.

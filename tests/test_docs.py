@@ -30,7 +30,7 @@ HOOKS = sorted(
 
 
 def test_hookspecs_found() -> None:
-    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 15
+    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 16
 
 
 @pytest.mark.parametrize("hook", HOOKS)
