@@ -161,15 +161,15 @@ def _parent(doc: tomlkit.TOMLDocument, path: tuple[str, ...]) -> Parent:
 
 
 def _put(parent: Parent, key: str, value: Any) -> None:
-    """Set ``key``: in place when it exists (keeping the column of its comment), else after
-    the table's last key."""
+    """Set ``key``: in place when it exists (its comment keeps its column where the new value
+    fits), else after the table's last key."""
     if key in parent:
         old = parent.item(key) if isinstance(parent, Table) else None
         new = tomlkit.item(value)
         if isinstance(old, Item) and old.trivia.comment:
             width = len(old.as_string()) + len(old.trivia.comment_ws)
             new.trivia.comment = old.trivia.comment
-            new.trivia.comment_ws = " " * max(1, width - len(new.as_string()))
+            new.trivia.comment_ws = " " * max(2, width - len(new.as_string()))
         parent[key] = new
         return
     if isinstance(parent, InlineTable):

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from coderouter_doctor import ProbeResult, run_doctor
+from coderouter_doctor.probe import Probe
 
 from coderouter.plugins import load_plugins
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream
-from coderouter_doctor import ProbeResult, run_doctor
-from coderouter_doctor.probe import Probe
+
 
 @pytest.fixture
 def probe_once(fake_upstream: FakeUpstream) -> Callable[..., ProbeResult]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 import pytest
+from coderouter_doctor.probes import Reach
 
 from coderouter.testing import Answer, anthropic_message, chat_completion
-from coderouter_doctor.probes import Reach
 
 
 def test_an_answer_is_ok(probe_once: Any) -> None:
