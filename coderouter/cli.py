@@ -223,8 +223,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
 def add_standalone_commands(sub: Any) -> None:
     """Add the commands of the ``coderouter.standalone_commands`` entry points that no
-    enabled plugin added already. Each is called with the subparsers, like ``register_commands``; one that
-    fails to import is reported and left out."""
+    enabled plugin added already. Each is called with the subparsers, like
+    ``register_commands``; one that fails to import is reported and left out."""
     for ep in metadata.entry_points(group=STANDALONE_COMMANDS_GROUP):
         if ep.name in sub.choices:
             continue

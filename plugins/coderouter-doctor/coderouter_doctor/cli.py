@@ -23,13 +23,15 @@ PLUGIN_NAME = "doctor"
 
 
 def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from coderouter.cli import add_config_option
+
     parser = subparsers.add_parser(
         "doctor",
         help="probe every provider, explain what is wrong and patch the config",
         description="Probe providers with real requests. Exit 0: all ok; 2: needs tuning; "
         "1: a failure.",
     )
-    parser.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
+    add_config_option(parser)
     parser.add_argument(
         "--provider",
         action="append",

@@ -1,8 +1,8 @@
 """The ``doctor`` plugin: contributes the built-in probes through ``doctor_probes``.
 
-The ``coderouter doctor`` command itself comes from the ``coderouter.standalone_commands`` entry point,
-so it works whether or not ``doctor`` is listed in ``[plugins] enabled``; when it is not, the
-command registers this plugin for its own run.
+The ``coderouter doctor`` command itself comes from the ``coderouter.standalone_commands``
+entry point, so it works whether or not ``doctor`` is listed in ``[plugins] enabled``; when it
+is not, the command registers this plugin for its own run.
 """
 
 from __future__ import annotations
