@@ -216,8 +216,17 @@ class ClientProtocol(asyncio.Protocol):
 
 
 def build_payload(
-    host: str, path: str, *, stream: bool, model: str, headers: list[str], pad_bytes: int
+    host: str,
+    path: str,
+    *,
+    stream: bool,
+    model: str,
+    headers: list[str],
+    pad_bytes: int,
+    wire: str = "chat",
 ) -> bytes:
+    """The request every worker sends: the same prompt as a Chat Completions body, or with
+    ``wire="anthropic"`` as an Anthropic Messages body (system prompt on top)."""
     messages = [dict(m) for m in PROMPT]
     if pad_bytes:
         messages[0]["content"] += " " + "x" * pad_bytes
@@ -228,7 +237,10 @@ def build_payload(
         "temperature": 0.2,
         "stream": stream,
     }
-    if stream:
+    if wire == "anthropic":
+        body["system"] = messages[0]["content"]
+        body["messages"] = messages[1:]
+    elif stream:
         body["stream_options"] = {"include_usage": True}
     data = json.dumps(body, separators=(",", ":")).encode()
     lines = [
@@ -378,6 +390,7 @@ class LoadRun:
             model=args.model,
             headers=args.header,
             pad_bytes=args.pad_bytes,
+            wire=args.wire,
         )
         self.samples: list[Sample] = []
         self.errors: dict[str, int] = {}
@@ -508,6 +521,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8088")
     parser.add_argument("--path", default="/v1/chat/completions")
+    parser.add_argument(
+        "--wire",
+        choices=("chat", "anthropic"),
+        default="chat",
+        help="request body format: Chat Completions, or Anthropic Messages (with --path "
+        "/v1/messages)",
+    )
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--concurrency", "-c", type=int, default=1)
     parser.add_argument(

@@ -1241,11 +1241,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also profile the app in process (cProfile, no gunicorn)",
     )
+    parser.add_argument(
+        "--plugins",
+        action="store_true",
+        help="instead of the scenarios: the core alone, each plugin alone and all ten, Chat "
+        "pass-through and Anthropic -> Chat, non-stream and 50-chunk streams (--only then "
+        "names configurations: core, a plugin, 'all ten')",
+    )
     return parser.parse_args(argv)
+
+
+def plugins_main(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """``--plugins``: the per-plugin sweep (:mod:`plugin_sweep`), one table."""
+    from plugin_sweep import render_sweep, run_sweep
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    workdir = Path(tempfile.mkdtemp(prefix="coderouter-bench-"))
+    servers: list[Server] = []
+
+    def start(label: str, config: Path, port: int) -> tuple[str, int]:
+        server = Server(
+            label, coderouter_argv(config, port), port, log_path=workdir / f"{port}.log"
+        )
+        servers.append(server)
+        server.start()
+        say(f"{label}: ready (pid {server.pid})")
+        return server.url, server.worker_pid()
+
+    port = free_port()
+    upstream = Server(
+        "fake upstream",
+        [sys.executable, str(BENCH / "fake_upstream.py"), "--port", str(port)],
+        port,
+        log_path=workdir / "upstream.log",
+    )
+    servers.append(upstream)
+    upstream.start()
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    try:
+        sweep = run_sweep(
+            workdir=workdir,
+            upstream_port=upstream.port,
+            start_router=start,
+            repeat=args.repeat or (1 if args.quick else 3),
+            quick=args.quick,
+            only=only,
+            wait_quiet=lambda: wait_for_quiet(args.wait_quiet, say),
+            say=say,
+        )
+    except BaseException:
+        say(f"logs of the servers: {workdir}")
+        raise
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    sweep["command"] = "bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    sweep["machine"] = machine_info()
+    sweep["started"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    out = sys.stderr if args.json == "-" else sys.stdout
+    print("\n" + render_sweep(sweep), file=out)
+    if args.json:
+        text = json.dumps(sweep, indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the run, top to bottom
     args = parse_args(argv)
+    if args.plugins:
+        return plugins_main(args, lambda text: print(text, file=sys.stderr, flush=True))
     repeat = args.repeat or (1 if args.quick else 3)
     items = {sc.name: sc for sc in scenarios(args.quick)}
     chosen = list(items.values())
