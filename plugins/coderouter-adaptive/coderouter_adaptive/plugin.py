@@ -11,7 +11,7 @@ import attrs
 from coderouter import Plugin, hookimpl
 from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
 from coderouter_adaptive.config import AdaptiveConfig
-from coderouter_adaptive.window import Measure, Sample, Stats, Window
+from coderouter_adaptive.window import Measure, Sample, Stats, Tally, Window
 
 if TYPE_CHECKING:
     from coderouter.context import AppContext
@@ -69,6 +69,7 @@ class AdaptivePlugin(Plugin):
         self.standings: dict[tuple[str, Measure, str], Standing] = {}
         configs = [self.config, *self.profile_configs.values()]
         self._keep_s = max(c.window_s for c in configs)
+        self._spans = sorted({c.window_s for c in configs})
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -83,7 +84,9 @@ class AdaptivePlugin(Plugin):
     # --- learning ------------------------------------------------------------------------------
 
     def _add(self, provider: str, sample: Sample) -> None:
-        window = self.windows.setdefault(provider, Window())
+        window = self.windows.get(provider)
+        if window is None:
+            window = self.windows[provider] = Window(spans=self._spans)
         window.add(sample)
         window.prune(sample.at, self._keep_s)
 
@@ -111,18 +114,26 @@ class AdaptivePlugin(Plugin):
 
     @staticmethod
     def _verdict(
-        name: str, stats: Stats, medians: dict[str, float], config: AdaptiveConfig, measure: Measure
+        name: str,
+        tally: Tally | None,
+        medians: dict[str, float],
+        config: AdaptiveConfig,
+        measure: Measure,
     ) -> str:
         """Why ``name`` should be moved back, or ``""``."""
-        if stats.outcomes >= config.min_samples and stats.error_rate > config.max_error_rate:
+        if (
+            tally is not None
+            and tally.outcomes >= config.min_samples
+            and tally.error_rate > config.max_error_rate
+        ):
             return (
-                f"error rate {stats.error_rate:.0%} over {config.max_error_rate:.0%} "
-                f"({stats.errors} of {stats.outcomes} in {config.window_s:g}s)"
+                f"error rate {tally.error_rate:.0%} over {config.max_error_rate:.0%} "
+                f"({tally.errors} of {tally.outcomes} in {config.window_s:g}s)"
             )
         own = medians.get(name)
-        peers = [m for peer, m in medians.items() if peer != name]
-        if own is None or not peers:
+        if own is None or len(medians) < 2:
             return ""
+        peers = [m for peer, m in medians.items() if peer != name]
         peer = statistics.median(peers)
         if own > config.latency_factor * peer:
             return (
@@ -167,16 +178,29 @@ class AdaptivePlugin(Plugin):
         now = self.clock()
         measure = _measure(request.stream)
         names = chain.names()
-        stats = {name: self._stats(name, now, config, measure) for name in names}
-        medians = {
-            name: statistics.median(s.latencies)
-            for name, s in stats.items()
-            if len(s.latencies) >= config.min_samples
-        }
-        demoted: list[tuple[str, str]] = []
+        windows = self.windows
+        tallies: dict[str, Tally | None] = {}
+        medians: dict[str, float] = {}
         for name in names:
-            verdict = self._verdict(name, stats[name], medians, config, measure)
-            standing = self._settle((chain.profile, measure, name), verdict, now, config)
+            window = windows.get(name)
+            if window is None:
+                tallies[name] = None
+                continue
+            tally = tallies[name] = window.tally(config.window_s, now)
+            if tally.count(measure) >= config.min_samples:
+                median = tally.median(measure)
+                assert median is not None
+                medians[name] = median
+        demoted: list[tuple[str, str]] = []
+        standings = self.standings
+        for name in names:
+            verdict = self._verdict(name, tallies[name], medians, config, measure)
+            key = (chain.profile, measure, name)
+            if not verdict:
+                standing = standings.get(key)
+                if standing is None or not standing.demoted:
+                    continue  # in its place and staying there: nothing to settle
+            standing = self._settle(key, verdict, now, config)
             if standing.demoted:
                 demoted.append((name, standing.reason))
         for name, reason in reversed(demoted):

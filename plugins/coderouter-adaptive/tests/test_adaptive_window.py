@@ -37,3 +37,27 @@ def test_move_back_all_keeps_demoted_neighbours_in_order() -> None:
     assert move_back_all(["a", "b", "c"], {"a", "b"}) == ["c", "a", "b"]
     assert move_back_all(["a", "b", "c"], {"c"}) == ["a", "b", "c"]
     assert move_back_all(["a", "b", "c"], set()) == ["a", "b", "c"]
+
+
+def test_tallies_agree_with_a_scan_as_samples_arrive_expire_and_overflow() -> None:
+    window = Window(maxlen=7, spans=(3.0, 10.0))
+    for step in range(40):
+        at = step * 0.5
+        ok = step % 4 != 0
+        window.add(Sample(at, ok, "ttft" if step % 3 else "latency", (step * 7) % 11 / 10))
+        window.prune(at, 10.0)
+        for span in (3.0, 10.0):
+            tally = window.tally(span, at)
+            for measure in ("ttft", "latency"):
+                scan = window.stats(at, span, measure)
+                assert (tally.outcomes, tally.errors) == (scan.outcomes, scan.errors)
+                assert tally.count(measure) == len(scan.latencies)
+                assert tally.median(measure) == scan.median()
+
+
+def test_a_tally_for_a_new_span_starts_from_the_samples_kept() -> None:
+    window = Window()
+    for at in range(10):
+        window.add(Sample(float(at), True, "ttft", float(at)))
+    tally = window.tally(4.5, 9.0)
+    assert (tally.outcomes, tally.median("ttft")) == (5, 7.0)
