@@ -1006,18 +1006,21 @@ class AsgiDriver:
     """A synthetic ASGI server: sends one POST at a time per worker to ``app`` and discards
     the answer (no sockets on the client side, no gunicorn)."""
 
-    def __init__(self, app: Any, *, stream: bool) -> None:
+    def __init__(self, app: Any, *, stream: bool, wire: str = "chat") -> None:
         self.app = app
+        system = "You are a careful coding assistant."
+        user = {"role": "user", "content": "Write a function that reverses a sentence."}
         body: dict[str, Any] = {
             "model": "bench-model",
-            "messages": [
-                {"role": "system", "content": "You are a careful coding assistant."},
-                {"role": "user", "content": "Write a function that reverses a sentence."},
-            ],
+            "messages": [{"role": "system", "content": system}, user],
             "max_tokens": 512,
             "stream": stream,
         }
-        if stream:
+        path = "/v1/chat/completions"
+        if wire == "anthropic":
+            path = "/v1/messages"
+            body.update(system=system, messages=[user])
+        elif stream:
             body["stream_options"] = {"include_usage": True}
         self.raw = json.dumps(body, separators=(",", ":")).encode()
         headers = [
@@ -1031,8 +1034,8 @@ class AsgiDriver:
             "http_version": "1.1",
             "method": "POST",
             "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
+            "path": path,
+            "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
             "headers": headers,
@@ -1101,28 +1104,33 @@ def profile_app(
     delay_ms: float,
     requests: int,
     concurrency: int,
+    config: Path | None = None,
+    wire: str = "chat",
 ) -> dict[str, Any]:
     """Drive the gunicorn target ``coderouter.asgi:app`` in process with a synthetic ASGI
     server (no gunicorn) against the fake upstream under cProfile (CPU time); return the top
-    functions and the share of CPU time by package."""
+    functions and the share of CPU time by package. ``config`` replaces the one-provider
+    config written here (``--plugins --profile`` passes one with plugins)."""
     import asyncio
     import cProfile
     import importlib
     import pstats
 
     sc = Scenario("profile", "", stream=stream, delay_ms=delay_ms)
-    folder = workdir / f"profile-{sc.profile}"
-    folder.mkdir(exist_ok=True)
-    os.environ["CODEROUTER_CONFIG"] = str(
-        ConfigBuilder()
-        .provider("p", upstream_url + "/v1", headers=sc.upstream_headers)
-        .profile("p", ["p"])
-        .router(log_requests=False)
-        .write(folder)
-    )
+    if config is None:
+        folder = workdir / f"profile-{sc.profile}"
+        folder.mkdir(exist_ok=True)
+        config = (
+            ConfigBuilder()
+            .provider("p", upstream_url + "/v1", headers=sc.upstream_headers)
+            .profile("p", ["p"])
+            .router(log_requests=False)
+            .write(folder)
+        )
+    os.environ["CODEROUTER_CONFIG"] = str(config)
     module = sys.modules.get("coderouter.asgi")
     module = importlib.reload(module) if module else importlib.import_module("coderouter.asgi")
-    driver = AsgiDriver(module.app, stream=stream)
+    driver = AsgiDriver(module.app, stream=stream, wire=wire)
 
     async def main() -> dict[str, Any]:
         await driver.lifespan("startup")
@@ -1140,6 +1148,7 @@ def profile_app(
         return {
             "requests": requests,
             "stream": stream,
+            "wire": wire,
             "delay_ms": delay_ms,
             "concurrency": concurrency,
             "cpu_ms_per_request_in_process": plain / requests * 1000,
@@ -1156,6 +1165,8 @@ def profile_app(
 
 def render_profile(profile: dict[str, Any]) -> str:
     kind = f"stream, frames {profile['delay_ms']:g} ms apart" if profile["stream"] else "non-stream"
+    if profile.get("wire") == "anthropic":
+        kind = "Anthropic Messages in, " + kind
     lines = [
         f"in-process profile, {kind}, {profile['requests']} requests at concurrency "
         f"{profile['concurrency']}: {profile['cpu_ms_per_request_in_process']:.3f} ms CPU "

@@ -9,7 +9,7 @@ from typing import Any
 
 from coderouter.types import Attempt, Chain, UpstreamError
 from coderouter_metrics import catalog
-from coderouter_metrics.store import Store
+from coderouter_metrics.store import Store, trimmed_event
 
 __all__ = [
     "observe_attempt",
@@ -28,7 +28,6 @@ TOKEN_CLASSES = (
     ("cache_write_tokens", "cache_write"),
     ("reasoning_tokens", "reasoning"),
 )
-MAX_EVENT_TEXT = 600
 _DECIMAL = re.compile(r"\d+\.\d+")
 _SPACE = re.compile(r"\s+")
 
@@ -49,7 +48,9 @@ def request_outcome(record: Mapping[str, Any]) -> str:
     steps = record.get("attempts") or []
     if status == 499:
         return "client_closed"
-    if any(s.get("outcome") == "failed after commit" for s in steps if isinstance(s, dict)):
+    if steps and any(
+        s.get("outcome") == "failed after commit" for s in steps if isinstance(s, dict)
+    ):
         return "stream_error"
     if 0 < status < 400:
         return "success"
@@ -60,10 +61,13 @@ def request_outcome(record: Mapping[str, Any]) -> str:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+    # Exact types: records are built from plain values, and bool (an int) is not a number here.
+    kind = type(value)
+    if kind is int:
+        return float(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    return None
 
 
 def _ms(record: Mapping[str, Any], key: str) -> float | None:
@@ -82,7 +86,9 @@ def observe_record(
     records in every request metric."""
     event = str(record.get("event") or "")
     store.inc(catalog.EVENTS, (event,))
-    store.add_event(trimmed_event(record))
+    # Kept as is and trimmed only when read (a snapshot, a scrape): most records are
+    # pushed out of the ring before anyone looks at them.
+    store.add_event(record)
     if event != "request":
         return
     ingress = str(record.get("ingress") or "")
@@ -90,12 +96,16 @@ def observe_record(
     provider = str(record.get("provider") or "")
     outcome = request_outcome(record)
     store.inc(catalog.REQUESTS, (ingress, profile, provider, outcome))
-    fallbacks = _observe_steps(store, record, profile)
+    fallbacks = _observe_steps(store, record, profile) if record.get("attempts") else 0
     errors = 0 if outcome in ("success", "client_closed") else 1
     store.tick_minute(requests=1, errors=errors, fallbacks=fallbacks)
-    ts = float(record.get("ts") or store.wall())
     if outcome == "success" and provider:
-        store.last_served[profile] = {"provider": provider, "ts": ts}
+        ts = float(record.get("ts") or store.wall())
+        served = store.last_served.get(profile)
+        if served is not None and served["provider"] == provider:
+            served["ts"] = ts
+        else:
+            store.last_served[profile] = {"provider": provider, "ts": ts}
     latency = _ms(record, "latency_ms")
     upstream = _ms(record, "upstream_ms")
     ttft = _ms(record, "ttft_ms")
@@ -169,17 +179,3 @@ def observe_moves(store: Store, chain: Chain) -> None:
     for move in chain.moves:
         label = store.capped(catalog.MOVES, 2, reason_label(move.reason))
         store.inc(catalog.MOVES, (chain.profile, move.provider, label, move.by))
-
-
-def trimmed_event(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a log record for the recent-events list, long text shortened."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, str) and len(value) > MAX_EVENT_TEXT:
-            value = value[:MAX_EVENT_TEXT] + "…"
-        elif isinstance(value, list):
-            value = [dict(v) if isinstance(v, Mapping) else v for v in value[:20]]
-        elif isinstance(value, Mapping):
-            value = dict(value)
-        out[key] = value
-    return out

@@ -273,10 +273,14 @@ class MetricsPlugin(Plugin):
             return
         try:
             seq = self._next_seq()
-            data = encode(self.snapshot())
-            await asyncio.to_thread(self._write_snapshot, data, seq)
+            snapshot = self.snapshot()
+            # The snapshot is a copy; encoding it and writing the file happen off the loop.
+            await asyncio.to_thread(self._encode_and_write, snapshot, seq)
         except Exception:
             self._failed("writing the snapshot")
+
+    def _encode_and_write(self, snapshot: dict[str, Any], seq: int) -> None:
+        self._write_snapshot(encode(snapshot), seq)
 
     async def _flush_loop(self) -> None:
         # A change is written at once, then at most once per snapshot_interval_s; an idle

@@ -6,20 +6,36 @@ worker's snapshot, so counting and merging share one data structure.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from coderouter_metrics.catalog import COUNTERS, HISTOGRAMS, MetricDef
 
-__all__ = ["SNAPSHOT_FORMAT", "Histogram", "Store"]
+__all__ = ["SNAPSHOT_FORMAT", "Histogram", "Store", "trimmed_event"]
 
 SNAPSHOT_FORMAT = 1
 MINUTES_KEPT = 60
+MAX_EVENT_TEXT = 600
 Labels = tuple[str, ...]
+
+
+def trimmed_event(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a log record for the recent-events list, long text shortened."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, str) and len(value) > MAX_EVENT_TEXT:
+            value = value[:MAX_EVENT_TEXT] + "…"
+        elif isinstance(value, list):
+            value = [dict(v) if isinstance(v, Mapping) else v for v in value[:20]]
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[key] = value
+    return out
 
 
 @attrs.define(slots=True)
@@ -31,12 +47,8 @@ class Histogram:
     count: int = 0
 
     def observe(self, bounds: list[float], value: float) -> None:
-        for i, bound in enumerate(bounds):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        else:
-            self.counts[-1] += 1
+        # The first bound >= value; past the last bound, the +Inf bucket.
+        self.counts[bisect.bisect_left(bounds, value)] += 1
         self.total += value
         self.count += 1
 
@@ -81,7 +93,9 @@ class Store:
         self.counters: dict[str, dict[Labels, float]] = {m.name: {} for m in COUNTERS}
         self.histograms: dict[str, dict[Labels, Histogram]] = {m.name: {} for m in HISTOGRAMS}
         self.per_minute: dict[int, list[int]] = {}
-        self.events: deque[dict[str, Any]] = deque(maxlen=recent_events)
+        # The newest ``_untrimmed`` entries are the callers' records, the rest trimmed copies.
+        self._events: deque[Any] = deque(maxlen=recent_events)
+        self._untrimmed = 0
         self.last_served: dict[str, dict[str, Any]] = {}
         self.provider_last: dict[str, dict[str, Any]] = {}
         self.changes = 0
@@ -126,9 +140,22 @@ class Store:
         row[2] += fallbacks
         self.changes += 1
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+    def add_event(self, event: Mapping[str, Any]) -> None:
+        """Keep ``event`` (the caller's record, not a copy) among the recent ones; it is
+        copied and trimmed when :attr:`events` is read."""
+        self._events.append(event)
+        self._untrimmed = min(self._untrimmed + 1, len(self._events))
         self.changes += 1
+
+    @property
+    def events(self) -> deque[dict[str, Any]]:
+        """The recent events, oldest first, each a trimmed copy of its record."""
+        events = self._events
+        if self._untrimmed:
+            for i in range(len(events) - self._untrimmed, len(events)):
+                events[i] = trimmed_event(events[i])
+            self._untrimmed = 0
+        return events
 
     # --- snapshots ---------------------------------------------------------------------------
 
