@@ -311,6 +311,7 @@ class Router:
             transforms=self._transforms(attempt),
             request_body=trace.view.body,
             model=provider.model_for(trace.view.model),
+            input_estimate=lambda: self._estimate(trace.view),
         )
         if not response.headers.get("content-type", "").startswith(SSE):
             _, data = await self.upstream.read_json(response)
@@ -406,6 +407,8 @@ class Router:
             attempt.ttft_s,
             pipeline.model,
         )
+        if pipeline.usage_estimated:
+            attempt.log_fields["usage_estimated"] = pipeline.usage_estimated
         if pipeline.error is not None:
             pipeline.error.usage = pipeline.usage
             self.hook.on_failure(attempt=attempt, error=pipeline.error)

@@ -7,7 +7,7 @@ client.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from coderouter.sse import SSEParser, parse_frame
@@ -85,6 +85,7 @@ class Pipeline:
         transforms: Sequence[StreamTransform],
         request_body: dict[str, Any],
         model: str,
+        input_estimate: Callable[[], int | None] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -101,10 +102,28 @@ class Pipeline:
         self.stop_reason: str | None = None
         self.model = ""
         self.error: UpstreamError | None = None
+        self.content_frames = 0
+        self.usage_estimated: list[str] = []
+        self._input_estimate = input_estimate
+
+    def _fill_missing_usage(self, usage: Usage) -> None:
+        """Some servers stream no usage at all (llama-cpp-python ignores ``stream_options``).
+        They send one token per content frame, so the frames count the output; the input is
+        the router's estimate of the request. Either is filled only when the stream reported
+        none, and :attr:`usage_estimated` names what was."""
+        if not usage.output_tokens and not self.usage.output_tokens and self.content_frames:
+            usage.output_tokens = self.content_frames
+            self.usage_estimated.append("output_tokens")
+        if not usage.total_input_tokens and not self.usage.total_input_tokens:
+            estimate = self._input_estimate() if self._input_estimate is not None else None
+            if estimate:
+                usage.input_tokens = estimate
+                self.usage_estimated.append("input_tokens")
 
     def _observe(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, MessageDelta):
+                self._fill_missing_usage(event.usage)
                 self.usage.merge(event.usage)
                 if event.stop_reason is not None:
                     self.stop_reason = event.stop_reason
@@ -130,14 +149,18 @@ class Pipeline:
         skippable = self.source.relay_skippable
         for raw in self.parser.feed_raw(chunk):
             if relay and self.committed and skippable(raw):
+                self.content_frames += 1
                 out.append(raw)
                 continue
             frame = parse_frame(raw)
             if frame is None:
                 continue
             events = self.decoder.feed(frame)
+            content = self._commits(events)
+            if content:
+                self.content_frames += 1
             if relay:
-                if not self.committed and self._commits(events):
+                if content:
                     self.committed = True
                 self._observe(events)
                 out.append(self.source.relay_frame(frame, self.request_body))

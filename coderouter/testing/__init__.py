@@ -11,9 +11,19 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   :func:`raw_response` builds a well-formed response to start from.
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
+* :class:`~coderouter.testing.llama.LlamaServer` — a real llama.cpp server
+  (llama-cpp-python with Gemma 3 270M) as a process; built once into a cache outside the clone
+  (:mod:`coderouter.testing.llama`).
 * fixtures: ``fake_upstream``, ``fake_upstreams`` (a factory), ``raw_upstreams`` (a factory),
   ``config_builder``, ``plugin_manager`` (fresh, nothing auto-loaded), ``router_process``
-  (a factory), ``app_client`` (a factory for in-process Falcon test clients).
+  (a factory), ``app_client`` (a factory for in-process Falcon test clients), ``llama_server``
+  (session-scoped factory: ``llama_server(n_ctx=2048)`` returns a running
+  :class:`~coderouter.testing.llama.LlamaServer`, one per ``n_ctx``; its ``base_url`` is what a
+  provider's ``base_url`` is set to and it serves the model
+  :data:`~coderouter.testing.llama.MODEL_ALIAS`).
+* the ``real_backend`` marker: tests that use ``llama_server`` carry it, so
+  ``-m "not real_backend"`` skips them. When a selected test carries it, the llama.cpp
+  environment is built (first run: minutes) before the first test starts.
 """
 
 from coderouter.testing.bodies import (

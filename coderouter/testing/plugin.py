@@ -14,9 +14,34 @@ import pluggy
 import pytest
 
 from coderouter.config import Config
+from coderouter.testing.llama import LlamaServer, ensure_llama_venv, ensure_model
 from coderouter.testing.raw import RawUpstream, Script
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream
+
+REAL_BACKEND = "real_backend"
+
+# --- pytest hooks ----------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{REAL_BACKEND}: runs against a real llama.cpp server (the first run builds it; "
+        f'skip with -m "not {REAL_BACKEND}")',
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the llama.cpp environment before the first test runs when a selected test needs
+    it, so the build (minutes, once per machine) is not charged to one test's timeout."""
+    if not any(item.get_closest_marker(REAL_BACKEND) for item in session.items):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("real_backend tests: preparing the llama.cpp server (cached) ...")
+    ensure_model(ensure_llama_venv())
+
 
 # --- pytest fixtures -------------------------------------------------------------------------
 
@@ -103,3 +128,21 @@ def app_client() -> Any:
         return falcon.testing.TestClient(create_app(config, **kwargs))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[Any]:
+    """A factory: ``llama_server(n_ctx=2048)`` returns a running :class:`LlamaServer` (real
+    llama.cpp serving Gemma 3 270M), one per ``n_ctx`` for the whole session."""
+    servers: dict[int, LlamaServer] = {}
+
+    def get(n_ctx: int = 2048) -> LlamaServer:
+        found = servers.get(n_ctx)
+        if found is None:
+            venv = ensure_llama_venv()
+            found = servers[n_ctx] = LlamaServer(venv, ensure_model(venv), n_ctx=n_ctx)
+        return found
+
+    yield get
+    for server in servers.values():
+        server.stop()
