@@ -187,6 +187,26 @@ def add_disabled_plugin_commands(
         stub.set_defaults(func=_plugin_not_enabled(plugin))
 
 
+def cmd_launch(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+    from coderouter.launch import launch
+
+    return launch(args.command, args.rest, config)
+
+
+def add_launch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for client, title in (("claude", "Claude Code"), ("codex", "codex")):
+        # No option prefix: every argument after the command reaches the launcher as is.
+        launcher = sub.add_parser(
+            client,
+            help=f"run {title} through the router (starting one if none answers); "
+            f"[--keep] [--profile NAME] [ARGS...]",
+            add_help=False,
+            prefix_chars="\0",
+        )
+        launcher.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+        launcher.set_defaults(func=cmd_launch)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="coderouter", description="Local-first LLM router for coding agents."
@@ -214,6 +234,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     plugins.add_argument("--url", help="ask a running router (e.g. http://127.0.0.1:8088)")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(func=cmd_plugins)
+
+    add_launch_commands(sub)
+    from coderouter.status import add_status_command
+
+    add_status_command(sub)
 
     init = sub.add_parser("init", help="write a commented starter coderouter.toml")
     init.add_argument("path", nargs="?", default="coderouter.toml")
