@@ -207,6 +207,29 @@ def add_launch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         launcher.set_defaults(func=cmd_launch)
 
 
+def cmd_status(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
+    from coderouter.status import run_status
+
+    return run_status(args, config)
+
+
+def add_status_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser(
+        "status",
+        help="each profile's chain: health, circuits, errors, latency, requests, spend",
+    )
+    add_config_option(status)
+    status.add_argument("--url", help="the router to ask (default: the configured host and port)")
+    status.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    status.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between refreshes (default 2)"
+    )
+    status.add_argument("--count", type=int, help="with --watch: stop after this many screens")
+    status.add_argument("--width", type=int, help=argparse.SUPPRESS)
+    status.add_argument("--json", action="store_true", help="print the data as JSON")
+    status.set_defaults(func=cmd_status)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="coderouter", description="Local-first LLM router for coding agents."
@@ -236,8 +259,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     plugins.set_defaults(func=cmd_plugins)
 
     add_launch_commands(sub)
-    from coderouter.status import add_status_command
-
     add_status_command(sub)
 
     init = sub.add_parser("init", help="write a commented starter coderouter.toml")

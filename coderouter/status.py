@@ -24,7 +24,7 @@ from rich.text import Text
 
 from coderouter.config import Config
 
-__all__ = ["StatusError", "add_status_command", "collect", "render"]
+__all__ = ["StatusError", "collect", "render", "run_status"]
 
 FETCH_TIMEOUT_S = 5.0
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -223,7 +223,7 @@ def render(status: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def run_status(args: argparse.Namespace, config: Config, pm: Any) -> int:
+def run_status(args: argparse.Namespace, config: Config) -> int:
     from coderouter.launch import local_url
 
     if args.interval <= 0:
@@ -268,22 +268,3 @@ def _watch(
         except KeyboardInterrupt:
             pass
     return 0
-
-
-def add_status_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from coderouter.cli import add_config_option
-
-    status = sub.add_parser(
-        "status",
-        help="each profile's chain: health, circuits, errors, latency, requests, spend",
-    )
-    add_config_option(status)
-    status.add_argument("--url", help="the router to ask (default: the configured host and port)")
-    status.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
-    status.add_argument(
-        "--interval", type=float, default=2.0, help="seconds between refreshes (default 2)"
-    )
-    status.add_argument("--count", type=int, help="with --watch: stop after this many screens")
-    status.add_argument("--width", type=int, help=argparse.SUPPRESS)
-    status.add_argument("--json", action="store_true", help="print the data as JSON")
-    status.set_defaults(func=run_status)
