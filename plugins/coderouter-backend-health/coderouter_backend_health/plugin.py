@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from coderouter import Plugin, hookimpl
+from coderouter import hookimpl
+from coderouter.guards import GuardPlugin, ProviderRecords
 from coderouter.types import Attempt, Chain, RequestView, Result, Skip, UpstreamError
 from coderouter_backend_health.config import BackendHealthConfig
 from coderouter_backend_health.health import HEALTHY, UNHEALTHY, ProviderHealth
-
-if TYPE_CHECKING:
-    from coderouter.context import AppContext
 
 __all__ = ["BackendHealthPlugin"]
 
@@ -25,32 +22,19 @@ def _short(error: UpstreamError) -> str:
     return " ".join(text.split())[:120]
 
 
-class BackendHealthPlugin(Plugin):
+class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
     """Counts consecutive failures per provider and warns, demotes unhealthy providers to the
     end of the chain, or skips them (a circuit breaker with one trial request after
     ``half_open_s``)."""
 
+    name = NAME
     Config = BackendHealthConfig
+    Record = ProviderHealth
 
-    def __init__(
-        self,
-        config: BackendHealthConfig | None = None,
-        profile_configs: dict[str, BackendHealthConfig] | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(config or BackendHealthConfig(), profile_configs, clock=clock)
-        self.health: dict[str, ProviderHealth] = {}
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.attach(app)
-
-    @hookimpl
-    def shutdown(self, app: AppContext) -> None:
-        self.detach()
+    @property
+    def health(self) -> ProviderRecords[ProviderHealth]:
+        """The records, under this plugin's own word for them."""
+        return self.records
 
     # --- the chain -----------------------------------------------------------------------------
 
@@ -61,7 +45,7 @@ class BackendHealthPlugin(Plugin):
             return
         now = self.clock()
         for provider in list(chain.providers):
-            health = self.health.get(provider.name)
+            health = self.records.get(provider.name)
             if health is None or health.state(config.threshold) != UNHEALTHY:
                 continue
             if config.action == "demote":
@@ -96,7 +80,7 @@ class BackendHealthPlugin(Plugin):
         # The trial is claimed here, not in filter_chain: a request whose chain holds the
         # provider may be answered by an earlier one and never try it.
         config: BackendHealthConfig = self.config_for(attempt.profile)
-        health = self.health.get(attempt.provider.name)
+        health = self.records.get(attempt.provider.name)
         if config.action != "skip" or health is None:
             return None
         now = self.clock()
@@ -106,17 +90,11 @@ class BackendHealthPlugin(Plugin):
         if reason:
             return Skip(reason)
         health.start_trial(now, max(attempt.provider.timeout_s, config.half_open_s))
+        self.records.save(attempt.provider.name, health)
         attempt.scratch[NAME] = {"trial": True}
         attempt.log_fields["health_trial"] = True
-        self.emit(
-            {
-                "event": "guard",
-                "plugin": NAME,
-                "provider": attempt.provider.name,
-                "circuit": "half_open",
-                "trial": "started",
-                "profile": attempt.profile,
-            }
+        self.guard_event(
+            attempt.provider.name, attempt.profile, circuit="half_open", trial="started"
         )
         return None
 
@@ -125,49 +103,43 @@ class BackendHealthPlugin(Plugin):
     @hookimpl
     def after_attempt(self, attempt: Attempt, result: Result) -> None:
         config: BackendHealthConfig = self.config_for(attempt.profile)
-        health = self.health.setdefault(attempt.provider.name, ProviderHealth())
+        health = self.records.record(attempt.provider.name)
         before = health.state(config.threshold)
         health.succeeded(self.clock())
+        self.records.save(attempt.provider.name, health)
         if before != HEALTHY:
             self._changed(attempt, config, before, health)
 
     @hookimpl
     def on_failure(self, attempt: Attempt, error: UpstreamError) -> None:
         config: BackendHealthConfig = self.config_for(attempt.profile)
-        health = self.health.setdefault(attempt.provider.name, ProviderHealth())
+        health = self.records.record(attempt.provider.name)
         before = health.state(config.threshold)
         health.failed(self.clock(), _short(error))
+        self.records.save(attempt.provider.name, health)
         if health.state(config.threshold) != before:
             self._changed(attempt, config, before, health)
         if attempt.scratch.get(NAME, {}).get("trial"):
-            self.emit(
-                {
-                    "event": "guard",
-                    "plugin": NAME,
-                    "provider": attempt.provider.name,
-                    "circuit": "open",
-                    "trial": "failed",
-                    "profile": attempt.profile,
-                    "error": health.last_error,
-                }
+            self.guard_event(
+                attempt.provider.name,
+                attempt.profile,
+                circuit="open",
+                trial="failed",
+                error=health.last_error,
             )
 
     def _changed(
         self, attempt: Attempt, config: BackendHealthConfig, before: str, health: ProviderHealth
     ) -> None:
-        record: dict[str, Any] = {
-            "event": "guard",
-            "plugin": NAME,
-            "provider": attempt.provider.name,
+        fields: dict[str, Any] = {
             "from": before,
             "to": health.state(config.threshold),
             "consecutive_failures": health.failures,
             "action": config.action,
-            "profile": attempt.profile,
         }
         if health.failures:
-            record["error"] = health.last_error
-        self.emit(record)
+            fields["error"] = health.last_error
+        self.guard_event(attempt.provider.name, attempt.profile, **fields)
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -176,10 +148,10 @@ class BackendHealthPlugin(Plugin):
         config: BackendHealthConfig = self.config
         now = self.clock()
         names = list(self.app.config.provider_names) if self.app is not None else []
-        names += [n for n in self.health if n not in names]
+        names += [n for n in self.records if n not in names]
         providers = {}
         for name in names:
-            health = self.health.get(name, ProviderHealth())
+            health = self.records.get(name) or ProviderHealth()
             circuit = health.circuit(now, config.threshold, config.half_open_s)
             entry: dict[str, Any] = {
                 "state": health.state(config.threshold),
@@ -197,7 +169,7 @@ class BackendHealthPlugin(Plugin):
                 entry["trial_in_flight"] = health.trial_in_flight(now)
             providers[name] = entry
         return {
-            "scope": "per worker process, in memory",
+            "scope": self.records.scope,
             "action": config.action,
             "threshold": config.threshold,
             "providers": providers,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from coderouter import Plugin, hookimpl
+from coderouter import hookimpl
+from coderouter.guards import GuardPlugin, ProviderRecords, remaining_s
 from coderouter.types import Attempt, Chain, RequestView, Skip, UpstreamError
 from coderouter_memory_pressure.config import MemoryPressureConfig
 from coderouter_memory_pressure.phrases import find_oom
-
-if TYPE_CHECKING:
-    from coderouter.context import AppContext
 
 __all__ = ["MemoryPressurePlugin", "Pressure"]
 
@@ -30,36 +27,21 @@ class Pressure:
     error: str = ""
 
     def remaining(self, now: float, cooldown_s: float) -> float:
-        if self.last_at is None:
-            return 0.0
-        return max(0.0, self.last_at + cooldown_s - now)
+        return remaining_s(self.last_at, cooldown_s, now)
 
 
-class MemoryPressurePlugin(Plugin):
+class MemoryPressurePlugin(GuardPlugin[Pressure]):
     """Recognises out-of-memory answers (``CUDA out of memory``, ``model requires more system
     memory``, ...) and logs them, or skips the provider for ``cooldown_s``."""
 
+    name = NAME
     Config = MemoryPressureConfig
+    Record = Pressure
 
-    def __init__(
-        self,
-        config: MemoryPressureConfig | None = None,
-        profile_configs: dict[str, MemoryPressureConfig] | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(config or MemoryPressureConfig(), profile_configs, clock=clock)
-        self.pressure: dict[str, Pressure] = {}
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.attach(app)
-
-    @hookimpl
-    def shutdown(self, app: AppContext) -> None:
-        self.detach()
+    @property
+    def pressure(self) -> ProviderRecords[Pressure]:
+        """The records, under this plugin's own word for them."""
+        return self.records
 
     # --- observing -----------------------------------------------------------------------------
 
@@ -71,29 +53,23 @@ class MemoryPressurePlugin(Plugin):
         phrase = find_oom(error.message, error.body)
         if phrase is None:
             return
-        pressure = self.pressure.setdefault(attempt.provider.name, Pressure())
+        pressure = self.records.record(attempt.provider.name)
         pressure.count += 1
         pressure.last_at = self.clock()
         pressure.phrase = phrase
         pressure.error = " ".join(str(error).split())[:200]
-        record: dict[str, Any] = {
-            "event": "guard",
-            "plugin": NAME,
-            "provider": attempt.provider.name,
-            "action": config.action,
-            "phrase": phrase,
-            "error": pressure.error,
-            "profile": attempt.profile,
-        }
+        self.records.save(attempt.provider.name, pressure)
+        fields: dict[str, Any] = {"action": config.action, "phrase": phrase}
+        fields["error"] = pressure.error
         if config.action == "skip":
-            record["cooldown_s"] = config.cooldown_s
-        self.emit(record)
+            fields["cooldown_s"] = config.cooldown_s
+        self.guard_event(attempt.provider.name, attempt.profile, **fields)
 
     # --- the chain -----------------------------------------------------------------------------
 
     def _resting(self, provider: str, config: MemoryPressureConfig) -> str:
         """Why ``provider`` is resting now, or ``""``."""
-        pressure = self.pressure.get(provider)
+        pressure = self.records.get(provider)
         if config.action != "skip" or pressure is None:
             return ""
         remaining = pressure.remaining(self.clock(), config.cooldown_s)
@@ -125,7 +101,8 @@ class MemoryPressurePlugin(Plugin):
         config: MemoryPressureConfig = self.config
         now = self.clock()
         providers: dict[str, Any] = {}
-        for name, pressure in self.pressure.items():
+        for name in self.records:
+            pressure = self.records.record(name)
             entry: dict[str, Any] = {
                 "ooms": pressure.count,
                 "last_phrase": pressure.phrase,
@@ -138,7 +115,7 @@ class MemoryPressurePlugin(Plugin):
                 entry["cooldown_remaining_s"] = round(pressure.remaining(now, config.cooldown_s), 1)
             providers[name] = entry
         return {
-            "scope": "per worker process, in memory",
+            "scope": self.records.scope,
             "action": config.action,
             "cooldown_s": config.cooldown_s,
             "providers": providers,
