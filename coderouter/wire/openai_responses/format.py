@@ -1,12 +1,11 @@
-"""OpenAI Responses as a :class:`~coderouter.wire.base.WireFormat`: one object that hands each
-call to the stage module doing the work."""
+"""OpenAI Responses as a :class:`~coderouter.wire.base.WireFormat`: the stage modules'
+functions under the protocol's names, and the few calls that are this format's own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.wire.model import Event, Request, Usage
 from coderouter.wire.openai_responses import (
     errors,
     requests,
@@ -29,49 +28,17 @@ _DELTA_EVENTS = (
 class OpenAIResponses:
     name = NAME
 
-    def validate_request(self, body: dict[str, Any]) -> None:
-        requests.validate_request(body)
-
-    def decode_request(self, body: dict[str, Any]) -> Request:
-        return requests.decode_request(body)
-
-    def encode_request(self, request: Request, *, model: str, stream: bool) -> dict[str, Any]:
-        return requests_out.encode_request(request, model=model, stream=stream)
-
-    def passthrough_request(
-        self,
-        body: dict[str, Any],
-        *,
-        model: str,
-        stream: bool,
-        notes: list[str],
-        max_tokens: int | None,
-    ) -> dict[str, Any]:
-        return requests_out.passthrough_request(
-            body, model=model, stream=stream, notes=notes, max_tokens=max_tokens
-        )
-
-    # --- responses ---------------------------------------------------------------------------
-
-    def usage_of(self, body: dict[str, Any]) -> Usage:
-        return responses.usage_of(body)
-
-    def decode_response(self, body: dict[str, Any]) -> list[Event]:
-        return responses.decode_response(body)
-
-    def encode_response(
-        self,
-        events: list[Event],
-        *,
-        model: str,
-        request_body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return responses.encode_response(events, model=model, request_body=request_body)
-
-    # --- streams -----------------------------------------------------------------------------
-
-    def stream_decoder(self) -> ResponsesStreamDecoder:
-        return ResponsesStreamDecoder()
+    validate_request = staticmethod(requests.validate_request)
+    decode_request = staticmethod(requests.decode_request)
+    encode_request = staticmethod(requests_out.encode_request)
+    passthrough_request = staticmethod(requests_out.passthrough_request)
+    usage_of = staticmethod(responses.usage_of)
+    decode_response = staticmethod(responses.decode_response)
+    encode_response = staticmethod(responses.encode_response)
+    stream_decoder = staticmethod(ResponsesStreamDecoder)
+    error_body = staticmethod(errors.error_body)
+    stream_error = staticmethod(stream_encode.stream_error)
+    error_message = staticmethod(errors.error_message)
 
     def stream_encoder(self, *, model: str, request_body: dict[str, Any]) -> ResponsesStreamEncoder:
         return ResponsesStreamEncoder(model=model, request_body=request_body)
@@ -81,17 +48,6 @@ class OpenAIResponses:
 
     def relay_skippable(self, raw: bytes) -> bool:
         return raw.startswith(_DELTA_EVENTS) and raw.endswith(b"}\n\n")
-
-    # --- errors ------------------------------------------------------------------------------
-
-    def error_body(self, error_type: str, message: str) -> dict[str, Any]:
-        return errors.error_body(error_type, message)
-
-    def stream_error(self, error_type: str, message: str) -> bytes:
-        return stream_encode.stream_error(error_type, message)
-
-    def error_message(self, body: Any) -> str:
-        return errors.error_message(body)
 
 
 FORMAT = OpenAIResponses()
