@@ -69,6 +69,7 @@ class RouterConfig:
     state_dir: str = ""
     log_requests: bool = True
     http_client: Literal["builtin", "httpx"] = "builtin"
+    resume: Literal["off", "text", "all"] = "text"
 
 
 @attrs.frozen
@@ -100,6 +101,7 @@ class ProviderConfig:
 class ProfileConfig:
     providers: list[str]
     allow_paid: bool | None = None
+    resume: Literal["off", "text", "all"] | None = None
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
 
 
@@ -127,6 +129,14 @@ class Config:
     @property
     def provider_names(self) -> list[str]:
         return [p.name for p in self.providers]
+
+    def resume_mode(self, profile: str) -> Literal["off", "text", "all"]:
+        """How a stream that breaks after commit is continued: the profile's ``resume``,
+        else ``router.resume``."""
+        prof = self.profiles.get(profile)
+        if prof is not None and prof.resume is not None:
+            return prof.resume
+        return self.router.resume
 
     def paid_allowed(self, profile: str) -> bool:
         if os.environ.get("CODEROUTER_ALLOW_PAID", "") in ("1", "true", "yes"):

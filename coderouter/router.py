@@ -11,7 +11,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -22,6 +22,17 @@ from coderouter.chains import apply_paid_gate, default_chain
 from coderouter.config import Config
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
+from coderouter.resume import (
+    SentLog,
+    Stitcher,
+    ToolHolder,
+    continuation_request,
+    estimated_usage,
+    plan_resume,
+    primed_encoder,
+    read_sent,
+    sum_usage,
+)
 from coderouter.streaming import Pipeline, flush_transforms, run_transforms
 from coderouter.types import (
     Attempt,
@@ -34,11 +45,12 @@ from coderouter.types import (
     Skip,
     StreamTransform,
     UpstreamError,
+    Usage,
 )
 from coderouter.upstream import Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
-from coderouter.wire.model import accumulate
+from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
 
 __all__ = ["Reply", "Router", "StreamReply"]
 
@@ -62,6 +74,8 @@ class StreamReply:
 
 
 Outcome = Reply | StreamReply
+Segment = tuple[Pipeline, list[bytes], AsyncIterator[bytes] | None, UpstreamResponse]
+"""One provider's stream, read up to its commit: pipeline, bytes so far, the rest, response."""
 
 
 class ProfileError(ValueError):
@@ -80,9 +94,14 @@ class Trace:
     steps: list[dict[str, str]] = attrs.Factory(list)
     chain: Chain | None = None
     disconnected: asyncio.Event | None = None
+    resumes: list[dict[str, Any]] = attrs.Factory(list)
 
-    def record(self, provider: str, outcome: str, reason: str) -> None:
-        self.steps.append({"provider": provider, "outcome": outcome, "reason": reason})
+    def record(self, provider: str, outcome: str, reason: str, *, at: int | None = None) -> None:
+        step = {"provider": provider, "outcome": outcome, "reason": reason}
+        if at is None:
+            self.steps.append(step)
+        else:
+            self.steps.insert(at, step)
 
     def passed_over(self) -> str:
         """``name=reason; ...`` for the providers passed over (header-safe)."""
@@ -96,6 +115,11 @@ def _request_id() -> str:
     """16 hex digits. Request ids need to be unique, not unguessable, so they come from the
     process's random generator (reseeded in every forked worker) without a system call."""
     return f"{random.getrandbits(64):016x}"
+
+
+def cut_reason(pipeline: Pipeline) -> str:
+    err = pipeline.error
+    return f"{err.summary()}: {err.message}"[:300] if err is not None else ""
 
 
 def _header_safe(value: str) -> str:
@@ -227,10 +251,15 @@ class Router:
                 found.append(item)
         return found
 
-    def _upstream_body(self, attempt: Attempt, target: WireFormat) -> bytes:
+    def _upstream_body(
+        self, attempt: Attempt, target: WireFormat, conversation: Request | None = None
+    ) -> bytes:
+        """The attempt's upstream body: the client's own on a same-format pass-through, else
+        ``conversation`` (the client's request in the internal model unless given: a
+        continuation) encoded for ``target``."""
         view = attempt.request
         model = attempt.provider.model_for(view.model)
-        if target.name == view.ingress:
+        if target.name == view.ingress and conversation is None:
             body = target.passthrough_request(
                 view.body,
                 model=model,
@@ -239,7 +268,7 @@ class Router:
                 max_tokens=attempt.max_tokens,
             )
         else:
-            conversation = view.conversation()
+            conversation = conversation or view.conversation()
             request = attrs.evolve(conversation, dropped=dict(conversation.dropped))
             if attempt.draft.notes:
                 request.system = [
@@ -256,12 +285,18 @@ class Router:
         return _dumps(body).encode()
 
     async def _open(
-        self, trace: Trace, attempt: Attempt, target: WireFormat, *, stream: bool
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        target: WireFormat,
+        *,
+        stream: bool,
+        conversation: Request | None = None,
     ) -> UpstreamResponse:
         """Send the attempt's request. An Anthropic 400 about thinking signatures (blocks
         signed by another provider, echoed back by the client) is retried once on the same
         provider with the thinking blocks removed."""
-        body = self._upstream_body(attempt, target)
+        body = self._upstream_body(attempt, target, conversation)
         provider = attempt.provider
         try:
             return await self.upstream.open(provider, body, trace.view.headers, stream=stream)
@@ -302,9 +337,34 @@ class Router:
         return Reply(200, headers, raw)
 
     async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
-        provider = attempt.provider
-        target = wire_format(PROVIDER_WIRE[provider.kind])
+        target = wire_format(PROVIDER_WIRE[attempt.provider.kind])
         response = await self._open(trace, attempt, target, stream=True)
+        segment = await self._start_stream(trace, attempt, target, response)
+        return self._stream_reply(trace, attempt, *segment)
+
+    def _resumable(self, trace: Trace, attempt: Attempt) -> bool:
+        """Whether a break after commit may be continued: resume is on and the chain has
+        another provider."""
+        chain = trace.chain
+        return (
+            chain is not None
+            and attempt.index + 1 < len(chain.providers)
+            and self.config.resume_mode(trace.profile) != "off"
+        )
+
+    async def _start_stream(
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        target: WireFormat,
+        response: UpstreamResponse,
+        encoder: Stitcher | None = None,
+    ) -> Segment:
+        """Read an opened stream up to its commit (before it, a failure raises and the chain
+        moves on)."""
+        provider = attempt.provider
+        resumable = self._resumable(trace, attempt)
+        holds = resumable and self.config.resume_mode(trace.profile) == "all"
         pipeline = Pipeline(
             source=target,
             target=trace.wire,
@@ -312,12 +372,15 @@ class Router:
             request_body=trace.view.body,
             model=provider.model_for(trace.view.model),
             input_estimate=lambda: self._estimate(trace.view),
+            encoder=encoder,
+            holder=ToolHolder() if holds else None,
         )
+        pipeline.hold_errors = resumable
         if not response.headers.get("content-type", "").startswith(SSE):
             _, data = await self.upstream.read_json(response)
             whole = [pipeline.push_events(target.decode_response(data))]
             attempt.first_token_at = self.clock()
-            return self._stream_reply(trace, attempt, pipeline, whole, None, response)
+            return pipeline, whole, None, response
         chunks = self.upstream.iter_bytes(response).__aiter__()
         head: list[bytes] = []
         try:
@@ -334,7 +397,7 @@ class Router:
         attempt.first_token_at = self.clock()
         attempt.committed = True
         rest = None if pipeline.decoder.complete else chunks
-        return self._stream_reply(trace, attempt, pipeline, head, rest, response)
+        return pipeline, head, rest, response
 
     def _stream_reply(
         self,
@@ -360,45 +423,189 @@ class Router:
         rest: AsyncIterator[bytes] | None,
         response: UpstreamResponse,
     ) -> AsyncIterator[bytes]:
+        """Relay the stream. When it breaks after commit and the answer can be continued, the
+        next provider's continuation is relayed on in the same client stream (see
+        :mod:`coderouter.resume`); otherwise the client gets a clean error event."""
         status = 200
         gone = trace.disconnected
+        sent = SentLog() if self._resumable(trace, attempt) else None
+        earlier = Usage()
+        sent_before = 0
+        step_at: int | None = None
         try:
-            for chunk in head:
-                if chunk:
-                    yield chunk
-            if rest is not None and pipeline.error is None:
-                async for chunk in rest:
-                    if gone is not None and gone.is_set():
-                        status = 499
-                        attempt.log_fields["client_disconnected"] = True
-                        break
-                    data = pipeline.push(chunk)
-                    if data:
+            while True:
+                chunks = self._segment(pipeline, head, rest)
+                try:
+                    async for data in chunks:
+                        if gone is not None and gone.is_set():
+                            status = 499
+                            attempt.log_fields["client_disconnected"] = True
+                            break
+                        if sent is not None:
+                            sent.add(data)
                         yield data
-                    if pipeline.error is not None:
-                        break
-                else:
-                    tail = pipeline.finish()
-                    if tail:
-                        yield tail
-        except UpstreamError as err:
-            err.committed = True
-            pipeline.error = err
-            yield trace.wire.stream_error(
-                error_type_for_status(err.status or 502) if err.kind == "status" else "api_error",
-                f"upstream {attempt.provider.name} failed mid-stream: {err.message}",
-            )
+                except UpstreamError as err:
+                    err.committed = True
+                    pipeline.error = err
+                    pipeline.hold_errors = True
+                finally:
+                    await chunks.aclose()
+                error = pipeline.error
+                if error is None or status == 499:
+                    break
+                step_at = len(trace.steps)
+                found = None
+                if sent is not None and error.retryable:
+                    found = await self._continue(
+                        trace, attempt, pipeline, sent, earlier, sent_before
+                    )
+                if found is None:
+                    if pipeline.hold_errors:
+                        yield self._mid_stream_error(trace, attempt, error)
+                    break
+                outcome, cut_usage, sent_now = found
+                if isinstance(outcome, bytes):
+                    pipeline.error = None
+                    pipeline.stop_reason = pipeline.stop_reason or "tool_use"
+                    step_at = None
+                    yield outcome
+                    break
+                error.usage = cut_usage
+                earlier = sum_usage(earlier, error.usage)
+                sent_before = sent_now
+                await response.aclose()
+                self._finish_stream(trace, attempt, pipeline, status, step_at=step_at, log=False)
+                step_at = None
+                attempt, (pipeline, head, rest, response) = outcome
+                if not self._resumable(trace, attempt):
+                    sent = None
         except BaseException:
             status = 499
             attempt.log_fields["client_disconnected"] = True
             raise
         finally:
             await response.aclose()
-            self._finish_stream(trace, attempt, pipeline, status)
+            self._finish_stream(trace, attempt, pipeline, status, step_at=step_at)
+
+    async def _segment(
+        self, pipeline: Pipeline, head: list[bytes], rest: AsyncIterator[bytes] | None
+    ) -> AsyncGenerator[bytes, None]:
+        """One provider's part of a stream: what was read up to the commit, then the rest."""
+        for chunk in head:
+            if chunk:
+                yield chunk
+        if rest is None or pipeline.error is not None:
+            return
+        async for chunk in rest:
+            data = pipeline.push(chunk)
+            if data:
+                yield data
+            if pipeline.error is not None:
+                return
+        tail = pipeline.finish()
+        if tail:
+            yield tail
+
+    def _mid_stream_error(self, trace: Trace, attempt: Attempt, err: UpstreamError) -> bytes:
+        return trace.wire.stream_error(
+            error_type_for_status(err.status or 502) if err.kind == "status" else "api_error",
+            f"upstream {attempt.provider.name} failed mid-stream: {err.message}",
+        )
+
+    async def _continue(
+        self,
+        trace: Trace,
+        cut: Attempt,
+        pipeline: Pipeline,
+        sent: SentLog,
+        earlier: Usage,
+        sent_before: int,
+    ) -> tuple[tuple[Attempt, Segment] | bytes, Usage, int] | None:
+        """Continue a broken answer on the next provider that will: its attempt and stream,
+        read up to its commit. Bytes instead when the answer only needed closing (it broke
+        after a complete tool call). None when it cannot be continued. With either, the
+        broken attempt's usage (output estimated from what it sent, ``sent_before``
+        characters of the answer coming from earlier providers) and the characters sent."""
+        report: dict[str, Any] = {"provider": cut.provider.name, "error": cut_reason(pipeline)}
+        trace.resumes.append(report)
+        if sent.overflowed:
+            report["outcome"] = "not_resumable"
+            report["why"] = "answer longer than the resume buffer"
+            return None
+        state = read_sent(trace.wire, sent)
+        mode = self.config.resume_mode(trace.profile)
+        opened = state.open_block
+        report["cut_in"] = opened.kind if opened is not None else "between blocks"
+        report["sent_chars"] = state.output_chars()
+        plan = plan_resume(state, mode)
+        model = cut.provider.model_for(trace.view.model)
+        cut_usage = pipeline.usage
+        if plan.action == "give_up":
+            report["outcome"] = "not_resumable"
+            report["why"] = plan.reason
+            return None
+        if plan.action == "close":
+            report["outcome"] = "closed"
+            encoder = primed_encoder(trace.wire, state, model=model, request_body=trace.view.body)
+            end: list[Event] = [MessageStop()]
+            if not state.message_ended:
+                end.insert(0, MessageDelta("tool_use", sum_usage(earlier, cut_usage)))
+            return encoder.encode(end), cut_usage, 0
+        assert trace.chain is not None
+        providers = trace.chain.providers
+        cut_usage = estimated_usage(cut_usage, state.output_chars() - sent_before)
+        base_usage = sum_usage(earlier, cut_usage)
+        for index in range(cut.index + 1, len(providers)):
+            provider = providers[index]
+            attempt = Attempt(
+                cut.draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
+            )
+            verdict = self.hook.before_attempt(attempt=attempt)
+            if isinstance(verdict, Skip):
+                trace.record(provider.name, "skipped", verdict.reason)
+                continue
+            if isinstance(verdict, Reject):
+                break
+            target = wire_format(PROVIDER_WIRE[provider.kind])
+            request = continuation_request(
+                trace.view.conversation(), state, native_prefill=target.name == "anthropic"
+            )
+            stitcher = Stitcher(
+                primed_encoder(trace.wire, state, model=model, request_body=trace.view.body),
+                state,
+                earlier=base_usage,
+                report=report,
+            )
+            try:
+                response = await self._open(
+                    trace, attempt, target, stream=True, conversation=request
+                )
+                segment = await self._start_stream(trace, attempt, target, response, stitcher)
+            except UpstreamError as err:
+                self.hook.on_failure(attempt=attempt, error=err)
+                trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
+                if not err.retryable:
+                    break
+                continue
+            report["outcome"] = "resumed"
+            report["continued_by"] = provider.name
+            return (attempt, segment), cut_usage, state.output_chars()
+        report["outcome"] = "failed"
+        return None
 
     def _finish_stream(
-        self, trace: Trace, attempt: Attempt, pipeline: Pipeline, status: int
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        pipeline: Pipeline,
+        status: int,
+        *,
+        step_at: int | None = None,
+        log: bool = True,
     ) -> None:
+        """An attempt's stream is over: hooks, the attempt's step and (``log``) the request
+        log line. A stream that broke and was continued (``log`` false) is a failed attempt
+        whose step says so; the request's line comes when the continuation ends."""
         result = Result(
             status,
             pipeline.usage,
@@ -410,13 +617,16 @@ class Router:
         if pipeline.usage_estimated:
             attempt.log_fields["usage_estimated"] = pipeline.usage_estimated
         if pipeline.error is not None:
-            pipeline.error.usage = pipeline.usage
+            if pipeline.error.usage is None:
+                pipeline.error.usage = pipeline.usage
             self.hook.on_failure(attempt=attempt, error=pipeline.error)
-            trace.record(attempt.provider.name, "failed after commit", pipeline.error.message[:300])
+            outcome = "failed after commit" if log else "cut, resumed"
+            trace.record(attempt.provider.name, outcome, pipeline.error.message[:300], at=step_at)
             status = 502
         else:
             self.hook.after_attempt(attempt=attempt, result=result)
-        self._log(trace, attempt, status, result)
+        if log:
+            self._log(trace, attempt, status, result)
 
     # --- answers -------------------------------------------------------------------------------
 
@@ -530,6 +740,8 @@ class Router:
             ]
         if error:
             fields["error"] = error
+        if trace.resumes:
+            fields["resumes"] = trace.resumes
         if attempt is not None:
             fields.update(attempt.log_fields)
         self.log.emit(fields)

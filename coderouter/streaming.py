@@ -8,9 +8,9 @@ client.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coderouter.sse import SSEParser, parse_frame
+from coderouter.sse import Frame, SSEParser, parse_frame
 from coderouter.types import StreamTransform, UpstreamError, Usage
 from coderouter.wire.base import StreamDecoder, StreamEncoder, WireFormat
 from coderouter.wire.model import (
@@ -24,6 +24,9 @@ from coderouter.wire.model import (
     ThinkingDelta,
     ToolArgsDelta,
 )
+
+if TYPE_CHECKING:
+    from coderouter.resume import ToolHolder
 
 __all__ = ["Pipeline", "flush_transforms", "run_transforms"]
 
@@ -75,6 +78,11 @@ class Pipeline:
     With the same wire format on both sides and no transforms, frames are relayed byte for
     byte, decoded only to watch for content, usage and errors; once committed, frames that
     carry only content deltas (:meth:`WireFormat.relay_skippable`) are not decoded at all.
+
+    ``encoder`` replaces the target's own (a resumed stream's stitcher; no byte relay then);
+    ``holder`` holds tool calls back until complete. With :attr:`hold_errors` set, an error
+    event after commit is recorded in :attr:`error` but not passed to the client (the router
+    may still continue the answer elsewhere).
     """
 
     def __init__(
@@ -86,17 +94,21 @@ class Pipeline:
         request_body: dict[str, Any],
         model: str,
         input_estimate: Callable[[], int | None] | None = None,
+        encoder: StreamEncoder | None = None,
+        holder: ToolHolder | None = None,
     ) -> None:
         self.source = source
         self.target = target
         self.transforms = transforms
         self.request_body = request_body
-        self.relay = source.name == target.name and not transforms
+        self.relay = source.name == target.name and not transforms and encoder is None
         self.parser = SSEParser()
         self.decoder: StreamDecoder = source.stream_decoder()
-        self.encoder: StreamEncoder | None = (
-            None if self.relay else target.stream_encoder(model=model, request_body=request_body)
-        )
+        if encoder is None and not self.relay:
+            encoder = target.stream_encoder(model=model, request_body=request_body)
+        self.encoder: StreamEncoder | None = encoder
+        self.holder = holder
+        self.hold_errors = False
         self.committed = False
         self.usage = Usage()
         self.stop_reason: str | None = None
@@ -147,10 +159,16 @@ class Pipeline:
         out: list[bytes] = []
         relay = self.relay
         skippable = self.source.relay_skippable
+        holder = self.holder
         for raw in self.parser.feed_raw(chunk):
-            if relay and self.committed and skippable(raw):
+            if (
+                relay
+                and self.committed
+                and skippable(raw)
+                and (holder is None or not holder.may_start(raw))
+            ):
                 self.content_frames += 1
-                out.append(raw)
+                out.append(raw if holder is None else holder.frame(raw, None))
                 continue
             frame = parse_frame(raw)
             if frame is None:
@@ -160,10 +178,7 @@ class Pipeline:
             if content:
                 self.content_frames += 1
             if relay:
-                if content:
-                    self.committed = True
-                self._observe(events)
-                out.append(self.source.relay_frame(frame, self.request_body))
+                self._relay_frame(frame, events, content, out)
             else:
                 self._observe(events)
                 self._emit(run_transforms(self.transforms, events), out)
@@ -171,7 +186,27 @@ class Pipeline:
                 break
         return b"".join(out)
 
+    def _relay_frame(
+        self, frame: Frame, events: list[Event], content: bool, out: list[bytes]
+    ) -> None:
+        commits = content and not self.committed
+        self._observe(events)
+        if self.error is not None and self.hold_errors:
+            return
+        data = self.source.relay_frame(frame, self.request_body)
+        holder = self.holder
+        if holder is not None:
+            data = holder.frame(data, events)
+            commits = bool(data) and (commits or holder.released)
+        if commits:
+            self.committed = True
+        out.append(data)
+
     def _emit(self, events: list[Event], out: list[bytes]) -> None:
+        if self.hold_errors and self.error is not None:
+            events = [e for e in events if not isinstance(e, StreamError)]
+        if self.holder is not None:
+            events = self.holder.feed(events)
         if not events:
             return
         if not self.committed and self._commits(events):
@@ -197,10 +232,10 @@ class Pipeline:
         out: list[bytes] = []
         for frame in self.parser.flush():
             events = self.decoder.feed(frame)
-            self._observe(events)
             if self.relay:
-                out.append(self.source.relay_frame(frame, self.request_body))
+                self._relay_frame(frame, events, self._commits(events), out)
             else:
+                self._observe(events)
                 self._emit(run_transforms(self.transforms, events), out)
         tail = self.decoder.finish()
         self._observe(tail)
@@ -213,5 +248,11 @@ class Pipeline:
         if not self.relay:
             self._emit(run_transforms(self.transforms, tail), out)
             self._emit(flush_transforms(self.transforms), out)
+        if self.holder is not None:
+            out.append(self.holder.flush_frames())
+            held = self.holder.flush_events()
+            if held:
+                assert self.encoder is not None
+                out.append(self.encoder.encode(held))
         self.committed = True
         return b"".join(out)

@@ -34,12 +34,18 @@ def http_client(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def start(router_process: Any, http_client: str, *providers: tuple[str, Any], **extra: Any) -> Any:
+def start(
+    router_process: Any,
+    http_client: str,
+    *providers: tuple[str, Any],
+    resume: str = "text",
+    **extra: Any,
+) -> Any:
     builder = ConfigBuilder()
     for name, where in providers:
         builder.provider(name, where, **extra)
     builder.profile("default", [name for name, _ in providers])
-    builder.router(http_client=http_client)
+    builder.router(http_client=http_client, resume=resume)
     # A proxy in the test machine's environment must not carry loopback traffic.
     return router_process(builder, env={"NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK})
 
@@ -117,7 +123,7 @@ def test_stream_cut_after_commit_is_an_error_event(
 ) -> None:
     first, second = fake_upstreams(), fake_upstreams()
     first.script(Answer.sse(chat_stream(["first ", "second ", "third"]), cut_after=3, delay_s=0.01))
-    proc = start(router_process, http_client, ("first", first), ("second", second))
+    proc = start(router_process, http_client, ("first", first), ("second", second), resume="off")
     with httpx.stream(
         "POST",
         proc.url + "/v1/chat/completions",

@@ -234,6 +234,7 @@ def test_stream_cut_after_commit_ends_with_error_event(router_process: Any, two:
         .provider("first", first)
         .provider("second", second)
         .profile("default", ["first", "second"])
+        .router(resume="off")
     )
     proc = router_process(builder)
     with httpx.stream(

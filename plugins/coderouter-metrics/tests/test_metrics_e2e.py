@@ -88,7 +88,7 @@ def test_scripted_traffic_gives_the_documented_names_labels_and_counts(
 ) -> None:
     cloud, flaky, local = upstreams
     flaky.script(Answer.error(500, "boom"))
-    proc = router_process(builder_for(upstreams, tmp_path))
+    proc = router_process(builder_for(upstreams, tmp_path).router(resume="off"))
     client = sdk(proc.url)
 
     first = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)

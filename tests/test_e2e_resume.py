@@ -1,0 +1,190 @@
+"""Seamless failover mid-stream through `coderouter serve`: the first provider's stream is cut
+at every event offset of a scripted 40-event answer, the second provider continues, and the
+official SDKs' stream accumulators see one whole answer.
+
+One router process per scenario serves every offset (requests one after another), so the
+sweep stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+from coderouter.resume.overlap import _compact
+from coderouter.testing import Answer, ConfigBuilder
+
+FIXTURES = Path(__file__).parent / "fixtures" / "clients"
+
+TEXT = (
+    "Reading the config loader first: it walks four places in order, "
+    "then merges profile tables over router defaults. Quick summary of risks: "
+    "an unknown key fails loudly, paths expand tildes, and every provider "
+    "name must be unique across files."
+)
+THINKING = "The user wants a review. Look at lookup order, merging, and the error wording."
+TOOL_INPUT = {"path": "coderouter/config.py", "limit": 120}
+
+
+def pieces(text: str, count: int) -> list[str]:
+    """``text`` in ``count`` pieces of uneven length, some starting or ending in spaces."""
+    cuts = sorted({round(len(text) * (i * i + i) / (count * count + count)) for i in range(count)})
+    bounds = [*cuts[1:], len(text)]
+    parts = [text[a:b] for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
+    parts = [p for p in parts if p]
+    while len(parts) < count:
+        longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+        half = len(parts[longest]) // 2
+        parts[longest : longest + 1] = [parts[longest][:half], parts[longest][half:]]
+    return parts
+
+
+def frame(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n"
+
+
+def anthropic_answer(
+    *,
+    text: Sequence[str] = (),
+    thinking: Sequence[str] = (),
+    tool: Sequence[str] = (),
+    output_tokens: int = 50,
+) -> list[str]:
+    """Anthropic SSE frames: thinking (signed), text, a tool call, in that order."""
+    usage = {"input_tokens": 100, "output_tokens": 1}
+    message: dict[str, Any] = {
+        "id": "msg_first",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    frames = [frame("message_start", {"message": message}), frame("ping", {})]
+    index = 0
+
+    def delta(payload: dict[str, Any]) -> str:
+        return frame("content_block_delta", {"index": index, "delta": payload})
+
+    if thinking:
+        block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+        frames.append(frame("content_block_start", {"index": index, "content_block": block}))
+        frames += [delta({"type": "thinking_delta", "thinking": p}) for p in thinking]
+        frames.append(delta({"type": "signature_delta", "signature": "sig-first"}))
+        frames.append(frame("content_block_stop", {"index": index}))
+        index += 1
+    if text:
+        block = {"type": "text", "text": ""}
+        frames.append(frame("content_block_start", {"index": index, "content_block": block}))
+        frames += [delta({"type": "text_delta", "text": p}) for p in text]
+        frames.append(frame("content_block_stop", {"index": index}))
+        index += 1
+    if tool:
+        block = {"type": "tool_use", "id": "toolu_read", "name": "Read", "input": {}}
+        frames.append(frame("content_block_start", {"index": index, "content_block": block}))
+        frames += [delta({"type": "input_json_delta", "partial_json": p}) for p in tool]
+        frames.append(frame("content_block_stop", {"index": index}))
+    stop = "tool_use" if tool else "end_turn"
+    frames.append(
+        frame(
+            "message_delta",
+            {
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
+            },
+        )
+    )
+    frames.append(frame("message_stop", {}))
+    return frames
+
+
+def sent_text(frames: Sequence[str], count: int, *, hold_tools: bool) -> tuple[str, bool]:
+    """The text a client has after the first ``count`` frames, and whether the cut fell
+    after the message's stop reason (no continuation then)."""
+    text = ""
+    for raw in frames[:count]:
+        data = json.loads(raw.split("data: ", 1)[1])
+        if data["type"] == "content_block_delta" and data["delta"]["type"] == "text_delta":
+            text += data["delta"]["text"]
+        if data["type"] == "message_delta":
+            return text, True
+    return text, False
+
+
+def repeated_tail(sent: str, offset: int) -> str:
+    """The part of the sent text a continuation repeats: nothing, a few words or all of it,
+    varying with the offset (at least three visible characters, the stripper's minimum)."""
+    choice = offset % 4
+    if choice == 0 or not sent:
+        return ""
+    if choice == 3:
+        return sent
+    size = 6 if choice == 1 else 25
+    while size < len(sent) and len(_compact(sent[-size:])[0]) < 3:
+        size += 1
+    return sent[-size:]
+
+
+def claude_code_body() -> dict[str, Any]:
+    data = json.loads((FIXTURES / "claude_code_main_turn0.json").read_text())
+    body: dict[str, Any] = data["body"]
+    return body
+
+
+def stream_final(url: str, body: dict[str, Any]) -> Any:
+    client = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+    known = {"model", "messages", "system", "tools", "metadata", "max_tokens", "thinking"}
+    kwargs = {k: v for k, v in body.items() if k in known}
+    extra = {k: v for k, v in body.items() if k not in known and k != "stream"}
+    with client.messages.stream(**kwargs, extra_body=extra) as stream:
+        return stream.get_final_message()
+
+
+def two_anthropic(router_process: Any, fake_upstreams: Any, resume: str) -> Any:
+    first, second = fake_upstreams(), fake_upstreams()
+    builder = (
+        ConfigBuilder()
+        .provider("first", first, kind="anthropic", model="claude-first")
+        .provider("second", second, kind="anthropic", model="claude-second")
+        .profile("default", ["first", "second"])
+        .router(resume=resume)
+    )
+    return router_process(builder), first, second
+
+
+def continuation(text: str, tool: Sequence[str] = ()) -> list[str]:
+    return anthropic_answer(text=pieces(text, 5) if text else (), tool=tool, output_tokens=20)
+
+
+def test_text_cut_at_every_offset_is_continued_on_the_second_provider(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    frames = anthropic_answer(text=pieces(TEXT, 34))
+    assert len(frames) == 40
+    proc, first, second = two_anthropic(router_process, fake_upstreams, "text")
+    body = claude_code_body()
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        sent, ended = sent_text(frames, offset, hold_tools=False)
+        if not ended:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            second.script(Answer.sse(continuation(TEXT[resumed_at:])))
+        message = stream_final(proc.url, body)
+        assert [b.type for b in message.content] == ["text"], offset
+        assert message.content[0].text == TEXT, offset
+        assert message.stop_reason == "end_turn"
+    continued = second.bodies()
+    assert len(continued) == 38
+    assert all(b["stream"] is True for b in first.bodies() + continued)
+    prefilled = [b for b in continued if b["messages"][-1]["role"] == "assistant"]
+    assert len(prefilled) == 38 - 3  # cuts before the first text delta are plain fallbacks
+    for request in prefilled:
+        prefill = request["messages"][-1]["content"][-1]["text"]
+        assert TEXT.startswith(prefill) and prefill == prefill.rstrip()
+        assert "thinking" not in request
