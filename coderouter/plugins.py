@@ -7,6 +7,7 @@ Plugins are registered in reverse so pluggy's last-in-first-out call order equal
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import time
@@ -237,13 +238,27 @@ def _register(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        known = ", ".join(sorted(h for h in dir(pm.hook) if not h.startswith("_")))
-        raise PluginError(
-            f"plugin {name!r}{where} implements an unknown hook: {exc} (hooks: {known})"
-        ) from exc
+        raise PluginError(_unknown_hook_message(pm, name, where, plugin)) from exc
     if hasattr(plugin, "name") and not getattr(plugin, "name", None):
         with contextlib.suppress(AttributeError):
             plugin.name = name
+
+
+def _unknown_hook_message(pm: pluggy.PluginManager, name: str, where: str, plugin: Any) -> str:
+    """Which of the plugin's hooks are not hooks, the nearest real name for each, and the real
+    ones (pluggy keeps a caller for the misspelling too, so only specified hooks are listed)."""
+    specified = sorted(
+        h for h in dir(pm.hook) if not h.startswith("_") and getattr(pm.hook, h).spec is not None
+    )
+    unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if c.spec is None)
+    problems = []
+    for hook in unknown:
+        nearest = difflib.get_close_matches(hook, specified, n=1)
+        problems.append(f"{hook!r}" + (f" (did you mean {nearest[0]!r}?)" if nearest else ""))
+    return (
+        f"plugin {name!r}{where} implements an unknown hook: {', '.join(problems)} "
+        f"(hooks: {', '.join(specified)})"
+    )
 
 
 def hooks_of(pm: pluggy.PluginManager, plugin: Any) -> list[str]:

@@ -358,14 +358,23 @@ def test_profile_selection_order(router_process: Any, fake_upstreams: Any) -> No
 
 def test_models_health_root_and_plugins(router_process: Any, fake_upstream: FakeUpstream) -> None:
     builder = (
-        ConfigBuilder().provider("up", fake_upstream, model="qwen3").profile("default", ["up"])
+        ConfigBuilder()
+        .provider("up", fake_upstream, model="qwen3")
+        .profile("default", ["up"])
+        .profile("second", ["up"])
+        .router(default_profile="default")
     )
     proc = router_process(builder)
     models = sdk(proc.url).models.list()
-    assert [m.id for m in models.data] == ["default", "qwen3"]
+    assert [m.id for m in models.data] == ["default", "second"]
+    for model in models.data:  # every listed id routes to the profile it names
+        answer = httpx.post(
+            proc.url + "/v1/chat/completions", json={"model": model.id, "messages": MESSAGES}
+        )
+        assert answer.headers["x-coderouter-profile"] == model.id
     assert httpx.head(proc.url + "/").status_code == 200
     assert httpx.get(proc.url + "/").json()["name"] == "coderouter"
-    assert httpx.get(proc.url + "/healthz").json()["profiles"] == ["default"]
+    assert httpx.get(proc.url + "/healthz").json()["profiles"] == ["default", "second"]
     plugins = httpx.get(proc.url + "/-/plugins").json()
     assert plugins["enabled"] == []
     assert "example" in [p["name"] for p in plugins["installed"]]

@@ -57,19 +57,19 @@ class HealthResource:
 
 
 class ModelsResource:
-    """Profiles and providers as models, in OpenAI's or (with ``anthropic-version``)
-    Anthropic's list shape."""
+    """The profiles as models, in OpenAI's or (with ``anthropic-version``) Anthropic's list
+    shape. Only profiles: each id sent back as ``model`` selects that profile, where a
+    provider's model name would route to the default profile instead."""
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
     def _ids(self) -> list[tuple[str, str]]:
         config = self.context.config
-        ids = [(name, f"profile {name}") for name in config.profiles]
-        for p in config.providers:
-            if p.model and p.model not in dict(ids):
-                ids.append((p.model, f"{p.name} ({p.kind})"))
-        return ids
+        return [
+            (name, f"profile {name}: {' -> '.join(profile.providers)}")
+            for name, profile in config.profiles.items()
+        ]
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         ids = self._ids()
