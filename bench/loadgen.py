@@ -431,7 +431,8 @@ class LoadRun:
             return f"http_{sample.status}"
         if args.stream and args.expect_frames and sample.frames != args.expect_frames:
             return f"frames_{sample.frames}"
-        if args.stream and conn is not None and b"[DONE]" not in conn.tail:
+        end = b"message_stop" if args.wire == "anthropic" else b"[DONE]"
+        if args.stream and conn is not None and end not in conn.tail:
             return "no_done"
         return ""
 

@@ -20,6 +20,7 @@ import pluggy
 
 from coderouter.chains import apply_paid_gate, default_chain
 from coderouter.config import Config
+from coderouter.hookcalls import HookCalls
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.resume import (
@@ -143,6 +144,7 @@ class Router:
         self.clock = clock
         self.log = log if log is not None else RequestLog(enabled=config.router.log_requests)
         self.hook = pm.hook
+        self.calls = HookCalls(pm)
 
     # --- profile -------------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class Router:
                     f"(known: {', '.join(aliases) or 'none configured'})"
                 )
             return aliases[mode]
-        chosen = self.hook.select_profile(request=view)
+        chosen = self.calls.first("select_profile", view)
         if chosen is not None:
             if chosen not in profiles:
                 raise ProfileError(
@@ -204,15 +206,15 @@ class Router:
         except ProfileError as exc:
             return self._error(trace, 400, "invalid_request", str(exc))
         draft = Draft(view)
-        for verdict in self.hook.prepare_request(draft=draft):
+        for verdict in self.calls.each("prepare_request", draft):
             if isinstance(verdict, Reject):
                 return self._reject(trace, verdict)
-        chain = self.hook.resolve_chain(request=view, profile=trace.profile)
+        chain = self.calls.first("resolve_chain", view, trace.profile)
         if chain is None:
             chain = default_chain(self.config, trace.profile)
         trace.chain = chain
         apply_paid_gate(self.config, chain)
-        self.hook.filter_chain(request=view, chain=chain)
+        self.calls.each("filter_chain", view, chain)
         for skipped in chain.skipped:
             trace.record(skipped.provider, "skipped", skipped.reason)
         failures: list[UpstreamError] = []
@@ -220,7 +222,7 @@ class Router:
             attempt = Attempt(
                 draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
             )
-            verdict = self.hook.before_attempt(attempt=attempt)
+            verdict = self.calls.first("before_attempt", attempt)
             if isinstance(verdict, Skip):
                 trace.record(provider.name, "skipped", verdict.reason)
                 continue
@@ -231,7 +233,7 @@ class Router:
                     return await self._stream(trace, attempt)
                 return await self._once(trace, attempt)
             except UpstreamError as err:
-                self.hook.on_failure(attempt=attempt, error=err)
+                self.calls.each("on_failure", attempt, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
                 failures.append(err)
                 if not err.retryable:
@@ -242,7 +244,7 @@ class Router:
 
     def _transforms(self, attempt: Attempt) -> list[StreamTransform]:
         found: list[StreamTransform] = []
-        for item in self.hook.stream_transforms(attempt=attempt):
+        for item in self.calls.each("stream_transforms", attempt):
             if item is None:
                 continue
             if isinstance(item, list | tuple):
@@ -331,7 +333,7 @@ class Router:
             raw = _dumps(out).encode()
             folded = accumulate(events)
             result = Result(200, folded.usage, folded.stop_reason, attempt.elapsed_s, None, model)
-        self.hook.after_attempt(attempt=attempt, result=result)
+        self.calls.each("after_attempt", attempt, result)
         headers = self._headers(trace, attempt, JSON)
         self._log(trace, attempt, 200, result)
         return Reply(200, headers, raw)
@@ -560,7 +562,7 @@ class Router:
             attempt = Attempt(
                 cut.draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
             )
-            verdict = self.hook.before_attempt(attempt=attempt)
+            verdict = self.calls.first("before_attempt", attempt)
             if isinstance(verdict, Skip):
                 trace.record(provider.name, "skipped", verdict.reason)
                 continue
@@ -582,7 +584,7 @@ class Router:
                 )
                 segment = await self._start_stream(trace, attempt, target, response, stitcher)
             except UpstreamError as err:
-                self.hook.on_failure(attempt=attempt, error=err)
+                self.calls.each("on_failure", attempt, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
                 if not err.retryable:
                     break
@@ -619,12 +621,12 @@ class Router:
         if pipeline.error is not None:
             if pipeline.error.usage is None:
                 pipeline.error.usage = pipeline.usage
-            self.hook.on_failure(attempt=attempt, error=pipeline.error)
+            self.calls.each("on_failure", attempt, pipeline.error)
             outcome = "failed after commit" if log else "cut, resumed"
             trace.record(attempt.provider.name, outcome, pipeline.error.message[:300], at=step_at)
             status = 502
         else:
-            self.hook.after_attempt(attempt=attempt, result=result)
+            self.calls.each("after_attempt", attempt, result)
         if log:
             self._log(trace, attempt, status, result)
 
