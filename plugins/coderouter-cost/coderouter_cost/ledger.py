@@ -1,8 +1,10 @@
 """The durable spend ledger: one SQLite row per priced attempt, shared by every worker on a host.
 
 WAL mode lets readers and the single writer run at once; ``synchronous=NORMAL`` makes each commit
-survive a killed process (a power loss may drop the last commits). Every row is its own
-committed transaction, so a worker killed between requests loses nothing.
+survive a killed process (a power loss may drop the last commits). Rows are either each their
+own committed transaction, written at once (:meth:`Ledger.append`), or, once
+:meth:`Ledger.defer_writes` is called, queued in memory and written in batches by
+:meth:`Ledger.write_queued` off the event loop on a connection of its own.
 
 Budgets need this month's spend on every request. :class:`MonthSpend` keeps it in memory per
 worker and catches up incrementally: rows are append-only with increasing ids, so reading
@@ -179,6 +181,10 @@ class Ledger:
         self._lock = threading.Lock()
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
+        self.deferred = False
+        self._in_flight: list[Row] = []
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer_lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
@@ -195,6 +201,10 @@ class Ledger:
             if self._checkpoint_conn is not None:
                 self._checkpoint_conn.close()
                 self._checkpoint_conn = None
+        with self._writer_lock:
+            if self._writer_conn is not None:
+                self._writer_conn.close()
+                self._writer_conn = None
         with self._lock:
             if self._conn is None:
                 return
@@ -239,10 +249,50 @@ class Ledger:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def append(self, row: Row) -> bool:
-        """Write ``row`` (and any rows kept from earlier failures); True when committed."""
+    def defer_writes(self) -> None:
+        """From now on :meth:`append` only queues the row (it counts towards the spend at
+        once); :meth:`write_queued`, called off the event loop, writes the queue."""
+        self.deferred = True
+
+    def write_queued(self) -> str | None:
+        """Write the queued rows in one transaction on a connection of its own (safe from any
+        one thread at a time; the lock the event loop takes is held only to swap lists).
+        Returns the error message when the write failed (the rows stay queued)."""
         with self._lock:
-            if self._conn is None:
+            if not self.pending or self._conn is None:
+                return None
+            batch, self.pending = self.pending, []
+            self._in_flight = batch
+        with self._writer_lock:
+            try:
+                if self._writer_conn is None:
+                    self._writer_conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+                conn = self._writer_conn
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(_INSERT, batch)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._writer_conn is not None and self._writer_conn.in_transaction:
+                    self._writer_conn.execute("ROLLBACK")
+                with self._lock:
+                    self._in_flight = []
+                    self.pending[:0] = batch
+                    self.write_errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                return (
+                    f"cost ledger {self.path}: write failed ({self.last_error}); "
+                    f"{len(self.pending)} row(s) kept in memory and retried"
+                )
+        with self._lock:
+            self._in_flight = []
+            self.unchecked_rows += len(batch)
+        return None
+
+    def append(self, row: Row) -> bool:
+        """Write ``row`` (and any rows kept from earlier failures); True when committed.
+        With :meth:`defer_writes`, queue it (False)."""
+        with self._lock:
+            if self._conn is None or self.deferred:
                 self.pending.append(row)
                 return False
             if self.pending:
@@ -308,12 +358,14 @@ class Ledger:
                 if month is None or not month.start <= now < month.end:
                     label, start, end = month_bounds(now)
                     month = MonthSpend(label, start, end)
-            if not self.pending:
+            if not self.pending and not self._in_flight:
                 return month
             view = attrs.evolve(
                 month, by_provider=dict(month.by_provider), by_profile=dict(month.by_profile)
             )
-            for row in self.pending:
+            # Rows being written right now may already be committed and read back into
+            # ``month``: for that moment they count twice, never zero times.
+            for row in (*self.pending, *self._in_flight):
                 view.add(row[_TS], row[_PROVIDER], row[_PROFILE], row[_COST])
             return view
 

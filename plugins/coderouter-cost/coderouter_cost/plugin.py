@@ -234,12 +234,26 @@ class CostPlugin(Plugin):
         except RuntimeError:
             return  # no event loop: SQLite keeps checkpointing inline
         ledger.defer_checkpoints()
-        self._checkpoints = loop.create_task(self._checkpoint_loop(ledger))
+        # Budgets need every worker to see every row as soon as it is spent: with one, rows
+        # are written at once as before.
+        if self.config.write_interval_s > 0 and not self._budgets:
+            ledger.defer_writes()
+        self._checkpoints = loop.create_task(self._background(ledger))
 
-    async def _checkpoint_loop(self, ledger: Ledger) -> None:
+    async def _background(self, ledger: Ledger) -> None:
+        """Off the event loop: queued rows every ``write_interval_s``, WAL checkpoints
+        every ``checkpoint_interval_s``."""
+        interval = self.config.write_interval_s or self.checkpoint_interval_s
+        last_checkpoint = time.monotonic()
         while True:
-            await asyncio.sleep(self.checkpoint_interval_s)
-            if ledger.unchecked_rows:
+            await asyncio.sleep(min(interval, self.checkpoint_interval_s))
+            if ledger.pending:
+                problem = await asyncio.to_thread(ledger.write_queued)
+                if problem is not None:
+                    self._report(problem)
+            now = time.monotonic()
+            if ledger.unchecked_rows and now - last_checkpoint >= self.checkpoint_interval_s:
+                last_checkpoint = now
                 await asyncio.to_thread(ledger.checkpoint)
 
     @hookimpl

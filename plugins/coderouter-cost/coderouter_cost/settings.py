@@ -33,6 +33,7 @@ class CostConfig:
     price_table: str = ""
     use_bundled_prices: bool = True
     busy_timeout_ms: int = 2000
+    write_interval_s: float = 0.25
 
 
 @attrs.frozen
@@ -100,6 +101,8 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
         )
     if settings.busy_timeout_ms < 0:
         raise ValueError(f"busy_timeout_ms: must not be negative, got {settings.busy_timeout_ms}")
+    if settings.write_interval_s < 0:
+        raise ValueError(f"write_interval_s: must not be negative, got {settings.write_interval_s}")
     for name, override in profiles.items():
         budget = override.monthly_budget_usd
         if budget is not None and budget < 0:
@@ -107,7 +110,13 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
                 f"profiles.{name}.plugins.cost.monthly_budget_usd: must not be "
                 f"negative, got {budget}"
             )
-        for key in ("ledger_path", "price_table", "use_bundled_prices", "busy_timeout_ms"):
+        for key in (
+            "ledger_path",
+            "price_table",
+            "use_bundled_prices",
+            "busy_timeout_ms",
+            "write_interval_s",
+        ):
             if getattr(override, key) != getattr(settings, key):
                 raise ValueError(
                     f"profiles.{name}.plugins.cost.{key}: can only be set in "

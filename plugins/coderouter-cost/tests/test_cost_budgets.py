@@ -309,6 +309,28 @@ def test_a_locked_ledger_keeps_rows_in_memory_and_writes_them_later(tmp_path: Pa
     assert ledger.spend().total == 5.0
 
 
+def test_deferred_rows_count_at_once_and_are_written_in_one_batch(tmp_path: Path) -> None:
+    clock = Clock(NOV_30)
+    ledger = Ledger(tmp_path / "ledger.sqlite3", busy_timeout_ms=20, clock=clock)
+    ledger.open()
+    ledger.defer_writes()
+    other = sqlite3.connect(ledger.path, isolation_level=None)
+    for cost in (1.0, 2.0, 4.0):
+        assert ledger.append(row(clock(), cost=cost)) is False
+    assert other.execute("SELECT count(*) FROM attempts").fetchone() == (0,)
+    assert ledger.spend().total == 7.0
+    other.execute("BEGIN IMMEDIATE")
+    problem = ledger.write_queued()
+    assert problem is not None and "3 row(s) kept in memory" in problem
+    assert len(ledger.pending) == 3 and ledger.spend().total == 7.0
+    other.execute("COMMIT")
+    assert ledger.write_queued() is None
+    assert ledger.pending == [] and ledger.unchecked_rows == 3
+    assert other.execute("SELECT count(*), sum(cost_usd) FROM attempts").fetchone() == (3, 7.0)
+    assert ledger.spend().total == 7.0
+    ledger.close()
+
+
 def test_close_flushes_pending_rows(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite3", busy_timeout_ms=20, on_error=lambda m: None)
     ledger.open()

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,21 @@ def stats(config: Path, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def ledger_rows(state_dir: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(state_dir / "cost-ledger.sqlite3")
-    try:
-        return conn.execute(
-            "SELECT provider, round(cost_usd, 9) FROM attempts ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
+def ledger_rows(state_dir: Path, *, at_least: int = 0) -> list[tuple[Any, ...]]:
+    """The ledger's rows; without budgets a worker writes them in batches a moment after
+    the answer, so this waits (at most 5 s) until ``at_least`` rows are there."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        conn = sqlite3.connect(state_dir / "cost-ledger.sqlite3")
+        try:
+            rows = conn.execute(
+                "SELECT provider, round(cost_usd, 9) FROM attempts ORDER BY id"
+            ).fetchall()
+        finally:
+            conn.close()
+        if len(rows) >= at_least or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
 
 
 def test_every_ingress_and_provider_kind_is_priced(
@@ -114,6 +122,7 @@ def test_every_ingress_and_provider_kind_is_priced(
     with client.messages.stream(model="claude", max_tokens=1000, messages=MESSAGES) as stream:
         assert stream.get_final_message().content[0].type == "text"
     logs = proc.wait_for_log(5)
+    assert len(ledger_rows(tmp_path, at_least=5)) == 5
     assert [(r["ingress"], r["provider"], r["stream"], r["cost_usd"]) for r in logs] == [
         ("openai_chat", "gpt", False, 0.012),
         ("openai_chat", "gpt", True, 0.012),
@@ -145,7 +154,7 @@ def test_free_local_provider_is_recorded_at_zero(
     proc = router_process(builder)
     raw = chat_sdk(proc.url).chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
     assert raw.headers["x-coderouter-cost-usd"] == "0.000000"
-    assert ledger_rows(tmp_path) == [("local", 0.0)]
+    assert ledger_rows(tmp_path, at_least=1) == [("local", 0.0)]
 
 
 def budget_builder(
@@ -246,7 +255,7 @@ def test_killed_server_loses_no_ledger_row(
         ConfigBuilder()
         .provider("paid", fake_upstream, paid=True, cost=DOLLAR_A_REQUEST)
         .profile("default", ["paid"])
-        .plugin("cost")
+        .plugin("cost", write_interval_s=0)
         .router(state_dir=str(tmp_path))
     )
     proc = router_process(builder, env=PAID)
