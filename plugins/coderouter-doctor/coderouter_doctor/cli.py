@@ -23,15 +23,15 @@ PLUGIN_NAME = "doctor"
 
 
 def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from coderouter.cli import add_config_option
-
     parser = subparsers.add_parser(
         "doctor",
         help="probe every provider, explain what is wrong and patch the config",
         description="Probe providers with real requests. Exit 0: all ok; 2: needs tuning; "
         "1: a failure.",
     )
-    add_config_option(parser)
+    parser.add_argument(
+        "--config", dest="config_sub", metavar="PATH", help="config file (as before the command)"
+    )
     parser.add_argument(
         "--provider",
         action="append",

@@ -12,11 +12,20 @@ import attrs
 
 from coderouter.config import ProviderConfig
 from coderouter.sse import Frame, SSEParser
-from coderouter.streaming import is_commit_event
 from coderouter.types import UpstreamError
 from coderouter.upstream import Upstream
 from coderouter.wire import PROVIDER_WIRE, wire_format
-from coderouter.wire.model import Event, Request, Response, TextDelta, accumulate
+from coderouter.wire.model import (
+    BlockStart,
+    Event,
+    Request,
+    Response,
+    SignatureDelta,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    accumulate,
+)
 
 __all__ = ["MAX_STREAM_BYTES", "ProbeClient", "Reply", "user_request"]
 
@@ -49,6 +58,15 @@ class Reply:
 
     def blocks(self, kind: str) -> list[dict[str, Any]]:
         return [b for b in self.response.content if b.get("type") == kind]
+
+
+def _is_token(event: Event) -> bool:
+    """The first token: text, thinking, a signature, tool arguments or a tool call's start."""
+    if isinstance(event, TextDelta):
+        return bool(event.text)
+    if isinstance(event, BlockStart):
+        return event.block.get("type") == "tool_use"
+    return isinstance(event, ThinkingDelta | SignatureDelta | ToolArgsDelta)
 
 
 def user_request(text: str, *, max_tokens: int | None = 64, **fields: Any) -> Request:
@@ -124,7 +142,7 @@ class ProbeClient:
                 for frame in parser.feed(chunk):
                     frames.append(frame)
                     decoded = decoder.feed(frame)
-                    if first is None and any(is_commit_event(e) for e in decoded):
+                    if first is None and any(_is_token(e) for e in decoded):
                         first = self.clock()
                     chars += sum(len(e.text) for e in decoded if isinstance(e, TextDelta))
                     events += decoded
