@@ -11,6 +11,11 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   :func:`raw_response` builds a well-formed response to start from.
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
+* plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
+  ``clock=``; :func:`start_plugin` registers a plugin in a plugin manager and runs ``startup``
+  with that clock, returning the records it logs; :func:`config_error` is the
+  :class:`~coderouter.config.ConfigError` a bad ``[plugins.<name>]`` setting raises;
+  :func:`readme_config` lays a README's TOML example over a :class:`ConfigBuilder` config.
 * :class:`~coderouter.testing.llama.LlamaServer` — a real llama.cpp server
   (llama-cpp-python with Gemma 3 270M) as a process; built once into a cache outside the clone
   (:mod:`coderouter.testing.llama`).
@@ -34,6 +39,7 @@ from coderouter.testing.bodies import (
     responses_body,
     responses_stream,
 )
+from coderouter.testing.harness import FakeClock, config_error, readme_config, start_plugin
 from coderouter.testing.raw import RawPeer, RawUpstream, raw_response
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream, RecordedRequest, free_port
@@ -41,6 +47,7 @@ from coderouter.testing.upstream import Answer, FakeUpstream, RecordedRequest, f
 __all__ = [
     "Answer",
     "ConfigBuilder",
+    "FakeClock",
     "FakeUpstream",
     "RawPeer",
     "RawUpstream",
@@ -50,8 +57,11 @@ __all__ = [
     "anthropic_stream",
     "chat_completion",
     "chat_stream",
+    "config_error",
     "free_port",
     "raw_response",
+    "readme_config",
     "responses_body",
     "responses_stream",
+    "start_plugin",
 ]

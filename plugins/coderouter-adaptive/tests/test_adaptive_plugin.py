@@ -3,17 +3,15 @@ judging against chain peers, debouncing, ageing out, per-profile settings and st
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import pluggy
 import pytest
 from coderouter_adaptive import AdaptiveConfig, AdaptivePlugin
 
-from coderouter.config import ConfigError, ProviderConfig
-from coderouter.log import RequestLog
-from coderouter.plugins import load_plugins, plugin_states
-from coderouter.testing import ConfigBuilder
+from coderouter.config import ProviderConfig
+from coderouter.plugins import plugin_states
+from coderouter.testing import ConfigBuilder, FakeClock, config_error, start_plugin
 from coderouter.types import (
     Attempt,
     Chain,
@@ -28,14 +26,6 @@ from coderouter.types import (
 PROVIDERS = {n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}") for n in "abc"}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Harness:
     def __init__(
         self,
@@ -44,12 +34,8 @@ class Harness:
         profiles: dict[str, AdaptiveConfig] | None = None,
     ) -> None:
         self.pm = pm
-        self.clock = FakeClock()
+        self.clock = FakeClock(100.0)
         self.plugin = AdaptivePlugin(config or AdaptiveConfig(), profiles, clock=self.clock)
-        pm.register(self.plugin, name="adaptive")
-        self.events: list[dict[str, Any]] = []
-        log = RequestLog(enabled=False)
-        log.listeners.append(self.events.append)
         app_config = (
             ConfigBuilder()
             .provider("a", "http://127.0.0.1:9/v1")
@@ -58,7 +44,7 @@ class Harness:
             .profile("default", ["a", "b", "c"])
             .build()
         )
-        pm.hook.startup(app=types.SimpleNamespace(log=log, clock=self.clock, config=app_config))
+        self.events = start_plugin(pm, self.plugin, "adaptive", clock=self.clock, config=app_config)
 
     def attempt(self, name: str, stream: bool) -> Attempt:
         view = RequestView("openai_chat", {"model": "m", "messages": [], "stream": stream}, {})
@@ -232,12 +218,4 @@ def test_state_shows_stats_demotions_and_ranking(plugin_manager: pluggy.PluginMa
     ],
 )
 def test_bad_settings_fail_with_the_key(settings: dict[str, Any], message: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("a", "http://127.0.0.1:9/v1")
-        .profile("default", ["a"])
-        .plugin("adaptive", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert message in str(info.value)
+    assert message in str(config_error("adaptive", settings))

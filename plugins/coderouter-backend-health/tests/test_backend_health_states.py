@@ -3,17 +3,15 @@ clock through a fresh plugin manager."""
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import pluggy
 import pytest
 from coderouter_backend_health import BackendHealthConfig, BackendHealthPlugin
 
-from coderouter.config import ConfigError, ProviderConfig
-from coderouter.log import RequestLog
-from coderouter.plugins import load_plugins, plugin_states
-from coderouter.testing import ConfigBuilder
+from coderouter.config import ProviderConfig
+from coderouter.plugins import plugin_states
+from coderouter.testing import ConfigBuilder, FakeClock, config_error, start_plugin
 from coderouter.types import (
     Attempt,
     Chain,
@@ -33,17 +31,6 @@ PROVIDERS = {
 ERROR = UpstreamError("status", "boom", status=500)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class Harness:
     """The plugin registered in a fresh plugin manager, with records to feed it."""
 
@@ -54,12 +41,8 @@ class Harness:
         profiles: dict[str, BackendHealthConfig] | None = None,
     ) -> None:
         self.pm = pm
-        self.clock = FakeClock()
+        self.clock = FakeClock(1000.0)
         self.plugin = BackendHealthPlugin(config, profiles, clock=self.clock)
-        pm.register(self.plugin, name="backend_health")
-        self.events: list[dict[str, Any]] = []
-        log = RequestLog(enabled=False)
-        log.listeners.append(self.events.append)
         app_config = (
             ConfigBuilder()
             .provider("a", "http://127.0.0.1:9/v1")
@@ -67,7 +50,9 @@ class Harness:
             .profile("default", ["a", "b"])
             .build()
         )
-        pm.hook.startup(app=types.SimpleNamespace(log=log, clock=self.clock, config=app_config))
+        self.events = start_plugin(
+            pm, self.plugin, "backend_health", clock=self.clock, config=app_config
+        )
 
     def attempt(self, name: str, profile: str = "default") -> Attempt:
         view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
@@ -290,12 +275,4 @@ def test_describe_state_lists_configured_and_seen_providers(
     ],
 )
 def test_bad_settings_fail_with_the_key(settings: dict[str, Any], message: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("a", "http://127.0.0.1:9/v1")
-        .profile("default", ["a"])
-        .plugin("backend_health", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert message in str(info.value)
+    assert message in str(config_error("backend_health", settings))

@@ -3,29 +3,19 @@ when the cooldown ends, per-profile settings, state and config errors."""
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import pluggy
 import pytest
 from coderouter_memory_pressure import MemoryPressureConfig, MemoryPressurePlugin
 
-from coderouter.config import ConfigError, ProviderConfig
-from coderouter.log import RequestLog
-from coderouter.plugins import load_plugins, plugin_states
-from coderouter.testing import ConfigBuilder
+from coderouter.config import ProviderConfig
+from coderouter.plugins import plugin_states
+from coderouter.testing import FakeClock, config_error, start_plugin
 from coderouter.types import Attempt, Chain, Draft, RequestView, Skip, UpstreamError
 
 PROVIDERS = {n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}") for n in "ab"}
 OOM = UpstreamError("status", "CUDA out of memory. Tried to allocate 2.00 GiB", status=500)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Harness:
@@ -36,13 +26,9 @@ class Harness:
         profiles: dict[str, MemoryPressureConfig] | None = None,
     ) -> None:
         self.pm = pm
-        self.clock = FakeClock()
+        self.clock = FakeClock(500.0)
         self.plugin = MemoryPressurePlugin(config, profiles, clock=self.clock)
-        pm.register(self.plugin, name="memory_pressure")
-        self.events: list[dict[str, Any]] = []
-        log = RequestLog(enabled=False)
-        log.listeners.append(self.events.append)
-        pm.hook.startup(app=types.SimpleNamespace(log=log, clock=self.clock))
+        self.events = start_plugin(pm, self.plugin, "memory_pressure", clock=self.clock)
 
     def attempt(self, name: str, profile: str = "default") -> Attempt:
         view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
@@ -186,12 +172,4 @@ def test_state_shows_counts_and_cooldowns(plugin_manager: pluggy.PluginManager) 
     ],
 )
 def test_bad_settings_fail_with_the_key(settings: dict[str, Any], message: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("a", "http://127.0.0.1:9/v1")
-        .profile("default", ["a"])
-        .plugin("memory_pressure", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert message in str(info.value)
+    assert message in str(config_error("memory_pressure", settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from coderouter_output_filters import (
 from coderouter.config import ConfigError, ProviderConfig
 from coderouter.context import AppContext
 from coderouter.plugins import load_plugins
-from coderouter.testing import ConfigBuilder
+from coderouter.testing import ConfigBuilder, config_error, readme_config
 from coderouter.types import Attempt, Draft, RequestView
 from coderouter.wire.model import BlockStart, BlockStop, MessageStop, ThinkingDelta
 
@@ -176,28 +177,12 @@ def test_toml_tables_are_structured() -> None:
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, Any], expected: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("local", "http://127.0.0.1:1/v1")
-        .profile("default", ["local"])
-        .plugin("output_filters", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert expected in str(info.value)
-    assert "plugins.output_filters" in str(info.value)
+    error = str(config_error("output_filters", settings, provider="local"))
+    assert expected in error
+    assert "plugins.output_filters" in error
 
 
 def test_readme_example_loads() -> None:
-    import re
-    import tomllib
-    from pathlib import Path
-
-    from coderouter.config import parse_config
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    [block] = re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
-    data = tomllib.loads(block)
     builder = (
         ConfigBuilder()
         .provider("lmstudio", "http://127.0.0.1:1/v1")
@@ -205,10 +190,7 @@ def test_readme_example_loads() -> None:
         .profile("default", ["lmstudio"])
         .profile("raw", ["vllm"])
     )
-    raw = builder.raw()
-    raw["plugins"] = data["plugins"]
-    raw["profiles"]["raw"]["plugins"] = data["profiles"]["raw"]["plugins"]
-    config = parse_config(raw, source="README.md")
+    config = readme_config(Path(__file__).parent.parent / "README.md", builder)
     plugin = load_plugins(config).get_plugin("output_filters")
     plugin.check_config(config=config)
     lmstudio, vllm = config.providers

@@ -12,10 +12,9 @@ import pluggy
 import pytest
 from coderouter_tool_loop import ToolLoopConfig, ToolLoopPlugin
 
-from coderouter.config import ConfigError
 from coderouter.log import RequestLog
 from coderouter.plugins import load_plugins, plugin_states
-from coderouter.testing import ConfigBuilder
+from coderouter.testing import ConfigBuilder, config_error
 from coderouter.types import Draft, Reject, RequestView
 
 ARGS = {"path": "src/app.py", "limit": 50}
@@ -226,12 +225,4 @@ def test_config_from_toml_with_profile_override(tmp_path: Any) -> None:
     ],
 )
 def test_bad_settings_fail_with_the_key(settings: dict[str, Any], message: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("a", "http://127.0.0.1:9/v1")
-        .profile("default", ["a"])
-        .plugin("tool_loop", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert message in str(info.value)
+    assert message in str(config_error("tool_loop", settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from coderouter_tool_repair.calls import ToolSet
 from coderouter.config import ConfigError, ProviderConfig
 from coderouter.context import AppContext
 from coderouter.plugins import load_plugins
-from coderouter.testing import ConfigBuilder
+from coderouter.testing import ConfigBuilder, config_error, readme_config
 from coderouter.types import Attempt, Draft, RequestView
 
 OPENAI = ProviderConfig(name="local", base_url="http://127.0.0.1:1/v1", kind="openai")
@@ -131,16 +132,9 @@ def test_settings_are_structured_from_toml_tables() -> None:
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, Any], expected: str) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("local", "http://127.0.0.1:1/v1")
-        .profile("default", ["local"])
-        .plugin("tool_repair", **settings)
-    )
-    with pytest.raises(ConfigError) as info:
-        load_plugins(builder.build())
-    assert expected in str(info.value)
-    assert "tool_repair" in str(info.value)
+    error = str(config_error("tool_repair", settings, provider="local"))
+    assert expected in error
+    assert "tool_repair" in error
 
 
 def test_describe_state_counts() -> None:
@@ -174,13 +168,6 @@ def test_describe_state_counts() -> None:
 
 
 def test_readme_example_loads() -> None:
-    import re
-    import tomllib
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    [block] = re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
-    data = tomllib.loads(block)
     builder = (
         ConfigBuilder()
         .provider("ollama", "http://127.0.0.1:1/v1")
@@ -188,12 +175,7 @@ def test_readme_example_loads() -> None:
         .profile("default", ["ollama"])
         .profile("cloud", ["llamacpp"])
     )
-    raw = builder.raw()
-    raw["plugins"] = data["plugins"]
-    raw["profiles"]["cloud"]["plugins"] = data["profiles"]["cloud"]["plugins"]
-    from coderouter.config import parse_config
-
-    config = parse_config(raw, source="README.md")
+    config = readme_config(Path(__file__).parent.parent / "README.md", builder)
     plugin = load_plugins(config).get_plugin("tool_repair")
     assert plugin.config.enabled_providers == ["ollama", "llamacpp"]
     assert plugin.config_for("cloud").enabled_providers == []
