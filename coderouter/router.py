@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ import httpx
 import pluggy
 
 from coderouter.chains import apply_paid_gate, default_chain
-from coderouter.config import Config
+from coderouter.config import Config, ProviderConfig
 from coderouter.hookcalls import HookCalls
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
@@ -34,7 +35,7 @@ from coderouter.resume import (
     read_sent,
     sum_usage,
 )
-from coderouter.streaming import Pipeline, flush_transforms, run_transforms
+from coderouter.streaming import Pipeline, flush_transforms, is_commit_event, run_transforms
 from coderouter.types import (
     Attempt,
     Chain,
@@ -121,6 +122,33 @@ def _request_id() -> str:
 def cut_reason(pipeline: Pipeline) -> str:
     err = pipeline.error
     return f"{err.summary()}: {err.message}"[:300] if err is not None else ""
+
+
+def _empty_response() -> UpstreamError:
+    """A 200 with no text and no tool call: coding agents take it for a finished turn that did
+    nothing, so it fails the attempt (before anything reached the client) and the chain moves
+    on."""
+    return UpstreamError("empty_response", "upstream answered with no text and no tool call")
+
+
+_HONEST_STATUSES = frozenset({401, 403, 404})
+
+
+def _hint(provider: ProviderConfig, err: UpstreamError, requested: str) -> str:
+    said = f"provider {provider.name!r} answered {err.status}: {err.message}"
+    if err.status == 404:
+        model = provider.model_for(requested)
+        return f"{said} (model {model!r} is not pulled or not served there)"
+    if not provider.api_key_env:
+        return f"{said} (the provider has no api_key_env set in the config)"
+    if not provider.api_key:
+        return f"{said} ({provider.api_key_env} is not set)"
+    return f"{said} (check the key in {provider.api_key_env})"
+
+
+def _overflow_limit(message: str) -> int:
+    found = re.search(r"> (\d+) maximum", message)
+    return int(found.group(1)) if found else 0
 
 
 def _header_safe(value: str) -> str:
@@ -217,7 +245,7 @@ class Router:
         self.calls.each("filter_chain", view, chain)
         for skipped in chain.skipped:
             trace.record(skipped.provider, "skipped", skipped.reason)
-        failures: list[UpstreamError] = []
+        failures: list[tuple[ProviderConfig, UpstreamError]] = []
         for index, provider in enumerate(list(chain.providers)):
             attempt = Attempt(
                 draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
@@ -235,9 +263,9 @@ class Router:
             except UpstreamError as err:
                 self.calls.each("on_failure", attempt, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
-                failures.append(err)
+                failures.append((provider, err))
                 if not err.retryable:
-                    return self._final(trace, err)
+                    return self._final(trace, provider, err)
         return self._exhausted(trace, failures)
 
     # --- one attempt ---------------------------------------------------------------------------
@@ -324,10 +352,13 @@ class Router:
         attempt.first_token_at = self.clock()
         transforms = self._transforms(attempt)
         model = provider.model_for(trace.view.model)
+        decoded = target.decode_response(data)
+        if not any(is_commit_event(event) for event in decoded):
+            raise _empty_response()
         if target.name == trace.wire.name and not transforms:
             result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
         else:
-            events = run_transforms(transforms, target.decode_response(data))
+            events = run_transforms(transforms, decoded)
             events += flush_transforms(transforms)
             out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
             raw = _dumps(out).encode()
@@ -380,7 +411,10 @@ class Router:
         pipeline.hold_errors = resumable
         if not response.headers.get("content-type", "").startswith(SSE):
             _, data = await self.upstream.read_json(response)
-            whole = [pipeline.push_events(target.decode_response(data))]
+            decoded = target.decode_response(data)
+            if not any(is_commit_event(event) for event in decoded):
+                raise _empty_response()
+            whole = [pipeline.push_events(decoded)]
             attempt.first_token_at = self.clock()
             return pipeline, whole, None, response
         chunks = self.upstream.iter_bytes(response).__aiter__()
@@ -393,6 +427,8 @@ class Router:
                     head.append(pipeline.finish())
                     break
                 head.append(pipeline.push(chunk))
+            if not pipeline.content_frames:
+                raise _empty_response()
         except BaseException:
             await response.aclose()
             raise
@@ -670,17 +706,28 @@ class Router:
             trace, status, reject.error_type, reject.message, retry_after_s=reject.retry_after_s
         )
 
-    def _final(self, trace: Trace, err: UpstreamError) -> Reply:
+    def _final(self, trace: Trace, provider: ProviderConfig, err: UpstreamError) -> Reply:
+        """A failure no other provider could mend: its status, in the client's format."""
         status = err.status or 502
-        error_type = error_type_for_status(status)
-        message = err.message
-        overflow = getattr(trace.wire, "context_overflow_message", None)
-        if overflow is not None and status == 400:
-            message = (
-                overflow(message, body=err.body, request_tokens=self._estimate(trace.view))
-                or message
-            )
-        return self._error(trace, status, error_type, message, extra={"attempts": trace.steps})
+        message = f"provider {provider.name!r} answered {status}: {err.message}"
+        return self._error(
+            trace, status, error_type_for_status(status), message, extra={"attempts": trace.steps}
+        )
+
+    def _overflow(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
+        """Every provider said the prompt does not fit: Claude Code's parseable ``prompt is too
+        long`` (it compacts on that) or OpenAI's ``context_length_exceeded``, with the largest
+        limit any provider named."""
+        best = failures[0]
+        message = best.message
+        render = getattr(trace.wire, "context_overflow_message", None)
+        if render is not None:
+            rendered = [
+                render(f.message, body=f.body, request_tokens=self._estimate(trace.view))
+                for f in failures
+            ]
+            message = max((r for r in rendered if r), key=_overflow_limit, default=message)
+        return self._error(trace, 400, "context_overflow", message, extra={"attempts": trace.steps})
 
     @staticmethod
     def _estimate(view: RequestView) -> int | None:
@@ -689,7 +736,15 @@ class Router:
         except ValueError:
             return None
 
-    def _exhausted(self, trace: Trace, failures: list[UpstreamError]) -> Reply:
+    def _exhausted(
+        self, trace: Trace, attempted: list[tuple[ProviderConfig, UpstreamError]]
+    ) -> Reply:
+        failures = [err for _, err in attempted]
+        if failures and all(f.context_overflow for f in failures):
+            return self._overflow(trace, failures)
+        statuses = {f.status for f in failures}
+        if len(statuses) == 1 and statuses <= _HONEST_STATUSES:
+            return self._honest(trace, attempted)
         parts = [f"{s['provider']} {s['outcome']} ({s['reason']})" for s in trace.steps]
         if trace.chain is not None:
             parts += [f"{m.provider} moved ({m.reason})" for m in trace.chain.moves]
@@ -708,6 +763,19 @@ class Router:
                 extra={"attempts": trace.steps},
             )
         return self._error(trace, 502, "api_error", summary, extra={"attempts": trace.steps})
+
+    def _honest(self, trace: Trace, attempted: list[tuple[ProviderConfig, UpstreamError]]) -> Reply:
+        """Every attempt failed the same way and retrying cannot help (a key, a missing model):
+        that status, with what to fix. A 502 would make coding agents retry for minutes."""
+        status = attempted[0][1].status or 502
+        hints = [_hint(provider, err, trace.view.model) for provider, err in attempted]
+        return self._error(
+            trace,
+            status,
+            error_type_for_status(status),
+            "; ".join(hints),
+            extra={"attempts": trace.steps},
+        )
 
     def _log(
         self,

@@ -24,11 +24,12 @@ from coderouter.wire.model import (
     ThinkingDelta,
     ToolArgsDelta,
 )
+from coderouter.wire.overflow import is_context_overflow
 
 if TYPE_CHECKING:
     from coderouter.resume import ToolHolder
 
-__all__ = ["Pipeline", "flush_transforms", "run_transforms"]
+__all__ = ["Pipeline", "flush_transforms", "is_commit_event", "run_transforms"]
 
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded", "api_error", "rate_limit", "timeout"})
 
@@ -64,11 +65,13 @@ def flush_transforms(transforms: Sequence[StreamTransform]) -> list[Event]:
 
 
 def stream_error_to_upstream(event: StreamError, *, committed: bool) -> UpstreamError:
+    overflow = event.error_type == "invalid_request" and is_context_overflow(event.message)
     return UpstreamError(
         "status" if event.error_type == "invalid_request" else "stream_cut",
         f"{event.error_type}: {event.message}",
-        retryable=event.error_type in RETRYABLE_STREAM_ERRORS,
+        retryable=overflow or event.error_type in RETRYABLE_STREAM_ERRORS,
         committed=committed,
+        context_overflow=overflow,
     )
 
 

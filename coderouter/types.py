@@ -282,12 +282,17 @@ class Result:
     model: str = ""
 
 
-ErrorKind = Literal["connect", "timeout", "status", "stream_cut", "bad_response", "internal"]
+ErrorKind = Literal[
+    "connect", "timeout", "status", "stream_cut", "bad_response", "empty_response", "internal"
+]
 
 
 @attrs.define(slots=True)
 class UpstreamError(Exception):
-    """Why an attempt failed. ``retryable`` decides whether the chain moves on."""
+    """Why an attempt failed. ``retryable`` decides whether the chain moves on.
+
+    ``empty_response``: a 200 with no text and no tool call. ``context_overflow``: the upstream
+    said the prompt does not fit its context (retryable: another provider may have more)."""
 
     kind: ErrorKind
     message: str
@@ -298,6 +303,7 @@ class UpstreamError(Exception):
     retry_after_s: float | None = None
     usage: Usage | None = None
     """What the stream had reported when it failed after commit (the upstream may bill it)."""
+    context_overflow: bool = False
 
     def __str__(self) -> str:
         if self.status is not None:

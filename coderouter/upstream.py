@@ -24,6 +24,7 @@ from coderouter import http1
 from coderouter.config import ProviderConfig
 from coderouter.types import UpstreamError
 from coderouter.wire import PROVIDER_WIRE, wire_format
+from coderouter.wire.overflow import is_context_overflow
 
 __all__ = [
     "Upstream",
@@ -269,13 +270,15 @@ class Upstream:
             found = wire_format(PROVIDER_WIRE[provider.kind]).error_message(parsed)
             message = found or message
         status = response.status_code
+        overflow = status in (400, 413, 422) and is_context_overflow(f"{message}\n{text}")
         return UpstreamError(
             "status",
             message or response.reason_phrase or f"HTTP {status}",
             status=status,
-            retryable=is_retryable_status(status),
+            retryable=overflow or is_retryable_status(status),
             body=text,
             retry_after_s=_retry_after(response),
+            context_overflow=overflow,
         )
 
     async def read_json(self, response: UpstreamResponse) -> tuple[bytes, dict[str, Any]]:

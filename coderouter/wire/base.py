@@ -11,6 +11,7 @@ __all__ = ["ERROR_STATUS", "StreamDecoder", "StreamEncoder", "WireFormat"]
 
 ERROR_STATUS: dict[str, int] = {
     "invalid_request": 400,
+    "context_overflow": 400,
     "authentication": 401,
     "permission": 403,
     "not_found": 404,

@@ -931,6 +931,7 @@ def test_context_overflow_uses_the_error_body_and_the_estimate() -> None:
 
 ANTHROPIC_ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
+    "context_overflow": "invalid_request_error",
     "authentication": "authentication_error",
     "permission": "permission_error",
     "not_found": "not_found_error",

@@ -3,13 +3,14 @@ body, and the context-overflow wording Claude Code parses."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from coderouter.wire import overflow
 from coderouter.wire.anthropic.common import dumps, sse_frame
 
 ERROR_TYPES: dict[str, str] = {
     "invalid_request": "invalid_request_error",
+    "context_overflow": "invalid_request_error",
     "authentication": "authentication_error",
     "permission": "permission_error",
     "not_found": "not_found_error",
@@ -68,74 +69,6 @@ def error_message(body: Any) -> str:
 
 # --- context overflow -----------------------------------------------------------------------
 
-_OVERFLOW_STRONG = re.compile(
-    r"context[_ ]length[_ ]exceeded|exceed_context_size|model_context_window_exceeded|"
-    r"maximum (?:context|model) length|prompt is too long|prompt too long|"
-    r"reduce the length of the messages",
-    re.IGNORECASE,
-)
-_OVERFLOW_WEAK = re.compile(
-    r"context (?:length|size|window)|(?:prompt|input)\b[^.]{0,40}\btoo long|too many tokens|"
-    r"maximum number of tokens",
-    re.IGNORECASE,
-)
-_EXCEEDS = re.compile(r"exceed|too long|too large|too many|greater than|longer than", re.IGNORECASE)
-_NUM = r"(\d[\d,]*)"
-_OVERFLOW_TOTAL = (re.compile(rf"{_NUM} tokens? > {_NUM}", re.IGNORECASE),)
-_OVERFLOW_PROMPT = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"you requested {_NUM} tokens",
-        rf"resulted in {_NUM} tokens",
-        rf"request \({_NUM} tokens\)",
-        rf"prompt \((?:total )?length {_NUM}\)",
-        rf"prompt \({_NUM} tokens\)",
-        rf"input token count \({_NUM}\)",
-        rf"prompt has {_NUM} tokens",
-        rf"input \({_NUM} tokens\)",
-        rf"\"n_prompt_tokens\"\s*:\s*{_NUM}",
-    )
-)
-_OVERFLOW_LIMIT = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"maximum context length (?:is|of) {_NUM}",
-        rf"maximum model length (?:is|of) {_NUM}",
-        rf"context size \({_NUM} tokens\)",
-        rf"context size is {_NUM}",
-        rf"context length {_NUM}",
-        rf"context length \({_NUM} tokens\)",
-        rf"context window of {_NUM}",
-        rf"limit of {_NUM}",
-        rf"tokens allowed \({_NUM}\)",
-        rf"\"n_ctx\"\s*:\s*{_NUM}",
-    )
-)
-_OVERFLOW_INPUT_PLUS_OUTPUT = re.compile(
-    rf"too large: {_NUM}.*?request has {_NUM} input tokens", re.IGNORECASE | re.DOTALL
-)
-
-
-def _first_number(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:
-    for pattern in patterns:
-        found = pattern.search(text)
-        if found:
-            return int(found.group(1).replace(",", ""))
-    return None
-
-
-def _overflow_numbers(text: str) -> tuple[int | None, int | None]:
-    """(request tokens, context limit) as far as ``text`` tells them."""
-    found = _OVERFLOW_TOTAL[0].search(text)
-    if found:
-        return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
-    prompt = _first_number(_OVERFLOW_PROMPT, text)
-    if prompt is None:
-        both = _OVERFLOW_INPUT_PLUS_OUTPUT.search(text)
-        if both:
-            prompt = int(both.group(1).replace(",", "")) + int(both.group(2).replace(",", ""))
-    return prompt, _first_number(_OVERFLOW_LIMIT, text)
-
 
 def context_overflow_message(
     message: str, *, body: Any = None, request_tokens: int | None = None
@@ -149,16 +82,9 @@ def context_overflow_message(
     """
     raw = body if isinstance(body, str) else dumps(body) if body is not None else ""
     text = f"{message}\n{raw}" if raw else message
-    strong = _OVERFLOW_STRONG.search(text) is not None
-    if not strong and _OVERFLOW_WEAK.search(text) is None:
+    if not overflow.is_context_overflow(text):
         return None
-    prompt, limit = _overflow_numbers(text)
-    if (
-        not strong
-        and _EXCEEDS.search(text) is None
-        and not (prompt is not None and limit is not None and prompt > limit)
-    ):
-        return None
+    prompt, limit = overflow.overflow_numbers(text)
     if prompt is None and request_tokens:
         prompt = request_tokens
     if limit is None:

@@ -8,6 +8,7 @@ from coderouter.wire.openai_chat.common import dumps
 
 ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
+    "context_overflow": "invalid_request_error",
     "authentication": "authentication_error",
     "permission": "permission_error",
     "not_found": "not_found_error",
@@ -26,7 +27,7 @@ def error_body(error_type: str, message: str) -> dict[str, Any]:
             "message": message,
             "type": ERROR_TYPES.get(error_type, error_type),
             "param": None,
-            "code": None,
+            "code": "context_length_exceeded" if error_type == "context_overflow" else None,
         }
     }
 

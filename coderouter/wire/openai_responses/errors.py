@@ -12,6 +12,7 @@ _FAILED_CODES = {
     "rate_limit": "rate_limit_exceeded",
     "budget": "insufficient_quota",
     "invalid_request": "invalid_prompt",
+    "context_overflow": "context_length_exceeded",
     "request_too_large": "invalid_prompt",
 }
 """Wire-neutral error type -> ``response.failed`` error code (others: ``server_error``)."""
@@ -48,7 +49,7 @@ def error_body(error_type: str, message: str) -> dict[str, Any]:
             "message": message,
             "type": ERROR_TYPES.get(error_type, error_type),
             "param": None,
-            "code": None,
+            "code": "context_length_exceeded" if error_type == "context_overflow" else None,
         }
     }
 
