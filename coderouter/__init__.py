@@ -1,6 +1,6 @@
 """CodeRouter: a local-first LLM router for coding agents."""
 
 from coderouter.hookspecs import hookimpl
-from coderouter.plugins import Plugin
+from coderouter.plugins import AttachedPlugin, Plugin
 
-__all__ = ["Plugin", "hookimpl"]
+__all__ = ["AttachedPlugin", "Plugin", "hookimpl"]

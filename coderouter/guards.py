@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from coderouter.hookspecs import hookimpl
-from coderouter.plugins import Plugin
+from coderouter.plugins import AttachedPlugin
 
 if TYPE_CHECKING:
-    from coderouter.context import AppContext
+    pass
 
 __all__ = ["GuardPlugin", "MemoryRecords", "ProviderRecords", "remaining_s"]
 
@@ -67,7 +66,7 @@ def remaining_s(since: float | None, length_s: float, now: float) -> float:
     return max(0.0, since + length_s - now)
 
 
-class GuardPlugin(Plugin, Generic[R]):
+class GuardPlugin(AttachedPlugin, Generic[R]):
     """A plugin with one record per provider: subclasses set ``name``, ``Config`` and
     ``Record`` (a class whose no-argument instance is an empty record)."""
 
@@ -81,19 +80,10 @@ class GuardPlugin(Plugin, Generic[R]):
         clock: Callable[[], float] | None = None,
         records: ProviderRecords[R] | None = None,
     ) -> None:
-        default = self.Config() if self.Config is not None else None
-        super().__init__(config if config is not None else default, profile_configs, clock=clock)
+        super().__init__(config, profile_configs, clock=clock)
         self.records: ProviderRecords[R] = (
             records if records is not None else MemoryRecords(type(self).Record)
         )
-
-    @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.attach(app)
-
-    @hookimpl
-    def shutdown(self, app: AppContext) -> None:
-        self.detach()
 
     def guard_event(self, provider: str, profile: str, **fields: Any) -> None:
         """Log a ``guard`` event about ``provider``."""

@@ -96,6 +96,30 @@ class Plugin:
             logging.getLogger(f"coderouter.{name}").warning("%s", json.dumps(record, default=str))
 
 
+class AttachedPlugin(Plugin):
+    """A :class:`Plugin` that holds the app from ``startup`` to ``shutdown`` (its clock unless
+    one was given, its request log for :meth:`emit`); a config left out is ``Config()``."""
+
+    def __init__(
+        self,
+        config: Any = None,
+        profile_configs: dict[str, Any] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if config is None and self.Config is not None:
+            config = self.Config()
+        super().__init__(config, profile_configs, clock=clock)
+
+    @hookspecs.hookimpl
+    def startup(self, app: AppContext) -> None:
+        self.attach(app)
+
+    @hookspecs.hookimpl
+    def shutdown(self, app: AppContext) -> None:
+        self.detach()
+
+
 @attrs.frozen
 class InstalledPlugin:
     name: str

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from coderouter import Plugin, hookimpl
+from coderouter import AttachedPlugin, hookimpl
 from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
 from coderouter_adaptive.config import AdaptiveConfig
 from coderouter_adaptive.window import Measure, Sample, Stats, Tally, Window
 
 if TYPE_CHECKING:
-    from coderouter.context import AppContext
+    pass
 
 __all__ = ["AdaptivePlugin", "Standing"]
 
@@ -51,7 +51,7 @@ def move_back_all(names: list[str], demoted: set[str]) -> list[str]:
     return order
 
 
-class AdaptivePlugin(Plugin):
+class AdaptivePlugin(AttachedPlugin):
     """Keeps a rolling window of latency and outcomes per provider; moves a provider back one
     place while it is much slower than its chain peers or fails too often."""
 
@@ -64,22 +64,12 @@ class AdaptivePlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or AdaptiveConfig(), profile_configs, clock=clock)
+        super().__init__(config, profile_configs, clock=clock)
         self.windows: dict[str, Window] = {}
         self.standings: dict[tuple[str, Measure, str], Standing] = {}
         configs = [self.config, *self.profile_configs.values()]
         self._keep_s = max(c.window_s for c in configs)
         self._spans = sorted({c.window_s for c in configs})
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.attach(app)
-
-    @hookimpl
-    def shutdown(self, app: AppContext) -> None:
-        self.detach()
 
     # --- learning ------------------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from coderouter import Plugin, hookimpl
+from coderouter import AttachedPlugin, hookimpl
 from coderouter.types import Draft, Reject
 from coderouter_tool_loop.config import ToolLoopConfig
 from coderouter_tool_loop.detect import Loop, find_loop, tool_calls
 
 if TYPE_CHECKING:
-    from coderouter.context import AppContext
+    pass
 
 __all__ = ["ToolLoopPlugin"]
 
@@ -36,7 +36,7 @@ def reject_message(loop: Loop) -> str:
     )
 
 
-class ToolLoopPlugin(Plugin):
+class ToolLoopPlugin(AttachedPlugin):
     """Detects ``threshold`` identical consecutive tool calls among the last ``window`` and
     warns (a ``guard`` log event), injects a note for the model, or refuses the request."""
 
@@ -49,20 +49,10 @@ class ToolLoopPlugin(Plugin):
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(config or ToolLoopConfig(), profile_configs, clock=clock)
+        super().__init__(config, profile_configs, clock=clock)
         self.detections: Counter[str] = Counter()
         self.last: dict[str, Any] | None = None
         self._last_at: float | None = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @hookimpl
-    def startup(self, app: AppContext) -> None:
-        self.attach(app)
-
-    @hookimpl
-    def shutdown(self, app: AppContext) -> None:
-        self.detach()
 
     # --- the guard -----------------------------------------------------------------------------
 
