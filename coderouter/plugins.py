@@ -100,16 +100,10 @@ class AttachedPlugin(Plugin):
     """A :class:`Plugin` that holds the app from ``startup`` to ``shutdown`` (its clock unless
     one was given, its request log for :meth:`emit`); a config left out is ``Config()``."""
 
-    def __init__(
-        self,
-        config: Any = None,
-        profile_configs: dict[str, Any] | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
+    def __init__(self, config: Any = None, *args: Any, **kwargs: Any) -> None:
         if config is None and self.Config is not None:
             config = self.Config()
-        super().__init__(config, profile_configs, clock=clock)
+        super().__init__(config, *args, **kwargs)
 
     @hookspecs.hookimpl
     def startup(self, app: AppContext) -> None:
