@@ -188,3 +188,91 @@ def test_text_cut_at_every_offset_is_continued_on_the_second_provider(
         prefill = request["messages"][-1]["content"][-1]["text"]
         assert TEXT.startswith(prefill) and prefill == prefill.rstrip()
         assert "thinking" not in request
+
+
+def test_thinking_then_text_cut_at_every_offset(router_process: Any, fake_upstreams: Any) -> None:
+    frames = anthropic_answer(thinking=pieces(THINKING, 12), text=pieces(TEXT, 19))
+    assert len(frames) == 40
+    proc, first, second = two_anthropic(router_process, fake_upstreams, "text")
+    body = json.loads((FIXTURES / "claude_code_sonnet45_budget_thinking.json").read_text())["body"]
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        sent, ended = sent_text(frames, offset, hold_tools=False)
+        if not ended:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            second.script(Answer.sse(continuation(TEXT[resumed_at:])))
+        message = stream_final(proc.url, body)
+        texts = [b.text for b in message.content if b.type == "text"]
+        assert texts == [TEXT], offset
+        thinking = [b.thinking for b in message.content if b.type == "thinking"]
+        if offset > 3:  # the thinking block had started: the client keeps what it got
+            assert len(thinking) == 1 and THINKING.startswith(thinking[0]), offset
+        assert message.content[-1].type == "text"
+    assert all(
+        "thinking" not in b for b in second.bodies() if b["messages"][-1]["role"] == "assistant"
+    )
+
+
+def test_text_then_tool_call_held_with_resume_all(router_process: Any, fake_upstreams: Any) -> None:
+    args = json.dumps(TOOL_INPUT)
+    frames = anthropic_answer(text=pieces(TEXT[:120], 20), tool=pieces(args, 12))
+    assert len(frames) == 40
+    proc, first, second = two_anthropic(router_process, fake_upstreams, "all")
+    body = claude_code_body()
+    text = TEXT[:120]
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        sent, ended = sent_text(frames, offset, hold_tools=True)
+        tool_done = any('"content_block_stop"' in f and '"index": 1' in f for f in frames[:offset])
+        if not ended and not tool_done:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            rest = text[resumed_at:] if resumed_at < len(text) else ""
+            second.script(Answer.sse(continuation(rest, tool=pieces(args, 3))))
+        message = stream_final(proc.url, body)
+        assert [b.type for b in message.content] == ["text", "tool_use"], offset
+        assert message.content[0].text == text, offset
+        call = message.content[1]
+        assert (call.name, call.input) == ("Read", TOOL_INPUT), offset
+        assert message.stop_reason == "tool_use", offset
+
+
+def test_chat_completions_text_cut_at_every_offset(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    import openai
+
+    from coderouter.testing import chat_stream
+
+    frames = chat_stream(pieces(TEXT, 36), prompt_tokens=100, completion_tokens=50)
+    assert len(frames) == 40
+    first, second = fake_upstreams(), fake_upstreams()
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
+    proc = router_process(builder)
+    client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k", max_retries=0)
+    messages: Any = [{"role": "user", "content": "review the config loader"}]
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        sent = "".join(
+            json.loads(f[6:])["choices"][0]["delta"].get("content") or ""
+            for f in frames[:offset]
+            if f.startswith("data: {") and json.loads(f[6:])["choices"]
+        )
+        ended = any('"finish_reason": "stop"' in f for f in frames[:offset])
+        if not ended:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            rest = TEXT[resumed_at:]
+            second.script(Answer.sse(chat_stream(pieces(rest, 4), completion_tokens=20)))
+        with client.chat.completions.stream(
+            model="m", messages=messages, stream_options={"include_usage": True}
+        ) as stream:
+            final = stream.get_final_completion()
+        assert final.choices[0].message.content == TEXT, offset
+        assert final.choices[0].finish_reason == "stop", offset
+        assert final.usage is not None
+    continued = [b for b in second.bodies() if b["messages"][-1]["role"] == "assistant"]
+    assert continued and all("do not repeat it" in b["messages"][0]["content"] for b in continued)

@@ -146,7 +146,10 @@ def read_sent(wire: WireFormat, log: SentLog) -> SentState:
         frame = parse_frame(raw)
         if frame is not None:
             events.extend(decoder.feed(frame))
-    return fold_sent(events)
+    state = fold_sent(events)
+    # A format whose stop reason arrives before its end (Chat's finish chunk) says so here.
+    state.message_ended = state.message_ended or bool(decoder.finish())
+    return state
 
 
 def fold_sent(events: list[Event]) -> SentState:

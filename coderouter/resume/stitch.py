@@ -38,9 +38,14 @@ def primed_encoder(
     wire: WireFormat, state: SentState, *, model: str, request_body: dict[str, Any]
 ) -> StreamEncoder:
     """A fresh encoder of the client's format that has seen what the client was sent (its
-    output for those events is thrown away: the client has it)."""
+    output for those events is thrown away: the client has it). An encoder with a ``prime``
+    method is primed with it: it takes the events exactly as sent."""
     encoder = wire.stream_encoder(model=model, request_body=request_body)
-    encoder.encode(state.events)
+    prime = getattr(encoder, "prime", None)
+    if prime is not None:
+        prime(state.events)
+    else:
+        encoder.encode(state.events)
     return encoder
 
 

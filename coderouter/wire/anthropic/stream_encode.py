@@ -93,6 +93,21 @@ class AnthropicStreamEncoder:
                 handler(self, event, out)
         return b"".join(out)
 
+    def prime(self, events: list[Event]) -> None:
+        """Take ``events`` as already sent to the client, exactly as they are (a resumed
+        stream goes on where another one stopped): a text block they start is open even while
+        empty."""
+        sent: list[bytes] = []
+        for event in events:
+            if (
+                isinstance(event, BlockStart)
+                and event.block.get("type") == "text"
+                and event.index not in self._open
+            ):
+                self._open_block(event.index, event.block, sent)
+            else:
+                self.encode([event])
+
     def _message_start(self, event: MessageStart, out: list[bytes]) -> None:
         self._usage.merge(event.usage)
         if self._started:

@@ -110,6 +110,8 @@ class ChatStreamEncoder:
     def _message_event(self, event: Event, out: list[str]) -> None:
         if isinstance(event, MessageStart):
             self._usage.merge(event.usage)
+            if event.id.startswith("chatcmpl-"):
+                self._id = event.id  # a Chat stream's own id carries on (relays, resumes)
             out.append(self._chunk({"role": "assistant", "content": ""}))
         elif isinstance(event, MessageDelta):
             self._usage.merge(event.usage)

@@ -68,6 +68,13 @@ STREAM_ERRORS = MetricDef(
     "Streams that failed after the first content reached the client.",
     ("profile", "provider"),
 )
+RESUMES = MetricDef(
+    "coderouter_resumes_total",
+    "counter",
+    "Streams that broke after the first content, by what became of them: resumed (another "
+    "provider continued the answer), closed (nothing was missing), not_resumable, failed.",
+    ("outcome",),
+)
 TOKENS = MetricDef(
     "coderouter_tokens_total",
     "counter",
@@ -158,6 +165,7 @@ COUNTERS = (
     SKIPS,
     MOVES,
     STREAM_ERRORS,
+    RESUMES,
     TOKENS,
     COST,
     SAVINGS,

@@ -96,7 +96,8 @@ def observe_record(
     provider = str(record.get("provider") or "")
     outcome = request_outcome(record)
     store.inc(catalog.REQUESTS, (ingress, profile, provider, outcome))
-    fallbacks = _observe_steps(store, record, profile) if record.get("attempts") else 0
+    fallbacks = _observe_steps(store, record, profile)
+    _observe_resumes(store, record) if record.get("attempts") else 0
     errors = 0 if outcome in ("success", "client_closed") else 1
     store.tick_minute(requests=1, errors=errors, fallbacks=fallbacks)
     if outcome == "success" and provider:
@@ -131,6 +132,14 @@ def observe_record(
     savings = _number(record.get(savings_field))
     if savings:
         store.inc(catalog.SAVINGS, (profile, provider), savings)
+
+
+def _observe_resumes(store: Store, record: Mapping[str, Any]) -> None:
+    """Each break of a stream after commit, by what became of it."""
+    for resume in record.get("resumes") or []:
+        if isinstance(resume, Mapping):
+            outcome = store.capped(catalog.RESUMES, 0, str(resume.get("outcome") or ""))
+            store.inc(catalog.RESUMES, (outcome,))
 
 
 def _observe_steps(store: Store, record: Mapping[str, Any], profile: str) -> int:

@@ -80,6 +80,7 @@ def _summary(store: Store, now: float) -> dict[str, Any]:
         "skips": store.total(catalog.SKIPS),
         "moves": store.total(catalog.MOVES),
         "stream_errors": store.total(catalog.STREAM_ERRORS),
+        "resumes": store.total(catalog.RESUMES),
         "requests_this_minute": this_minute[0],
         "requests_last_minute": last_minute[0],
         "latency_ms": _quantiles_ms(store, catalog.REQUEST_DURATION),

@@ -309,3 +309,23 @@ def test_anthropic_ingress_is_labelled_and_timed(
     assert histogram_count(found, "coderouter_router_overhead_seconds", ingress="anthropic") == 2
     assert histogram_count(found, "coderouter_ttft_seconds", provider="local") == 1
     assert series(found, "coderouter_tokens", "class")[("input",)] == 24
+
+
+def test_a_resumed_stream_is_a_success_and_counted_as_a_resume(
+    router_process: Any, upstreams: tuple[FakeUpstream, ...], tmp_path: Path
+) -> None:
+    _, flaky, local = upstreams
+    flaky.script(Answer.sse(chat_stream(["Hello ", "wor", "ld"]), cut_after=3))
+    local.script(Answer.sse(chat_stream(["world", "."])))
+    proc = router_process(builder_for(upstreams, tmp_path))
+    stream = sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello world."
+    [record] = proc.wait_for_log(1)
+    assert record["provider"] == "local" and record["status"] == 200
+    assert record["resumes"][0]["outcome"] == "resumed"
+    assert [a["outcome"] for a in record["attempts"]] == ["skipped", "cut, resumed"]
+    _, found = scrape(proc.url)
+    assert series(found, "coderouter_resumes", "outcome") == {("resumed",): 1.0}
+    assert series(found, "coderouter_requests", "provider", "outcome") == {
+        ("local", "success"): 1.0
+    }
