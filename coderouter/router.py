@@ -19,7 +19,7 @@ import attrs
 import httpx
 import pluggy
 
-from coderouter.chains import apply_paid_gate, default_chain
+from coderouter.chains import Cooldowns, apply_paid_gate, default_chain
 from coderouter.config import Config, ProviderConfig
 from coderouter.hookcalls import HookCalls
 from coderouter.http1 import Http1Client
@@ -97,6 +97,7 @@ class Trace:
     chain: Chain | None = None
     disconnected: asyncio.Event | None = None
     resumes: list[dict[str, Any]] = attrs.Factory(list)
+    cooldown_wait_s: float | None = None
 
     def record(self, provider: str, outcome: str, reason: str, *, at: int | None = None) -> None:
         step = {"provider": provider, "outcome": outcome, "reason": reason}
@@ -173,6 +174,7 @@ class Router:
         self.log = log if log is not None else RequestLog(enabled=config.router.log_requests)
         self.hook = pm.hook
         self.calls = HookCalls(pm)
+        self.cooldowns = Cooldowns(lambda: self.clock())
 
     # --- profile -------------------------------------------------------------------------------
 
@@ -242,6 +244,7 @@ class Router:
             chain = default_chain(self.config, trace.profile)
         trace.chain = chain
         apply_paid_gate(self.config, chain)
+        trace.cooldown_wait_s = self.cooldowns.apply(chain)
         self.calls.each("filter_chain", view, chain)
         for skipped in chain.skipped:
             trace.record(skipped.provider, "skipped", skipped.reason)
@@ -262,6 +265,7 @@ class Router:
                 return await self._once(trace, attempt)
             except UpstreamError as err:
                 self.calls.each("on_failure", attempt, err)
+                self.cooldowns.note(provider.name, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
                 failures.append((provider, err))
                 if not err.retryable:
@@ -752,8 +756,10 @@ class Router:
             summary = f"profile {trace.profile!r} has no providers to try"
         else:
             summary = "no provider could answer: " + "; ".join(parts)
-        if failures and all(f.status == 429 for f in failures):
+        if all(f.status == 429 for f in failures) and (failures or trace.cooldown_wait_s):
             waits = [f.retry_after_s for f in failures if f.retry_after_s is not None]
+            if trace.cooldown_wait_s is not None:
+                waits.append(trace.cooldown_wait_s)
             return self._error(
                 trace,
                 429,

@@ -13,6 +13,7 @@ Upstream calls go through one of two clients per worker, both measured in bench/
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
@@ -147,14 +148,38 @@ def headers_for(
     return headers
 
 
-def _retry_after(response: UpstreamResponse) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
+_RESET_HEADERS = (
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+    "x-ratelimit-reset",
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_wait(value: str) -> float | None:
+    """Seconds in a rate-limit header: ``12``, ``1.5``, or OpenAI's durations (``6m0s``,
+    ``20ms``)."""
+    value = value.strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    if not _DURATION.fullmatch(value):
         return None
+    return sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION_PART.findall(value))
+
+
+def _retry_after(response: UpstreamResponse) -> float | None:
+    """How long the provider asks to wait: ``retry-after``, else the longest of the
+    ``x-ratelimit-reset-*`` headers."""
+    value = response.headers.get("retry-after")
+    if value:
+        return parse_wait(value)
+    waits = [parse_wait(response.headers.get(name) or "") for name in _RESET_HEADERS]
+    found = [w for w in waits if w is not None]
+    return max(found) if found else None
 
 
 class Upstream:

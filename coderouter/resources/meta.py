@@ -105,4 +105,5 @@ class PluginsResource:
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         info = describe_plugins(self.context.pm, self.context.config)
         info["state"] = plugin_states(self.context.pm)
+        info["cooldowns"] = self.context.router.cooldowns.describe()
         resp.media = info
