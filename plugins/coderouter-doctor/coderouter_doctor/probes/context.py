@@ -44,10 +44,8 @@ def canary_prompt(tokens: int) -> str:
     budget = tokens * 4 - 200
     i = 0
     while budget > 0:
-        line = (
-            f"Note {i}: the {_COLOURS[i % len(_COLOURS)]} {_THINGS[i % len(_THINGS)]} "
-            f"is stored on shelf {i % 23} in aisle {i % 7}."
-        )
+        colour, thing = _COLOURS[i % len(_COLOURS)], _THINGS[(i // len(_COLOURS)) % len(_THINGS)]
+        line = f"Another note: the {colour} {thing} is kept on the shelf beside the door."
         lines.append(line)
         budget -= len(line) + 1
         i += 1
