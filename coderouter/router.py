@@ -348,6 +348,15 @@ class Router:
             provider, _dumps(stripped).encode(), trace.view.headers, stream=stream
         )
 
+    @staticmethod
+    def _all_pass(transforms: list[StreamTransform], raw: bytes) -> bool:
+        """Every transform vouches (``passes``) that it would leave this answer unchanged."""
+        for transform in transforms:
+            passes = getattr(transform, "passes", None)
+            if passes is None or not passes(raw):
+                return False
+        return True
+
     async def _once(self, trace: Trace, attempt: Attempt) -> Reply:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
@@ -359,12 +368,16 @@ class Router:
         decoded = target.decode_response(data)
         if not any(is_commit_event(event) for event in decoded):
             raise _empty_response()
-        if target.name == trace.wire.name and not transforms:
+        same = target.name == trace.wire.name
+        if same and (not transforms or self._all_pass(transforms, raw)):
             result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
         else:
             events = run_transforms(transforms, decoded)
             events += flush_transforms(transforms)
             out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
+            keep = getattr(trace.wire, "keep_envelope", None)
+            if same and keep is not None:
+                out = keep(data, out)
             raw = _dumps(out).encode()
             folded = accumulate(events)
             result = Result(200, folded.usage, folded.stop_reason, attempt.elapsed_s, None, model)

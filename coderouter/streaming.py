@@ -107,8 +107,19 @@ class Pipeline:
         self.relay = source.name == target.name and not transforms and encoder is None
         self.parser = SSEParser()
         self.decoder: StreamDecoder = source.stream_decoder()
+        # Same format with transforms: content frames every transform lets through
+        # unchanged (``passes``) are relayed undecoded, and re-encoded frames keep the
+        # upstream's ids and fields (the encoder follows the decoder).
+        self._passes: tuple[Callable[[bytes], bool], ...] | None = None
         if encoder is None and not self.relay:
             encoder = target.stream_encoder(model=model, request_body=request_body)
+            if source.name == target.name:
+                follow = getattr(encoder, "follow", None)
+                if follow is not None:
+                    follow(self.decoder)
+                checks = [getattr(t, "passes", None) for t in transforms]
+                if holder is None and all(c is not None for c in checks):
+                    self._passes = tuple(c for c in checks if c is not None)
         self.encoder: StreamEncoder | None = encoder
         self.holder = holder
         self.hold_errors = False
@@ -163,6 +174,7 @@ class Pipeline:
         relay = self.relay
         skippable = self.source.relay_skippable
         holder = self.holder
+        passes = self._passes
         for raw in self.parser.feed_raw(chunk):
             if (
                 relay
@@ -172,6 +184,16 @@ class Pipeline:
             ):
                 self.content_frames += 1
                 out.append(raw if holder is None else holder.frame(raw, None))
+                continue
+            if (
+                passes is not None
+                and self.committed
+                and skippable(raw)
+                and b'"tool_calls"' not in raw  # opens a block the decoder must track
+                and all(check(raw) for check in passes)
+            ):
+                self.content_frames += 1
+                out.append(raw)
                 continue
             frame = parse_frame(raw)
             if frame is None:

@@ -22,6 +22,7 @@ class OpenAIChat:
     usage_of = staticmethod(responses.usage_of)
     decode_response = staticmethod(responses.decode_response)
     encode_response = staticmethod(responses.encode_response)
+    keep_envelope = staticmethod(responses.keep_envelope)
     stream_decoder = staticmethod(ChatStreamDecoder)
     error_body = staticmethod(errors.error_body)
     stream_error = staticmethod(errors.stream_error)

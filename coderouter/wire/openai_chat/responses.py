@@ -157,3 +157,34 @@ def encode_response(
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": usage_to_openai(response.usage),
     }
+
+
+# What the events of an answer decide; everything else of a same-format answer is the
+# upstream's and is kept.
+_OWNED_MESSAGE_KEYS = frozenset({"content", "tool_calls", "reasoning_content", "reasoning"})
+
+
+def keep_envelope(original: dict[str, Any], encoded: dict[str, Any]) -> dict[str, Any]:
+    """``encoded`` (a Chat answer re-encoded after transforms) inside ``original`` (the Chat
+    upstream's answer): the id, created, model, usage, system_fingerprint and any other field
+    stay the upstream's, at the top, in the choice and in the message; the message's content,
+    tool calls and reasoning and the finish reason are the re-encoded ones."""
+    choices = original.get("choices")
+    if not isinstance(choices, list):
+        choices = []
+    first = choices[0] if choices else None
+    if not isinstance(first, dict):
+        return {**original, "choices": encoded["choices"]}
+    new_choice = encoded["choices"][0]
+    message = first.get("message")
+    kept = (
+        {k: v for k, v in message.items() if k not in _OWNED_MESSAGE_KEYS}
+        if isinstance(message, dict)
+        else {}
+    )
+    choice = {
+        **first,
+        "message": {**kept, **new_choice["message"]},
+        "finish_reason": new_choice["finish_reason"],
+    }
+    return {**original, "choices": [choice, *choices[1:]]}

@@ -37,6 +37,7 @@ class ChatStreamDecoder:
         "_started",
         "_usage",
         "complete",
+        "last_chunk",
     )
 
     def __init__(self) -> None:
@@ -48,6 +49,9 @@ class ChatStreamDecoder:
         self._finish: str | None = None
         self._usage = Usage()
         self.complete = False
+        # The latest chunk decoded: an encoder re-encoding this stream in the same format
+        # copies its id, created, model and any other top-level field from here.
+        self.last_chunk: dict[str, Any] | None = None
 
     def _close(self, out: list[Event]) -> None:
         if self._open is not None:
@@ -87,6 +91,7 @@ class ChatStreamDecoder:
         if "error" in chunk and "choices" not in chunk:
             message = error_message(chunk) or "upstream stream error"
             return [StreamError("api_error", message)]
+        self.last_chunk = chunk
         out: list[Event] = []
         if not self._started:
             self._started = True

@@ -20,6 +20,7 @@ from coderouter.wire.model import (
 from coderouter.wire.openai_chat.common import STOP_TO_FINISH, dumps, new_id
 from coderouter.wire.openai_chat.errors import error_body
 from coderouter.wire.openai_chat.responses import usage_to_openai
+from coderouter.wire.openai_chat.stream_decode import ChatStreamDecoder
 
 
 class ChatStreamEncoder:
@@ -30,6 +31,7 @@ class ChatStreamEncoder:
         "_id",
         "_include_usage",
         "_model",
+        "_source",
         "_stop",
         "_tool_positions",
         "_usage",
@@ -43,23 +45,28 @@ class ChatStreamEncoder:
         self._tool_positions: dict[int, int] = {}
         self._usage = Usage()
         self._stop: str | None = None
+        self._source: ChatStreamDecoder | None = None
+
+    def follow(self, decoder: ChatStreamDecoder) -> None:
+        """Re-encode a Chat stream: every chunk keeps the id, created, model,
+        system_fingerprint and other top-level fields of the upstream chunk last decoded."""
+        self._source = decoder
+
+    def _head(self) -> dict[str, Any]:
+        source = self._source.last_chunk if self._source is not None else None
+        if source is None:
+            return {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+            }
+        return {k: v for k, v in source.items() if k != "choices" and k != "usage"}
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
-        return (
-            "data: "
-            + dumps(
-                {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._model,
-                    "choices": [
-                        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                    ],
-                }
-            )
-            + "\n\n"
-        )
+        chunk = self._head()
+        chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        return "data: " + dumps(chunk) + "\n\n"
 
     def encode(self, events: list[Event]) -> bytes:
         out: list[str] = []
@@ -123,16 +130,7 @@ class ChatStreamEncoder:
             if self._include_usage:
                 out.append(
                     "data: "
-                    + dumps(
-                        {
-                            "id": self._id,
-                            "object": "chat.completion.chunk",
-                            "created": self._created,
-                            "model": self._model,
-                            "choices": [],
-                            "usage": usage_to_openai(self._usage),
-                        }
-                    )
+                    + dumps({**self._head(), "choices": [], "usage": usage_to_openai(self._usage)})
                     + "\n\n"
                 )
             out.append("data: [DONE]\n\n")

@@ -153,6 +153,11 @@ class TextFilter:
         self._lead_ws = ""
         return out
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held and no state that could change the next piece."""
+        return self._idle()
+
     def _idle(self) -> bool:
         """Nothing held and no state that could change the next piece."""
         return (

@@ -27,7 +27,17 @@ class OutputFilterTransform:
     numbered 0, 1, 2 ... in the order they open, whatever was removed before them.
     """
 
-    __slots__ = ("_dropped", "_next", "_out", "_text", "counts", "drop_reasoning", "patterns")
+    __slots__ = (
+        "_dropped",
+        "_next",
+        "_out",
+        "_shifted",
+        "_text",
+        "_triggers",
+        "counts",
+        "drop_reasoning",
+        "patterns",
+    )
 
     def __init__(
         self, patterns: Patterns | None, *, drop_reasoning: bool, counts: Counter[str] | None = None
@@ -39,11 +49,27 @@ class OutputFilterTransform:
         self._text: dict[int, TextFilter] = {}
         self._dropped: set[int] = set()
         self._next = 0
+        self._shifted = False
+        # What in an encoded frame could be, or hide, the start of something removed: a
+        # pattern's first character, a JSON escape, a reasoning field.
+        firsts = () if self.patterns is None else self.patterns.first_chars
+        self._triggers = (b"\\u", b'"reasoning', *(c.encode() for c in sorted(firsts)))
 
     def _open(self, index: int) -> int:
         out = self._out[index] = self._next
         self._next += 1
+        if out != index:
+            self._shifted = True
         return out
+
+    def passes(self, raw: bytes) -> bool:
+        """Whether ``raw`` (a content frame, or a whole answer, as the upstream encoded it)
+        would come out of this transform unchanged, so it may reach the client undecoded:
+        no block renumbered, every text block open and idle, and nothing in the bytes that
+        could begin a pattern or a reasoning field."""
+        if self._shifted or any(trigger in raw for trigger in self._triggers):
+            return False
+        return all(i in self._out and f.idle for i, f in self._text.items())
 
     def _moved(self, event: Event, index: int) -> list[Event]:
         out = self._out.get(index, index)
