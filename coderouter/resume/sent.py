@@ -12,20 +12,8 @@ import attrs
 
 from coderouter.sse import SSEParser, parse_frame
 from coderouter.types import Usage
+from coderouter.wire import model as ir
 from coderouter.wire.base import WireFormat
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    SignatureDelta,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    parse_tool_input,
-)
 
 __all__ = [
     "MAX_SENT_BYTES",
@@ -66,7 +54,7 @@ class SentLog:
 class SentBlock:
     index: int
     kind: str
-    head: Block
+    head: ir.Block
     parts: list[str] = attrs.Factory(list)
     signature: str = ""
     closed: bool = False
@@ -75,7 +63,7 @@ class SentBlock:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def as_content(self) -> Block | None:
+    def as_content(self) -> ir.Block | None:
         """The block as conversation content for a continuation request (None: leave out)."""
         if self.kind == "text":
             return {"type": "text", "text": self.text} if self.text else None
@@ -84,7 +72,7 @@ class SentBlock:
                 "type": "tool_use",
                 "id": self.head.get("id", ""),
                 "name": self.head.get("name", ""),
-                "input": parse_tool_input(self.text),
+                "input": ir.parse_tool_input(self.text),
             }
         return None
 
@@ -93,7 +81,7 @@ class SentBlock:
 class SentState:
     """The client's view of the answer: its events and the blocks they built."""
 
-    events: list[Event]
+    events: list[ir.Event]
     blocks: list[SentBlock]
     usage: Usage
     message_started: bool
@@ -117,7 +105,7 @@ class SentState:
             return self.blocks[-1].text
         return ""
 
-    def prefill(self) -> list[Block]:
+    def prefill(self) -> list[ir.Block]:
         """The answer so far as assistant content: text and complete tool calls; thinking
         stays out (a continuation runs without it). Trailing whitespace is cut, as Anthropic
         refuses a final assistant turn that ends in whitespace."""
@@ -141,7 +129,7 @@ def read_sent(wire: WireFormat, log: SentLog) -> SentState:
     """Decode what the client was sent into events and blocks."""
     parser = SSEParser()
     decoder = wire.stream_decoder()
-    events: list[Event] = []
+    events: list[ir.Event] = []
     for raw in parser.feed_raw(b"".join(log.chunks)):
         frame = parse_frame(raw)
         if frame is not None:
@@ -152,20 +140,20 @@ def read_sent(wire: WireFormat, log: SentLog) -> SentState:
     return state
 
 
-def fold_sent(events: list[Event]) -> SentState:
+def fold_sent(events: list[ir.Event]) -> SentState:
     blocks: dict[int, SentBlock] = {}
     usage = Usage()
     started = ended = False
     for event in events:
-        if isinstance(event, BlockStart):
+        if isinstance(event, ir.BlockStart):
             kind = str(event.block.get("type") or "text")
             blocks[event.index] = SentBlock(event.index, kind, dict(event.block))
             continue
-        if isinstance(event, MessageStart):
+        if isinstance(event, ir.MessageStart):
             started = True
             usage.merge(event.usage)
             continue
-        if isinstance(event, MessageDelta):
+        if isinstance(event, ir.MessageDelta):
             ended = ended or event.stop_reason is not None
             usage.merge(event.usage)
             continue
@@ -179,23 +167,23 @@ def fold_sent(events: list[Event]) -> SentState:
     return SentState(events, [blocks[i] for i in sorted(blocks)], usage, started, ended)
 
 
-def implied_kind(event: Event) -> str:
+def implied_kind(event: ir.Event) -> str:
     """The kind of block a delta belongs to when no block start was seen."""
-    if isinstance(event, ThinkingDelta | SignatureDelta):
+    if isinstance(event, ir.ThinkingDelta | ir.SignatureDelta):
         return "thinking"
-    if isinstance(event, ToolArgsDelta):
+    if isinstance(event, ir.ToolArgsDelta):
         return "tool_use"
     return "text"
 
 
-def _add_to_block(block: SentBlock, event: Event) -> None:
-    if isinstance(event, TextDelta):
+def _add_to_block(block: SentBlock, event: ir.Event) -> None:
+    if isinstance(event, ir.TextDelta):
         block.parts.append(event.text)
-    elif isinstance(event, ThinkingDelta):
+    elif isinstance(event, ir.ThinkingDelta):
         block.parts.append(event.thinking)
-    elif isinstance(event, SignatureDelta):
+    elif isinstance(event, ir.SignatureDelta):
         block.signature += event.signature
-    elif isinstance(event, ToolArgsDelta):
+    elif isinstance(event, ir.ToolArgsDelta):
         block.parts.append(event.partial_json)
-    elif isinstance(event, BlockStop):
+    elif isinstance(event, ir.BlockStop):
         block.closed = True

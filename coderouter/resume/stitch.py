@@ -15,19 +15,8 @@ from coderouter.resume.continuation import sum_usage
 from coderouter.resume.overlap import Overlap, may_grow, strip_overlap
 from coderouter.resume.sent import SentState, implied_kind
 from coderouter.types import Usage
+from coderouter.wire import model as ir
 from coderouter.wire.base import StreamEncoder, WireFormat
-from coderouter.wire.model import (
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    SignatureDelta,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    with_index,
-)
 
 __all__ = ["Stitcher", "primed_encoder"]
 
@@ -82,35 +71,37 @@ class Stitcher:
 
     # --- the encoder interface ----------------------------------------------------------------
 
-    def encode(self, events: list[Event]) -> bytes:
-        out: list[Event] = []
+    def encode(self, events: list[ir.Event]) -> bytes:
+        out: list[ir.Event] = []
         for event in events:
             self._feed(event, out)
         return self.encoder.encode(out) if out else b""
 
     # --- one event ----------------------------------------------------------------------------
 
-    def _feed(self, event: Event, out: list[Event]) -> None:
-        if isinstance(event, MessageStart):
+    def _feed(self, event: ir.Event, out: list[ir.Event]) -> None:
+        if isinstance(event, ir.MessageStart):
             self.usage.merge(event.usage)
-        elif isinstance(event, BlockStart):
+        elif isinstance(event, ir.BlockStart):
             self._block_start(event, out)
-        elif isinstance(event, TextDelta | ThinkingDelta | SignatureDelta | ToolArgsDelta):
+        elif isinstance(
+            event, ir.TextDelta | ir.ThinkingDelta | ir.SignatureDelta | ir.ToolArgsDelta
+        ):
             self._delta(event, out)
-        elif isinstance(event, BlockStop):
+        elif isinstance(event, ir.BlockStop):
             self._block_stop(event, out)
-        elif isinstance(event, MessageDelta):
+        elif isinstance(event, ir.MessageDelta):
             self._release(out)
             self._close_pending(out)
             self.usage.merge(event.usage)
             total = sum_usage(self.earlier, self.usage)
-            out.append(MessageDelta(event.stop_reason, total, event.stop_sequence))
+            out.append(ir.MessageDelta(event.stop_reason, total, event.stop_sequence))
         else:
             self._release(out)
             self._close_pending(out)
             out.append(event)
 
-    def _block_start(self, event: BlockStart, out: list[Event]) -> None:
+    def _block_start(self, event: ir.BlockStart, out: list[ir.Event]) -> None:
         kind = event.block.get("type")
         if kind in ("thinking", "redacted_thinking") and self._drop_thinking:
             self._map[event.index] = _DROPPED
@@ -126,28 +117,28 @@ class Stitcher:
         self._next += 1
         if kind == "text" and first_new:
             self._watch_overlap(event.index)
-        out.append(with_index(event, position))
+        out.append(ir.with_index(event, position))
 
     def _watch_overlap(self, index: int) -> None:
         if self._overlap is not None and "overlap_chars" not in self.report:
             self._overlap_block = index
 
-    def _delta(self, event: Event, out: list[Event]) -> None:
+    def _delta(self, event: ir.Event, out: list[ir.Event]) -> None:
         index: int = event.index  # type: ignore[union-attr]
         if index not in self._map:
-            self._block_start(BlockStart(index, {"type": implied_kind(event)}), out)
+            self._block_start(ir.BlockStart(index, {"type": implied_kind(event)}), out)
         position = self._map[index]
         if position == _DROPPED:
             return
-        if isinstance(event, TextDelta) and index == self._overlap_block:
+        if isinstance(event, ir.TextDelta) and index == self._overlap_block:
             self._held.append(event.text)
             assert self._overlap is not None
             if not may_grow(self._overlap, "".join(self._held)):
                 self._release(out)
             return
-        out.append(with_index(event, position))
+        out.append(ir.with_index(event, position))
 
-    def _block_stop(self, event: BlockStop, out: list[Event]) -> None:
+    def _block_stop(self, event: ir.BlockStop, out: list[ir.Event]) -> None:
         position = self._map.get(event.index)
         if position is None or position == _DROPPED:
             return
@@ -155,9 +146,9 @@ class Stitcher:
             self._release(out)
         if position == self._merge_into:
             self._merge_into = None
-        out.append(BlockStop(position))
+        out.append(ir.BlockStop(position))
 
-    def _release(self, out: list[Event]) -> None:
+    def _release(self, out: list[ir.Event]) -> None:
         """Decide the overlap with the text held so far and pass the rest on."""
         index = self._overlap_block
         if index is None:
@@ -168,15 +159,15 @@ class Stitcher:
         self._held.clear()
         self.report["overlap_chars"] = cut
         if rest:
-            out.append(TextDelta(self._map[index], rest))
+            out.append(ir.TextDelta(self._map[index], rest))
 
-    def _close_pending(self, out: list[Event]) -> None:
+    def _close_pending(self, out: list[ir.Event]) -> None:
         """Close the block the client had open when the stream broke, before anything else
         reaches it: a thinking block that cannot be continued, or the text block once the
         continuation moved on to another block."""
         if self._to_close is not None:
-            out.append(BlockStop(self._to_close))
+            out.append(ir.BlockStop(self._to_close))
             self._to_close = None
         if self._merge_into is not None and self._new_block_seen:
-            out.append(BlockStop(self._merge_into))
+            out.append(ir.BlockStop(self._merge_into))
             self._merge_into = None

@@ -16,6 +16,10 @@ source wire format and is used again when the target speaks that format.
 
 Stream events are small slotted records. A non-stream response is the same event sequence, so
 one set of transforms (tool-call repair, output filters) serves both.
+
+The stage modules that handle many of these records import this module as ``ir`` (internal
+representation) and name them ``ir.TextDelta``, ``ir.Usage``: where a record comes from stays
+visible, and the stage modules do not repeat one long import list each.
 """
 
 from __future__ import annotations

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire import model as ir
 from coderouter.wire.anthropic.common import message_id, new_id, safe_tool_id, stop_in, tool_id
-from coderouter.wire.model import (
-    Block,
-    Event,
-    Response,
-    StopReason,
-    Usage,
-    accumulate,
-    response_events,
-)
 
 
-def usage_from_anthropic(usage: Any) -> Usage:
+def usage_from_anthropic(usage: Any) -> ir.Usage:
     """Anthropic ``usage`` -> :class:`Usage` (``input_tokens`` there is already fresh-only)."""
     if not isinstance(usage, dict):
-        return Usage()
+        return ir.Usage()
     details = usage.get("output_tokens_details")
     reasoning = details.get("thinking_tokens") if isinstance(details, dict) else 0
-    return Usage(
+    return ir.Usage(
         input_tokens=int(usage.get("input_tokens") or 0),
         output_tokens=int(usage.get("output_tokens") or 0),
         cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
@@ -31,7 +23,7 @@ def usage_from_anthropic(usage: Any) -> Usage:
     )
 
 
-def usage_to_anthropic(usage: Usage) -> dict[str, Any]:
+def usage_to_anthropic(usage: ir.Usage) -> dict[str, Any]:
     out: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
@@ -43,7 +35,7 @@ def usage_to_anthropic(usage: Usage) -> dict[str, Any]:
     return out
 
 
-def _content_out(block: Block) -> Block | None:
+def _content_out(block: ir.Block) -> ir.Block | None:
     """A response block as clients see it; empty text blocks go (Anthropic refuses them when
     the client echoes them back)."""
     kind = block.get("type")
@@ -72,12 +64,12 @@ def _content_out(block: Block) -> Block | None:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def usage_of(body: dict[str, Any]) -> Usage:
+def usage_of(body: dict[str, Any]) -> ir.Usage:
     return usage_from_anthropic(body.get("usage"))
 
 
-def decode_response(body: dict[str, Any]) -> list[Event]:
-    response = Response(
+def decode_response(body: dict[str, Any]) -> list[ir.Event]:
+    response = ir.Response(
         id=str(body.get("id") or new_id()),
         model=str(body.get("model") or ""),
         content=[b for b in body.get("content") or [] if isinstance(b, dict)],
@@ -85,18 +77,18 @@ def decode_response(body: dict[str, Any]) -> list[Event]:
         stop_sequence=body.get("stop_sequence"),
         usage=usage_of(body),
     )
-    return response_events(response)
+    return ir.response_events(response)
 
 
 def encode_response(
-    events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+    events: list[ir.Event], *, model: str, request_body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A whole Message. Unsigned thinking blocks carry ``"signature": ""`` (see
     :mod:`coderouter.wire.anthropic.thinking`); a turn that called a tool ends with
     ``tool_use``. A Message echoes nothing from the request, so ``request_body`` is not used."""
-    response = accumulate(events)
+    response = ir.accumulate(events)
     content = [b for b in map(_content_out, response.content) if b is not None]
-    stop: StopReason = response.stop_reason or "end_turn"
+    stop: ir.StopReason = response.stop_reason or "end_turn"
     if stop == "end_turn" and any(b.get("type") == "tool_use" for b in content):
         stop = "tool_use"
     return {

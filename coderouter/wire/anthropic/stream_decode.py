@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coderouter.sse import Frame
+from coderouter.wire import model as ir
 from coderouter.wire.anthropic.common import (
     dumps,
     new_id,
@@ -14,63 +15,49 @@ from coderouter.wire.anthropic.common import (
 )
 from coderouter.wire.anthropic.errors import ERROR_TYPES_IN
 from coderouter.wire.anthropic.responses import usage_from_anthropic
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    SignatureDelta,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-)
 
 # --- stream decoding ----------------------------------------------------------------------------
 
 
-def _start_events(index: int, block: Block) -> list[Event]:
+def _start_events(index: int, block: ir.Block) -> list[ir.Event]:
     """A ``content_block_start`` as events; content already inside the start is kept."""
     kind = block.get("type")
     if kind == "text":
-        events: list[Event] = [BlockStart(index, {"type": "text"})]
+        events: list[ir.Event] = [ir.BlockStart(index, {"type": "text"})]
         if block.get("text"):
-            events.append(TextDelta(index, block["text"]))
+            events.append(ir.TextDelta(index, block["text"]))
         return events
     if kind == "thinking":
-        events = [BlockStart(index, {"type": "thinking"})]
+        events = [ir.BlockStart(index, {"type": "thinking"})]
         if block.get("thinking"):
-            events.append(ThinkingDelta(index, block["thinking"]))
+            events.append(ir.ThinkingDelta(index, block["thinking"]))
         if block.get("signature"):
-            events.append(SignatureDelta(index, block["signature"]))
+            events.append(ir.SignatureDelta(index, block["signature"]))
         return events
     if kind == "tool_use":
         events = [
-            BlockStart(
+            ir.BlockStart(
                 index,
                 {"type": "tool_use", "id": block.get("id", ""), "name": block.get("name", "")},
             )
         ]
         if block.get("input"):
-            events.append(ToolArgsDelta(index, dumps(block["input"])))
+            events.append(ir.ToolArgsDelta(index, dumps(block["input"])))
         return events
-    return [BlockStart(index, dict(block))]
+    return [ir.BlockStart(index, dict(block))]
 
 
-def _delta_event(index: int, delta: dict[str, Any]) -> Event | None:
+def _delta_event(index: int, delta: dict[str, Any]) -> ir.Event | None:
     kind = delta.get("type")
     if kind == "text_delta":
-        return TextDelta(index, delta.get("text", ""))
+        return ir.TextDelta(index, delta.get("text", ""))
     if kind == "input_json_delta":
         part = delta.get("partial_json", "")
-        return ToolArgsDelta(index, part) if part else None
+        return ir.ToolArgsDelta(index, part) if part else None
     if kind == "thinking_delta":
-        return ThinkingDelta(index, delta.get("thinking", ""))
+        return ir.ThinkingDelta(index, delta.get("thinking", ""))
     if kind == "signature_delta":
-        return SignatureDelta(index, delta.get("signature", ""))
+        return ir.SignatureDelta(index, delta.get("signature", ""))
     return None
 
 
@@ -83,14 +70,14 @@ class AnthropicStreamDecoder:
         self.complete = False
         self._stop_seen = False
 
-    def feed(self, frame: Frame) -> list[Event]:
+    def feed(self, frame: Frame) -> list[ir.Event]:
         if self.complete or not frame.data:
             return []
         try:
             data = json.loads(frame.data)
         except ValueError:
             return [
-                StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
+                ir.StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
             ]
         if not isinstance(data, dict):
             return []
@@ -101,58 +88,60 @@ class AnthropicStreamDecoder:
             return handler(self, data)
         except (TypeError, ValueError, AttributeError):
             return [
-                StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
+                ir.StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
             ]
 
-    def _message_start(self, data: dict[str, Any]) -> list[Event]:
+    def _message_start(self, data: dict[str, Any]) -> list[ir.Event]:
         message = data.get("message") or {}
         return [
-            MessageStart(
+            ir.MessageStart(
                 str(message.get("id") or new_id()),
                 str(message.get("model") or ""),
                 usage_from_anthropic(message.get("usage")),
             )
         ]
 
-    def _block_start(self, data: dict[str, Any]) -> list[Event]:
+    def _block_start(self, data: dict[str, Any]) -> list[ir.Event]:
         block = data.get("content_block")
         return _start_events(int(data.get("index", 0)), block if isinstance(block, dict) else {})
 
-    def _block_delta(self, data: dict[str, Any]) -> list[Event]:
+    def _block_delta(self, data: dict[str, Any]) -> list[ir.Event]:
         delta = data.get("delta")
         event = _delta_event(int(data.get("index", 0)), delta if isinstance(delta, dict) else {})
         return [event] if event is not None else []
 
-    def _block_stop(self, data: dict[str, Any]) -> list[Event]:
-        return [BlockStop(int(data.get("index", 0)))]
+    def _block_stop(self, data: dict[str, Any]) -> list[ir.Event]:
+        return [ir.BlockStop(int(data.get("index", 0)))]
 
-    def _message_delta(self, data: dict[str, Any]) -> list[Event]:
+    def _message_delta(self, data: dict[str, Any]) -> list[ir.Event]:
         delta = data.get("delta") or {}
         stop = stop_in(delta.get("stop_reason"))
         self._stop_seen = self._stop_seen or stop is not None
         return [
-            MessageDelta(stop, usage_from_anthropic(data.get("usage")), delta.get("stop_sequence"))
+            ir.MessageDelta(
+                stop, usage_from_anthropic(data.get("usage")), delta.get("stop_sequence")
+            )
         ]
 
-    def _message_stop(self, data: dict[str, Any]) -> list[Event]:
+    def _message_stop(self, data: dict[str, Any]) -> list[ir.Event]:
         self.complete = True
-        return [MessageStop()]
+        return [ir.MessageStop()]
 
-    def _error(self, data: dict[str, Any]) -> list[Event]:
+    def _error(self, data: dict[str, Any]) -> list[ir.Event]:
         err = data.get("error") or {}
         kind = ERROR_TYPES_IN.get(str(err.get("type")), "api_error")
-        return [StreamError(kind, str(err.get("message") or "upstream stream error"))]
+        return [ir.StreamError(kind, str(err.get("message") or "upstream stream error"))]
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[ir.Event]:
         """Upstream body ended. A stream that sent its stop reason but no ``message_stop`` is
         complete (the SDKs tolerate that too); one without a stop reason was cut."""
         if not self.complete and self._stop_seen:
             self.complete = True
-            return [MessageStop()]
+            return [ir.MessageStop()]
         return []
 
 
-_DECODERS: dict[str, Callable[[AnthropicStreamDecoder, dict[str, Any]], list[Event]]] = {
+_DECODERS: dict[str, Callable[[AnthropicStreamDecoder, dict[str, Any]], list[ir.Event]]] = {
     "message_start": AnthropicStreamDecoder._message_start,
     "content_block_start": AnthropicStreamDecoder._block_start,
     "content_block_delta": AnthropicStreamDecoder._block_delta,

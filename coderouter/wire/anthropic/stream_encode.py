@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from coderouter.wire import model as ir
 from coderouter.wire.anthropic.common import (
     message_id,
     safe_tool_id,
@@ -13,26 +14,11 @@ from coderouter.wire.anthropic.common import (
 )
 from coderouter.wire.anthropic.errors import stream_error
 from coderouter.wire.anthropic.responses import usage_to_anthropic
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    SignatureDelta,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-)
 
 # --- stream decoding ----------------------------------------------------------------------------
 
 
-def _start_shape(block: Block) -> Block:
+def _start_shape(block: ir.Block) -> ir.Block:
     """A ``content_block_start`` block as Anthropic sends it (empty content, full keys)."""
     kind = block.get("type")
     if kind == "text":
@@ -78,14 +64,14 @@ class AnthropicStreamEncoder:
         self._model = model
         self._started = False
         self._open: dict[int, int] = {}
-        self._pending: dict[int, Block] = {}
+        self._pending: dict[int, ir.Block] = {}
         self._next = 0
-        self._usage = Usage()
+        self._usage = ir.Usage()
         self._tool_used = False
         self._delta_sent = False
         self._stopped = False
 
-    def encode(self, events: list[Event]) -> bytes:
+    def encode(self, events: list[ir.Event]) -> bytes:
         out: list[bytes] = []
         for event in events:
             handler = _ENCODERS.get(type(event))
@@ -93,14 +79,14 @@ class AnthropicStreamEncoder:
                 handler(self, event, out)
         return b"".join(out)
 
-    def prime(self, events: list[Event]) -> None:
+    def prime(self, events: list[ir.Event]) -> None:
         """Take ``events`` as already sent to the client, exactly as they are (a resumed
         stream goes on where another one stopped): a text block they start is open even while
         empty."""
         sent: list[bytes] = []
         for event in events:
             if (
-                isinstance(event, BlockStart)
+                isinstance(event, ir.BlockStart)
                 and event.block.get("type") == "text"
                 and event.index not in self._open
             ):
@@ -108,7 +94,7 @@ class AnthropicStreamEncoder:
             else:
                 self.encode([event])
 
-    def _message_start(self, event: MessageStart, out: list[bytes]) -> None:
+    def _message_start(self, event: ir.MessageStart, out: list[bytes]) -> None:
         self._usage.merge(event.usage)
         if self._started:
             return
@@ -135,9 +121,9 @@ class AnthropicStreamEncoder:
 
     def _ensure_started(self, out: list[bytes]) -> None:
         if not self._started:
-            self._message_start(MessageStart("", ""), out)
+            self._message_start(ir.MessageStart("", ""), out)
 
-    def _open_block(self, index: int, block: Block, out: list[bytes]) -> int:
+    def _open_block(self, index: int, block: ir.Block, out: list[bytes]) -> int:
         self._ensure_started(out)
         self._pending.pop(index, None)
         position = self._next
@@ -154,13 +140,15 @@ class AnthropicStreamEncoder:
         )
         return position
 
-    def _position(self, index: int, default: Block, out: list[bytes]) -> int:
+    def _position(self, index: int, default: ir.Block, out: list[bytes]) -> int:
         position = self._open.get(index)
         if position is None:
             position = self._open_block(index, self._pending.get(index, default), out)
         return position
 
-    def _delta(self, index: int, default: Block, delta: dict[str, Any], out: list[bytes]) -> None:
+    def _delta(
+        self, index: int, default: ir.Block, delta: dict[str, Any], out: list[bytes]
+    ) -> None:
         position = self._position(index, default, out)
         out.append(
             sse_frame(
@@ -169,7 +157,7 @@ class AnthropicStreamEncoder:
             )
         )
 
-    def _block_start(self, event: BlockStart, out: list[bytes]) -> None:
+    def _block_start(self, event: ir.BlockStart, out: list[bytes]) -> None:
         if event.index in self._open:
             return
         if event.block.get("type") == "text":
@@ -178,13 +166,13 @@ class AnthropicStreamEncoder:
         else:
             self._open_block(event.index, event.block, out)
 
-    def _text(self, event: TextDelta, out: list[bytes]) -> None:
+    def _text(self, event: ir.TextDelta, out: list[bytes]) -> None:
         if event.text:
             self._delta(
                 event.index, {"type": "text"}, {"type": "text_delta", "text": event.text}, out
             )
 
-    def _thinking(self, event: ThinkingDelta, out: list[bytes]) -> None:
+    def _thinking(self, event: ir.ThinkingDelta, out: list[bytes]) -> None:
         if event.thinking:
             self._delta(
                 event.index,
@@ -193,7 +181,7 @@ class AnthropicStreamEncoder:
                 out,
             )
 
-    def _signature(self, event: SignatureDelta, out: list[bytes]) -> None:
+    def _signature(self, event: ir.SignatureDelta, out: list[bytes]) -> None:
         if event.signature:
             self._delta(
                 event.index,
@@ -202,7 +190,7 @@ class AnthropicStreamEncoder:
                 out,
             )
 
-    def _tool_args(self, event: ToolArgsDelta, out: list[bytes]) -> None:
+    def _tool_args(self, event: ir.ToolArgsDelta, out: list[bytes]) -> None:
         if event.partial_json:
             self._delta(
                 event.index,
@@ -211,7 +199,7 @@ class AnthropicStreamEncoder:
                 out,
             )
 
-    def _block_stop(self, event: BlockStop, out: list[bytes]) -> None:
+    def _block_stop(self, event: ir.BlockStop, out: list[bytes]) -> None:
         self._pending.pop(event.index, None)
         position = self._open.pop(event.index, None)
         if position is not None:
@@ -227,7 +215,7 @@ class AnthropicStreamEncoder:
             )
         self._open.clear()
 
-    def _message_delta(self, event: MessageDelta, out: list[bytes]) -> None:
+    def _message_delta(self, event: ir.MessageDelta, out: list[bytes]) -> None:
         self._ensure_started(out)
         self._close_all(out)
         self._usage.merge(event.usage)
@@ -246,27 +234,27 @@ class AnthropicStreamEncoder:
             )
         )
 
-    def _message_stop(self, event: MessageStop, out: list[bytes]) -> None:
+    def _message_stop(self, event: ir.MessageStop, out: list[bytes]) -> None:
         if self._stopped:
             return
         if not self._delta_sent:
-            self._message_delta(MessageDelta(None), out)
+            self._message_delta(ir.MessageDelta(None), out)
         self._stopped = True
         out.append(sse_frame("message_stop", {"type": "message_stop"}))
 
-    def _error(self, event: StreamError, out: list[bytes]) -> None:
+    def _error(self, event: ir.StreamError, out: list[bytes]) -> None:
         out.append(stream_error(event.error_type, event.message))
 
 
 _ENCODERS: dict[type, Callable[[AnthropicStreamEncoder, Any, list[bytes]], None]] = {
-    MessageStart: AnthropicStreamEncoder._message_start,
-    BlockStart: AnthropicStreamEncoder._block_start,
-    TextDelta: AnthropicStreamEncoder._text,
-    ThinkingDelta: AnthropicStreamEncoder._thinking,
-    SignatureDelta: AnthropicStreamEncoder._signature,
-    ToolArgsDelta: AnthropicStreamEncoder._tool_args,
-    BlockStop: AnthropicStreamEncoder._block_stop,
-    MessageDelta: AnthropicStreamEncoder._message_delta,
-    MessageStop: AnthropicStreamEncoder._message_stop,
-    StreamError: AnthropicStreamEncoder._error,
+    ir.MessageStart: AnthropicStreamEncoder._message_start,
+    ir.BlockStart: AnthropicStreamEncoder._block_start,
+    ir.TextDelta: AnthropicStreamEncoder._text,
+    ir.ThinkingDelta: AnthropicStreamEncoder._thinking,
+    ir.SignatureDelta: AnthropicStreamEncoder._signature,
+    ir.ToolArgsDelta: AnthropicStreamEncoder._tool_args,
+    ir.BlockStop: AnthropicStreamEncoder._block_stop,
+    ir.MessageDelta: AnthropicStreamEncoder._message_delta,
+    ir.MessageStop: AnthropicStreamEncoder._message_stop,
+    ir.StreamError: AnthropicStreamEncoder._error,
 }

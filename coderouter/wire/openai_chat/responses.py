@@ -5,19 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.wire.model import (
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-    accumulate,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_chat.common import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,
@@ -34,9 +22,9 @@ def _chat_id(source_id: str) -> str:
     return new_id()
 
 
-def usage_from_openai(usage: Any) -> Usage:
+def usage_from_openai(usage: Any) -> ir.Usage:
     if not isinstance(usage, dict):
-        return Usage()
+        return ir.Usage()
     prompt = usage.get("prompt_tokens") or 0
     details = usage.get("prompt_tokens_details") or {}
     cached = details.get("cached_tokens") or 0 if isinstance(details, dict) else 0
@@ -46,7 +34,7 @@ def usage_from_openai(usage: Any) -> Usage:
         if isinstance(completion_details, dict)
         else 0
     )
-    return Usage(
+    return ir.Usage(
         input_tokens=max(0, int(prompt) - int(cached)),
         output_tokens=int(usage.get("completion_tokens") or 0),
         cache_read_tokens=int(cached),
@@ -54,7 +42,7 @@ def usage_from_openai(usage: Any) -> Usage:
     )
 
 
-def usage_to_openai(usage: Usage) -> dict[str, Any]:
+def usage_to_openai(usage: ir.Usage) -> dict[str, Any]:
     prompt = usage.total_input_tokens
     out: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -67,12 +55,12 @@ def usage_to_openai(usage: Usage) -> dict[str, Any]:
     return out
 
 
-def usage_of(body: dict[str, Any]) -> Usage:
+def usage_of(body: dict[str, Any]) -> ir.Usage:
     return usage_from_openai(body.get("usage"))
 
 
-def decode_response(body: dict[str, Any]) -> list[Event]:
-    events: list[Event] = [MessageStart(body.get("id") or new_id(), body.get("model", ""))]
+def decode_response(body: dict[str, Any]) -> list[ir.Event]:
+    events: list[ir.Event] = [ir.MessageStart(body.get("id") or new_id(), body.get("model", ""))]
     choices = body.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     msg = choice.get("message") or {}
@@ -80,24 +68,24 @@ def decode_response(body: dict[str, Any]) -> list[Event]:
     reasoning = msg.get("reasoning_content") or msg.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         events += [
-            BlockStart(index, {"type": "thinking", "origin": "reasoning_field"}),
-            ThinkingDelta(index, reasoning),
-            BlockStop(index),
+            ir.BlockStart(index, {"type": "thinking", "origin": "reasoning_field"}),
+            ir.ThinkingDelta(index, reasoning),
+            ir.BlockStop(index),
         ]
         index += 1
     text = text_of(msg.get("content"))
     if text:
         events += [
-            BlockStart(index, {"type": "text"}),
-            TextDelta(index, text),
-            BlockStop(index),
+            ir.BlockStart(index, {"type": "text"}),
+            ir.TextDelta(index, text),
+            ir.BlockStop(index),
         ]
         index += 1
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
         args = fn.get("arguments")
         events += [
-            BlockStart(
+            ir.BlockStart(
                 index,
                 {
                     "type": "tool_use",
@@ -105,20 +93,20 @@ def decode_response(body: dict[str, Any]) -> list[Event]:
                     "name": fn.get("name", ""),
                 },
             ),
-            ToolArgsDelta(index, args if isinstance(args, str) else dumps(args or {})),
-            BlockStop(index),
+            ir.ToolArgsDelta(index, args if isinstance(args, str) else dumps(args or {})),
+            ir.BlockStop(index),
         ]
         index += 1
     finish = choice.get("finish_reason")
     stop = FINISH_TO_STOP.get(finish or "stop", "end_turn")
-    events += [MessageDelta(stop, usage_of(body)), MessageStop()]
+    events += [ir.MessageDelta(stop, usage_of(body)), ir.MessageStop()]
     return events
 
 
 def encode_response(
-    events: list[Event], *, model: str, request_body: dict[str, Any] | None = None
+    events: list[ir.Event], *, model: str, request_body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    response = accumulate(events)
+    response = ir.accumulate(events)
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []

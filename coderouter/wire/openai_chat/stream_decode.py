@@ -6,20 +6,7 @@ import json
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_chat.common import FINISH_TO_STOP, call_id, dumps, new_id
 from coderouter.wire.openai_chat.errors import error_message
 from coderouter.wire.openai_chat.responses import usage_from_openai
@@ -47,36 +34,36 @@ class ChatStreamDecoder:
         self._next_index = 0
         self._blocks_by_tool: dict[int, int] = {}
         self._finish: str | None = None
-        self._usage = Usage()
+        self._usage = ir.Usage()
         self.complete = False
         # The latest chunk decoded: an encoder re-encoding this stream in the same format
         # copies its id, created, model and any other top-level field from here.
         self.last_chunk: dict[str, Any] | None = None
 
-    def _close(self, out: list[Event]) -> None:
+    def _close(self, out: list[ir.Event]) -> None:
         if self._open is not None:
-            out.append(BlockStop(self._open))
+            out.append(ir.BlockStop(self._open))
             self._open = None
             self._open_kind = ""
 
-    def _open_block(self, out: list[Event], block: Block) -> int:
+    def _open_block(self, out: list[ir.Event], block: ir.Block) -> int:
         self._close(out)
         index = self._next_index
         self._next_index += 1
         self._open = index
         self._open_kind = block["type"]
-        out.append(BlockStart(index, block))
+        out.append(ir.BlockStart(index, block))
         return index
 
-    def _end(self) -> list[Event]:
-        out: list[Event] = []
+    def _end(self) -> list[ir.Event]:
+        out: list[ir.Event] = []
         self._close(out)
         stop = FINISH_TO_STOP.get(self._finish or "stop", "end_turn")
-        out += [MessageDelta(stop, self._usage), MessageStop()]
+        out += [ir.MessageDelta(stop, self._usage), ir.MessageStop()]
         self.complete = True
         return out
 
-    def feed(self, frame: Frame) -> list[Event]:
+    def feed(self, frame: Frame) -> list[ir.Event]:
         data = frame.data
         if data == "[DONE]":
             return [] if self.complete else self._end()
@@ -85,17 +72,17 @@ class ChatStreamDecoder:
         try:
             chunk = json.loads(data)
         except ValueError:
-            return [StreamError("api_error", f"upstream sent a malformed chunk: {data[:200]}")]
+            return [ir.StreamError("api_error", f"upstream sent a malformed chunk: {data[:200]}")]
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk and "choices" not in chunk:
             message = error_message(chunk) or "upstream stream error"
-            return [StreamError("api_error", message)]
+            return [ir.StreamError("api_error", message)]
         self.last_chunk = chunk
-        out: list[Event] = []
+        out: list[ir.Event] = []
         if not self._started:
             self._started = True
-            out.append(MessageStart(chunk.get("id") or new_id(), chunk.get("model", "")))
+            out.append(ir.MessageStart(chunk.get("id") or new_id(), chunk.get("model", "")))
         usage = chunk.get("usage")
         if usage:
             self._usage.merge(usage_from_openai(usage))
@@ -103,20 +90,20 @@ class ChatStreamDecoder:
             self._feed_choice(choice, out)
         return out
 
-    def _feed_choice(self, choice: dict[str, Any], out: list[Event]) -> None:
+    def _feed_choice(self, choice: dict[str, Any], out: list[ir.Event]) -> None:
         delta = choice.get("delta") or {}
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             if self._open_kind != "thinking":
                 self._open_block(out, {"type": "thinking", "origin": "reasoning_field"})
             assert self._open is not None
-            out.append(ThinkingDelta(self._open, reasoning))
+            out.append(ir.ThinkingDelta(self._open, reasoning))
         content = delta.get("content")
         if isinstance(content, str) and content:
             if self._open_kind != "text":
                 self._open_block(out, {"type": "text"})
             assert self._open is not None
-            out.append(TextDelta(self._open, content))
+            out.append(ir.TextDelta(self._open, content))
         for call in delta.get("tool_calls") or ():
             self._feed_tool_call(call, out)
         finish = choice.get("finish_reason")
@@ -124,7 +111,7 @@ class ChatStreamDecoder:
             self._finish = finish
             self._close(out)
 
-    def _feed_tool_call(self, call: dict[str, Any], out: list[Event]) -> None:
+    def _feed_tool_call(self, call: dict[str, Any], out: list[ir.Event]) -> None:
         position = call.get("index", 0)
         fn = call.get("function") or {}
         block_index = self._blocks_by_tool.get(position)
@@ -140,9 +127,11 @@ class ChatStreamDecoder:
             self._blocks_by_tool[position] = block_index
         args = fn.get("arguments")
         if args:
-            out.append(ToolArgsDelta(block_index, args if isinstance(args, str) else dumps(args)))
+            out.append(
+                ir.ToolArgsDelta(block_index, args if isinstance(args, str) else dumps(args))
+            )
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[ir.Event]:
         """Upstream body ended. A stream that gave its finish reason but no ``[DONE]`` is
         complete (servers differ here); one without a finish reason was cut."""
         if not self.complete and self._finish is not None:

@@ -5,18 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.wire.model import (
-    BlockStart,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_chat.common import STOP_TO_FINISH, dumps, new_id
 from coderouter.wire.openai_chat.errors import error_body
 from coderouter.wire.openai_chat.responses import usage_to_openai
@@ -43,7 +32,7 @@ class ChatStreamEncoder:
         self._created = int(time.time())
         self._include_usage = include_usage
         self._tool_positions: dict[int, int] = {}
-        self._usage = Usage()
+        self._usage = ir.Usage()
         self._stop: str | None = None
         self._source: ChatStreamDecoder | None = None
 
@@ -68,13 +57,13 @@ class ChatStreamEncoder:
         chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
         return "data: " + dumps(chunk) + "\n\n"
 
-    def encode(self, events: list[Event]) -> bytes:
+    def encode(self, events: list[ir.Event]) -> bytes:
         out: list[str] = []
         for event in events:
-            if isinstance(event, TextDelta):
+            if isinstance(event, ir.TextDelta):
                 if event.text:
                     out.append(self._chunk({"content": event.text}))
-            elif isinstance(event, ToolArgsDelta):
+            elif isinstance(event, ir.ToolArgsDelta):
                 position = self._tool_positions.get(event.index, 0)
                 out.append(
                     self._chunk(
@@ -85,16 +74,16 @@ class ChatStreamEncoder:
                         }
                     )
                 )
-            elif isinstance(event, ThinkingDelta):
+            elif isinstance(event, ir.ThinkingDelta):
                 if event.thinking:
                     out.append(self._chunk({"reasoning_content": event.thinking}))
-            elif isinstance(event, BlockStart):
+            elif isinstance(event, ir.BlockStart):
                 self._block_start(event, out)
             else:
                 self._message_event(event, out)
         return "".join(out).encode()
 
-    def _block_start(self, event: BlockStart, out: list[str]) -> None:
+    def _block_start(self, event: ir.BlockStart, out: list[str]) -> None:
         if event.block.get("type") != "tool_use":
             return
         position = len(self._tool_positions)
@@ -114,19 +103,19 @@ class ChatStreamEncoder:
             )
         )
 
-    def _message_event(self, event: Event, out: list[str]) -> None:
-        if isinstance(event, MessageStart):
+    def _message_event(self, event: ir.Event, out: list[str]) -> None:
+        if isinstance(event, ir.MessageStart):
             self._usage.merge(event.usage)
             if event.id.startswith("chatcmpl-"):
                 self._id = event.id  # a Chat stream's own id carries on (relays, resumes)
             out.append(self._chunk({"role": "assistant", "content": ""}))
-        elif isinstance(event, MessageDelta):
+        elif isinstance(event, ir.MessageDelta):
             self._usage.merge(event.usage)
             finish = STOP_TO_FINISH.get(event.stop_reason or "end_turn", "stop")
             if self._tool_positions and finish == "stop":
                 finish = "tool_calls"
             out.append(self._chunk({}, finish))
-        elif isinstance(event, MessageStop):
+        elif isinstance(event, ir.MessageStop):
             if self._include_usage:
                 out.append(
                     "data: "
@@ -134,5 +123,5 @@ class ChatStreamEncoder:
                     + "\n\n"
                 )
             out.append("data: [DONE]\n\n")
-        elif isinstance(event, StreamError):
+        elif isinstance(event, ir.StreamError):
             out.append("data: " + dumps(error_body(event.error_type, event.message)) + "\n\n")

@@ -6,24 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    Response,
-    SignatureDelta,
-    StopReason,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-    accumulate,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_responses.common import (
     REDACTED_PREFIX,
     SIGNATURE_PREFIX,
@@ -37,16 +20,16 @@ from coderouter.wire.openai_responses.common import (
 from coderouter.wire.openai_responses.errors import error_type_of, failed_error
 
 
-def usage_from_responses(usage: Any) -> Usage:
+def usage_from_responses(usage: Any) -> ir.Usage:
     if not isinstance(usage, dict):
-        return Usage()
+        return ir.Usage()
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, dict) else {}
     out_details = usage.get("output_tokens_details")
     out_details = out_details if isinstance(out_details, dict) else {}
     cached = int(details.get("cached_tokens") or 0)
     written = int(details.get("cache_write_tokens") or 0)
-    return Usage(
+    return ir.Usage(
         input_tokens=max(0, int(usage.get("input_tokens") or 0) - cached - written),
         output_tokens=int(usage.get("output_tokens") or 0),
         cache_read_tokens=cached,
@@ -55,7 +38,7 @@ def usage_from_responses(usage: Any) -> Usage:
     )
 
 
-def usage_to_responses(usage: Usage) -> dict[str, Any]:
+def usage_to_responses(usage: ir.Usage) -> dict[str, Any]:
     total_in = usage.total_input_tokens
     return {
         "input_tokens": total_in,
@@ -85,7 +68,7 @@ def message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
 
 def function_call_item(
     item_id: str,
-    block: Block,
+    block: ir.Block,
     arguments: str,
     status: str,
     namespaces: dict[str, tuple[str, str]],
@@ -105,7 +88,7 @@ def function_call_item(
     return item
 
 
-def reasoning_item(item_id: str, block: Block, text: str | None) -> dict[str, Any]:
+def reasoning_item(item_id: str, block: ir.Block, text: str | None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": item_id,
         "type": "reasoning",
@@ -119,7 +102,7 @@ def reasoning_item(item_id: str, block: Block, text: str | None) -> dict[str, An
 
 
 def _output_items(
-    blocks: list[Block], namespaces: dict[str, tuple[str, str]]
+    blocks: list[ir.Block], namespaces: dict[str, tuple[str, str]]
 ) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for block in blocks:
@@ -150,7 +133,7 @@ def response_object(
     request_body: dict[str, Any],
     output: list[dict[str, Any]],
     status: str = "in_progress",
-    usage: Usage | None = None,
+    usage: ir.Usage | None = None,
 ) -> dict[str, Any]:
     body = request_body
     return {
@@ -179,7 +162,7 @@ def response_object(
     }
 
 
-def finish_object(obj: dict[str, Any], response: Response) -> None:
+def finish_object(obj: dict[str, Any], response: ir.Response) -> None:
     """Status, incomplete details or error of a finished response object."""
     if response.error is not None:
         obj["status"] = "failed"
@@ -190,7 +173,7 @@ def finish_object(obj: dict[str, Any], response: Response) -> None:
         obj["completed_at"] = int(time.time())
 
 
-def stop_reason_of(body: dict[str, Any], saw_call: bool) -> StopReason:
+def stop_reason_of(body: dict[str, Any], saw_call: bool) -> ir.StopReason:
     details = body.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
     if body.get("status") == "incomplete" or reason:
@@ -214,7 +197,7 @@ def message_text(item: dict[str, Any]) -> str:
     return "".join(texts)
 
 
-def call_head(item: dict[str, Any]) -> Block:
+def call_head(item: dict[str, Any]) -> ir.Block:
     name = str(item.get("name") or "")
     namespace = item.get("namespace")
     if isinstance(namespace, str) and namespace:
@@ -222,53 +205,57 @@ def call_head(item: dict[str, Any]) -> Block:
     return {"type": "tool_use", "id": item.get("call_id") or new_id("call"), "name": name}
 
 
-def reasoning_head(item: dict[str, Any]) -> Block:
+def reasoning_head(item: dict[str, Any]) -> ir.Block:
     block = thinking_of(item)
     if block is not None and block["type"] == "redacted_thinking":
         return block
     return {"type": "thinking"}
 
 
-def _item_events(index: int, item: dict[str, Any]) -> list[Event]:
+def _item_events(index: int, item: dict[str, Any]) -> list[ir.Event]:
     """One output item of a whole Response as a block's events (none for hosted items)."""
     kind = item.get("type")
     if kind == "message":
         text = message_text(item)
         if not text:
             return []
-        return [BlockStart(index, {"type": "text"}), TextDelta(index, text), BlockStop(index)]
+        return [
+            ir.BlockStart(index, {"type": "text"}),
+            ir.TextDelta(index, text),
+            ir.BlockStop(index),
+        ]
     if kind == "function_call":
         args = item.get("arguments")
         args_text = args if isinstance(args, str) else dumps(args or {})
         return [
-            BlockStart(index, call_head(item)),
-            ToolArgsDelta(index, args_text),
-            BlockStop(index),
+            ir.BlockStart(index, call_head(item)),
+            ir.ToolArgsDelta(index, args_text),
+            ir.BlockStop(index),
         ]
     if kind != "reasoning":
         return []
     head = reasoning_head(item)
     if head["type"] == "redacted_thinking":
-        return [BlockStart(index, head), BlockStop(index)]
+        return [ir.BlockStart(index, head), ir.BlockStop(index)]
     text = summary_text(item)
     signature = (thinking_of(item) or {}).get("signature")
     if not text and not signature:
         return []
-    events: list[Event] = [BlockStart(index, head), ThinkingDelta(index, text)]
+    events: list[ir.Event] = [ir.BlockStart(index, head), ir.ThinkingDelta(index, text)]
     if signature:
-        events.append(SignatureDelta(index, signature))
-    return [*events, BlockStop(index)]
+        events.append(ir.SignatureDelta(index, signature))
+    return [*events, ir.BlockStop(index)]
 
 
 # --- entry points -----------------------------------------------------------------------------
 
 
-def usage_of(body: dict[str, Any]) -> Usage:
+def usage_of(body: dict[str, Any]) -> ir.Usage:
     return usage_from_responses(body.get("usage"))
 
 
-def decode_response(body: dict[str, Any]) -> list[Event]:
-    events: list[Event] = [MessageStart(body.get("id") or new_id(), body.get("model") or "")]
+def decode_response(body: dict[str, Any]) -> list[ir.Event]:
+    events: list[ir.Event] = [ir.MessageStart(body.get("id") or new_id(), body.get("model") or "")]
     index = 0
     saw_call = False
     for item in body.get("output") or ():
@@ -282,17 +269,17 @@ def decode_response(body: dict[str, Any]) -> list[Event]:
     error = body.get("error")
     if body.get("status") == "failed" and isinstance(error, dict):
         events.append(
-            StreamError(
+            ir.StreamError(
                 error_type_of(error.get("code")),
                 str(error.get("message") or "response failed"),
             )
         )
-    events += [MessageDelta(stop_reason_of(body, saw_call), usage_of(body)), MessageStop()]
+    events += [ir.MessageDelta(stop_reason_of(body, saw_call), usage_of(body)), ir.MessageStop()]
     return events
 
 
 def encode_response(
-    events: list[Event],
+    events: list[ir.Event],
     *,
     model: str,
     request_body: dict[str, Any] | None = None,
@@ -300,7 +287,7 @@ def encode_response(
     """A whole Response object. With ``request_body`` the response echoes its settings
     and namespaced tool calls get their ``namespace`` back."""
     body = request_body or {}
-    response = accumulate(events)
+    response = ir.accumulate(events)
     obj = response_object(
         response_id=new_id(),
         created_at=int(time.time()),

@@ -9,20 +9,7 @@ from typing import Any
 import attrs
 
 from coderouter.sse import Frame
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    SignatureDelta,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_responses.common import dumps, new_id, summary_text, thinking_of
 from coderouter.wire.openai_responses.errors import error_type_of
 from coderouter.wire.openai_responses.responses import (
@@ -45,7 +32,7 @@ class _Block:
     closed: bool = False
 
 
-_Handler = Callable[["ResponsesStreamDecoder", dict[str, Any]], list[Event]]
+_Handler = Callable[["ResponsesStreamDecoder", dict[str, Any]], list[ir.Event]]
 
 
 class ResponsesStreamDecoder:
@@ -63,35 +50,35 @@ class ResponsesStreamDecoder:
         self._saw_call = False
         self.complete = False
 
-    def feed(self, frame: Frame) -> list[Event]:
+    def feed(self, frame: Frame) -> list[ir.Event]:
         data = frame.data
         if self.complete or not data or data == "[DONE]":
             return []
         try:
             payload = json.loads(data)
         except ValueError:
-            return [StreamError("api_error", f"upstream sent a malformed event: {data[:200]}")]
+            return [ir.StreamError("api_error", f"upstream sent a malformed event: {data[:200]}")]
         if not isinstance(payload, dict):
             return []
         kind = payload.get("type") or frame.event or ""
-        out: list[Event] = []
+        out: list[ir.Event] = []
         if not self._started and kind not in ("error", "response.failed"):
             self._started = True
             response = payload.get("response")
             response = response if isinstance(response, dict) else {}
-            out.append(MessageStart(response.get("id") or new_id(), response.get("model") or ""))
+            out.append(ir.MessageStart(response.get("id") or new_id(), response.get("model") or ""))
         handler = self._HANDLERS.get(str(kind))
         if handler is not None:
             out += handler(self, payload)
         return out
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[ir.Event]:
         return []
 
-    def _open(self, output_index: int, item: dict[str, Any]) -> list[Event]:
+    def _open(self, output_index: int, item: dict[str, Any]) -> list[ir.Event]:
         kind = item.get("type")
         if kind == "message":
-            head: Block = {"type": "text"}
+            head: ir.Block = {"type": "text"}
         elif kind == "function_call":
             head = call_head(item)
             self._saw_call = True
@@ -104,23 +91,23 @@ class ResponsesStreamDecoder:
         block = _Block(self._next_index, str(head["type"]))
         self._next_index += 1
         self._blocks[output_index] = block
-        events: list[Event] = [BlockStart(block.index, head)]
+        events: list[ir.Event] = [ir.BlockStart(block.index, head)]
         args = item.get("arguments")
         if kind == "function_call" and isinstance(args, str) and args:
             block.sent.append(args)
-            events.append(ToolArgsDelta(block.index, args))
+            events.append(ir.ToolArgsDelta(block.index, args))
         return events
 
-    def _item_added(self, payload: dict[str, Any]) -> list[Event]:
+    def _item_added(self, payload: dict[str, Any]) -> list[ir.Event]:
         item = payload.get("item")
         if not isinstance(item, dict):
             return []
         return self._open(int(payload.get("output_index") or 0), item)
 
-    def _delta(self, payload: dict[str, Any], kind: str) -> list[Event]:
+    def _delta(self, payload: dict[str, Any], kind: str) -> list[ir.Event]:
         output_index = int(payload.get("output_index") or 0)
         delta = payload.get("delta")
-        events: list[Event] = []
+        events: list[ir.Event] = []
         block = self._blocks.get(output_index)
         if block is None and kind != "tool_use":
             events = self._open(
@@ -131,29 +118,29 @@ class ResponsesStreamDecoder:
             return events
         block.sent.append(delta)
         if kind == "text":
-            events.append(TextDelta(block.index, delta))
+            events.append(ir.TextDelta(block.index, delta))
         elif kind == "thinking":
-            events.append(ThinkingDelta(block.index, delta))
+            events.append(ir.ThinkingDelta(block.index, delta))
         else:
-            events.append(ToolArgsDelta(block.index, delta))
+            events.append(ir.ToolArgsDelta(block.index, delta))
         return events
 
-    def _summary_part(self, payload: dict[str, Any]) -> list[Event]:
+    def _summary_part(self, payload: dict[str, Any]) -> list[ir.Event]:
         block = self._blocks.get(int(payload.get("output_index") or 0))
         if block is None or block.closed or block.kind != "thinking":
             return []
         block.parts += 1
         if block.parts > 1 and block.sent:
             block.sent.append("\n\n")
-            return [ThinkingDelta(block.index, "\n\n")]
+            return [ir.ThinkingDelta(block.index, "\n\n")]
         return []
 
-    def _item_done(self, payload: dict[str, Any]) -> list[Event]:
+    def _item_done(self, payload: dict[str, Any]) -> list[ir.Event]:
         item = payload.get("item")
         if not isinstance(item, dict):
             return []
         output_index = int(payload.get("output_index") or 0)
-        events: list[Event] = []
+        events: list[ir.Event] = []
         block = self._blocks.get(output_index)
         if block is None:
             events = self._open(output_index, item)
@@ -162,10 +149,10 @@ class ResponsesStreamDecoder:
             return events
         events += self._rest(block, item)
         block.closed = True
-        events.append(BlockStop(block.index))
+        events.append(ir.BlockStop(block.index))
         return events
 
-    def _rest(self, block: _Block, item: dict[str, Any]) -> list[Event]:
+    def _rest(self, block: _Block, item: dict[str, Any]) -> list[ir.Event]:
         """What the finished item holds that its deltas did not bring (servers that send
         no deltas, or only some)."""
         sent = "".join(block.sent)
@@ -178,35 +165,38 @@ class ResponsesStreamDecoder:
             full = summary_text(item)
         else:
             return []
-        events: list[Event] = []
+        events: list[ir.Event] = []
         if len(full) > len(sent) and full.startswith(sent):
             rest = full[len(sent) :]
             events.append(
-                TextDelta(block.index, rest)
+                ir.TextDelta(block.index, rest)
                 if block.kind == "text"
-                else ToolArgsDelta(block.index, rest)
+                else ir.ToolArgsDelta(block.index, rest)
                 if block.kind == "tool_use"
-                else ThinkingDelta(block.index, rest)
+                else ir.ThinkingDelta(block.index, rest)
             )
         signature = (thinking_of(item) or {}).get("signature")
         if block.kind == "thinking" and signature:
-            events.append(SignatureDelta(block.index, signature))
+            events.append(ir.SignatureDelta(block.index, signature))
         return events
 
-    def _end(self, payload: dict[str, Any]) -> list[Event]:
+    def _end(self, payload: dict[str, Any]) -> list[ir.Event]:
         response = payload.get("response")
         response = response if isinstance(response, dict) else {}
-        events: list[Event] = []
+        events: list[ir.Event] = []
         for block in self._blocks.values():
             if not block.closed:
                 block.closed = True
-                events.append(BlockStop(block.index))
+                events.append(ir.BlockStop(block.index))
         stop = stop_reason_of(response, self._saw_call)
-        events += [MessageDelta(stop, usage_from_responses(response.get("usage"))), MessageStop()]
+        events += [
+            ir.MessageDelta(stop, usage_from_responses(response.get("usage"))),
+            ir.MessageStop(),
+        ]
         self.complete = True
         return events
 
-    def _failed(self, payload: dict[str, Any]) -> list[Event]:
+    def _failed(self, payload: dict[str, Any]) -> list[ir.Event]:
         response = payload.get("response")
         found = [
             response.get("error") if isinstance(response, dict) else None,
@@ -215,7 +205,7 @@ class ResponsesStreamDecoder:
         ]
         error: dict[str, Any] = next(e for e in found if isinstance(e, dict))
         message = error.get("message") or "upstream response failed"
-        return [StreamError(error_type_of(error.get("code")), str(message))]
+        return [ir.StreamError(error_type_of(error.get("code")), str(message))]
 
 
 ResponsesStreamDecoder._HANDLERS = {

@@ -8,23 +8,7 @@ from typing import Any
 
 import attrs
 
-from coderouter.wire.model import (
-    Block,
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    Response,
-    SignatureDelta,
-    StopReason,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    Usage,
-)
+from coderouter.wire import model as ir
 from coderouter.wire.openai_responses.common import new_id, sse_frame, tool_namespaces
 from coderouter.wire.openai_responses.errors import failed_error, failed_frame
 from coderouter.wire.openai_responses.responses import (
@@ -46,7 +30,7 @@ class _OpenItem:
     kind: str
     item_id: str
     output_index: int
-    block: Block
+    block: ir.Block
     parts: list[str] = attrs.Factory(list)
     signature: str = ""
     part_open: bool = False
@@ -86,14 +70,14 @@ class ResponsesStreamEncoder:
         self._skipped: set[int] = set()
         self._finished: dict[int, dict[str, Any]] = {}
         self._next_output = 0
-        self._usage = Usage()
-        self._stop: StopReason | None = None
+        self._usage = ir.Usage()
+        self._stop: ir.StopReason | None = None
 
     def _emit(self, out: list[str], kind: str, **payload: Any) -> None:
         out.append(sse_frame(kind, payload, self._seq))
         self._seq += 1
 
-    def _object(self, status: str = "in_progress", usage: Usage | None = None) -> dict[str, Any]:
+    def _object(self, status: str = "in_progress", usage: ir.Usage | None = None) -> dict[str, Any]:
         return response_object(
             response_id=self._id,
             created_at=self._created,
@@ -104,7 +88,7 @@ class ResponsesStreamEncoder:
             usage=usage,
         )
 
-    def encode(self, events: list[Event]) -> bytes:
+    def encode(self, events: list[ir.Event]) -> bytes:
         out: list[str] = []
         for event in events:
             if self._done:
@@ -114,39 +98,39 @@ class ResponsesStreamEncoder:
             self._dispatch(event, out)
         return "".join(out).encode()
 
-    def _start(self, event: Event, out: list[str]) -> None:
+    def _start(self, event: ir.Event, out: list[str]) -> None:
         self._started = True
-        if isinstance(event, MessageStart):
+        if isinstance(event, ir.MessageStart):
             self._model = self._model or event.model
         response = self._object()
         self._emit(out, "response.created", response=response)
         self._emit(out, "response.in_progress", response=response)
 
-    def _dispatch(self, event: Event, out: list[str]) -> None:
-        if isinstance(event, TextDelta):
+    def _dispatch(self, event: ir.Event, out: list[str]) -> None:
+        if isinstance(event, ir.TextDelta):
             self._delta(event.index, "text", event.text, out)
-        elif isinstance(event, ThinkingDelta):
+        elif isinstance(event, ir.ThinkingDelta):
             self._delta(event.index, "thinking", event.thinking, out)
-        elif isinstance(event, ToolArgsDelta):
+        elif isinstance(event, ir.ToolArgsDelta):
             self._delta(event.index, "tool_use", event.partial_json, out)
-        elif isinstance(event, SignatureDelta):
+        elif isinstance(event, ir.SignatureDelta):
             item = self._items.get(event.index)
             if item is not None:
                 item.signature += event.signature
-        elif isinstance(event, BlockStart):
+        elif isinstance(event, ir.BlockStart):
             self._open(event.index, event.block, out)
-        elif isinstance(event, BlockStop):
+        elif isinstance(event, ir.BlockStop):
             self._close(event.index, out)
-        elif isinstance(event, MessageStart | MessageDelta):
+        elif isinstance(event, ir.MessageStart | ir.MessageDelta):
             self._usage.merge(event.usage)
-            if isinstance(event, MessageDelta) and event.stop_reason is not None:
+            if isinstance(event, ir.MessageDelta) and event.stop_reason is not None:
                 self._stop = event.stop_reason
-        elif isinstance(event, MessageStop):
+        elif isinstance(event, ir.MessageStop):
             self._complete(out)
-        elif isinstance(event, StreamError):
+        elif isinstance(event, ir.StreamError):
             self._fail(event, out)
 
-    def _open(self, index: int, block: Block, out: list[str]) -> _OpenItem | None:
+    def _open(self, index: int, block: ir.Block, out: list[str]) -> _OpenItem | None:
         kind = str(block.get("type"))
         if index in self._items:
             return self._items[index]
@@ -248,11 +232,11 @@ class ResponsesStreamEncoder:
         for index in sorted(self._items):
             self._close(index, out)
         obj = self._object(usage=self._usage)
-        finish_object(obj, Response(stop_reason=self._stop))
+        finish_object(obj, ir.Response(stop_reason=self._stop))
         self._emit(out, "response.completed", response=obj)
         self._done = True
 
-    def _fail(self, event: StreamError, out: list[str]) -> None:
+    def _fail(self, event: ir.StreamError, out: list[str]) -> None:
         obj = self._object(usage=self._usage)
         out.append(failed_frame(obj, failed_error(event.error_type, event.message), self._seq))
         self._seq += 1
