@@ -15,7 +15,9 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   ``clock=``; :func:`start_plugin` registers a plugin in a plugin manager and runs ``startup``
   with that clock, returning the records it logs; :func:`config_error` is the
   :class:`~coderouter.config.ConfigError` a bad ``[plugins.<name>]`` setting raises;
-  :func:`readme_config` lays a README's TOML example over a :class:`ConfigBuilder` config.
+  :func:`readme_config` lays a README's TOML example over a :class:`ConfigBuilder` config;
+  :func:`assert_settings_documented` and :func:`assert_readme_example_loads` check a plugin's
+  README against its ``Config``.
 * :class:`~coderouter.testing.llama.LlamaServer` — a real llama.cpp server
   (llama-cpp-python with Gemma 3 270M) as a process; built once into a cache outside the clone
   (:mod:`coderouter.testing.llama`).
@@ -39,7 +41,14 @@ from coderouter.testing.bodies import (
     responses_body,
     responses_stream,
 )
-from coderouter.testing.harness import FakeClock, config_error, readme_config, start_plugin
+from coderouter.testing.harness import (
+    FakeClock,
+    assert_readme_example_loads,
+    assert_settings_documented,
+    config_error,
+    readme_config,
+    start_plugin,
+)
 from coderouter.testing.raw import RawPeer, RawUpstream, raw_response
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream, RecordedRequest, free_port
@@ -55,6 +64,8 @@ __all__ = [
     "RouterProcess",
     "anthropic_message",
     "anthropic_stream",
+    "assert_readme_example_loads",
+    "assert_settings_documented",
     "chat_completion",
     "chat_stream",
     "config_error",

@@ -1,6 +1,6 @@
 """Setup that plugin unit tests share: a fake clock, a plugin started in a plugin manager the way
-a worker starts it, the config error a bad setting raises, and a README's TOML example laid over
-a test config."""
+a worker starts it, the config error a bad setting raises, a README's TOML example laid over
+a test config, and the README checks of a plugin with one settings table."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pluggy
 
 from coderouter.config import Config, ConfigError, parse_config
 from coderouter.log import RequestLog
-from coderouter.plugins import load_plugins
+from coderouter.plugins import Plugin, load_plugins
 from coderouter.testing.router import ConfigBuilder
 
-__all__ = ["FakeClock", "config_error", "readme_config", "start_plugin"]
+__all__ = [
+    "FakeClock",
+    "assert_readme_example_loads",
+    "assert_settings_documented",
+    "config_error",
+    "readme_config",
+    "start_plugin",
+]
 
 
 class FakeClock:
@@ -83,3 +91,37 @@ def readme_config(readme: Path, builder: ConfigBuilder) -> Config:
     for profile, table in example.get("profiles", {}).items():
         raw["profiles"][profile]["plugins"] = table["plugins"]
     return parse_config(raw, source=readme.name)
+
+
+def assert_settings_documented(readme: Path, plugin_class: type[Plugin]) -> None:
+    """Every field of ``plugin_class.Config`` has a row ``| `<field>` |`` in ``readme``."""
+    assert plugin_class.Config is not None, f"{plugin_class.__name__} has no Config"
+    text = readme.read_text(encoding="utf-8")
+    for field in attrs.fields(plugin_class.Config):
+        assert f"| `{field.name}` |" in text, f"{field.name} is not in the README table"
+
+
+def assert_readme_example_loads(readme: Path, plugin_class: type[Plugin], name: str) -> None:
+    """The TOML example in ``readme`` with a ``[plugins.<name>]`` table loads over one provider:
+    ``name`` is a ``plugin_class`` whose config holds the example's settings (the defaults for
+    the rest), and every profile the example configures gets a config of its own."""
+    assert plugin_class.Config is not None, f"{plugin_class.__name__} has no Config"
+    [example] = [
+        block
+        for block in re.findall(r"```toml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+        if f"[plugins.{name}]" in block
+    ]
+    raw = tomllib.loads(example)
+    settings = raw["plugins"][name]
+    builder = ConfigBuilder().provider("local", "http://127.0.0.1:9/v1").plugin(name, **settings)
+    for profile, table in raw.get("profiles", {}).items():
+        builder.profile(profile, ["local"], plugins=table["plugins"])
+    builder.profile("default", ["local"])
+    plugin = load_plugins(builder.build()).get_plugin(name)
+    assert isinstance(plugin, plugin_class)
+    assert attrs.asdict(plugin.config) == {
+        field.name: settings.get(field.name, field.default)
+        for field in attrs.fields(plugin_class.Config)
+    }
+    for profile in raw.get("profiles", {}):
+        assert plugin.config_for(profile) != plugin.config

@@ -3,45 +3,18 @@ loads."""
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 
-import attrs
 from coderouter_tool_loop import ToolLoopPlugin
 
-from coderouter.plugins import load_plugins
-from coderouter.testing import ConfigBuilder
+from coderouter.testing import assert_readme_example_loads, assert_settings_documented
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_every_setting_is_documented() -> None:
-    assert ToolLoopPlugin.Config is not None
-    for field in attrs.fields(ToolLoopPlugin.Config):
-        assert f"| `{field.name}` |" in README, f"{field.name} is not in the README table"
+    assert_settings_documented(README, ToolLoopPlugin)
 
 
 def test_the_example_config_loads() -> None:
-    [example] = [
-        block
-        for block in re.findall(r"```toml\n(.*?)```", README, re.S)
-        if "[plugins.tool_loop]" in block
-    ]
-    raw = tomllib.loads(example)
-    builder = (
-        ConfigBuilder()
-        .provider("local", "http://127.0.0.1:9/v1")
-        .plugin("tool_loop", **raw["plugins"]["tool_loop"])
-    )
-    for profile, table in raw.get("profiles", {}).items():
-        builder.profile(profile, ["local"], plugins=table["plugins"])
-    builder.profile("default", ["local"])
-    plugin = load_plugins(builder.build()).get_plugin("tool_loop")
-    assert isinstance(plugin, ToolLoopPlugin)
-    assert attrs.asdict(plugin.config) == {
-        field.name: raw["plugins"]["tool_loop"].get(field.name, field.default)
-        for field in attrs.fields(ToolLoopPlugin.Config)
-    }
-    for profile in raw.get("profiles", {}):
-        assert plugin.config_for(profile) != plugin.config
+    assert_readme_example_loads(README, ToolLoopPlugin, "tool_loop")
