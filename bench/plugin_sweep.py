@@ -76,12 +76,6 @@ class SweepCase:
     def path(self) -> str:
         return "/v1/messages" if self.wire == "anthropic" else "/v1/chat/completions"
 
-    @property
-    def frames(self) -> int:
-        # Chat: 50 content chunks, finish, usage, [DONE]. Anthropic: message_start, ping,
-        # content_block_start, 50 deltas, content_block_stop, message_delta, message_stop.
-        return 53 if self.wire == "chat" else 56
-
 
 def cases(quick: bool) -> list[SweepCase]:
     scale = 4 if quick else 1
@@ -135,7 +129,9 @@ def loadgen(url: str, case: SweepCase, worker: int) -> dict[str, Any]:
         f"worker={worker}",
     ]
     if case.stream:
-        argv += ["--stream", "--expect-frames", str(case.frames)]
+        # No exact frame count: a re-encoded stream may group its chunks differently (a role
+        # chunk of its own); the stream must still end properly ([DONE] / message_stop).
+        argv += ["--stream"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr[-2000:]}")
