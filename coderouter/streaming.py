@@ -64,6 +64,16 @@ def flush_transforms(transforms: Sequence[StreamTransform]) -> list[Event]:
     return events
 
 
+def _all_pass(checks: tuple[Callable[[bytes], bool], ...], raw: bytes) -> bool:
+    # Runs once per frame: a plain loop, not all() over a generator.
+    if len(checks) == 1:
+        return checks[0](raw)
+    for check in checks:  # noqa: SIM110
+        if not check(raw):
+            return False
+    return True
+
+
 def stream_error_to_upstream(event: StreamError, *, committed: bool) -> UpstreamError:
     overflow = event.error_type == "invalid_request" and is_context_overflow(event.message)
     return UpstreamError(
@@ -190,7 +200,7 @@ class Pipeline:
                 and self.committed
                 and skippable(raw)
                 and b'"tool_calls"' not in raw  # opens a block the decoder must track
-                and all(check(raw) for check in passes)
+                and _all_pass(passes, raw)
             ):
                 self.content_frames += 1
                 out.append(raw)

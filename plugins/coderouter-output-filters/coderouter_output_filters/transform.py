@@ -31,6 +31,7 @@ class OutputFilterTransform:
         "_dropped",
         "_next",
         "_out",
+        "_quiet",
         "_shifted",
         "_text",
         "_triggers",
@@ -50,10 +51,12 @@ class OutputFilterTransform:
         self._dropped: set[int] = set()
         self._next = 0
         self._shifted = False
+        self._quiet = True
         # What in an encoded frame could be, or hide, the start of something removed: a
         # pattern's first character, a JSON escape, a reasoning field.
-        firsts = () if self.patterns is None else self.patterns.first_chars
-        self._triggers = (b"\\u", b'"reasoning', *(c.encode() for c in sorted(firsts)))
+        firsts = () if self.patterns is None else sorted(self.patterns.first_chars)
+        # Substring tests, not one regex: ``in`` on bytes is a memchr-fast scan each.
+        self._triggers = (b"\\u", b'"reasoning', *(c.encode() for c in firsts))
 
     def _open(self, index: int) -> int:
         out = self._out[index] = self._next
@@ -67,9 +70,23 @@ class OutputFilterTransform:
         would come out of this transform unchanged, so it may reach the client undecoded:
         no block renumbered, every text block open and idle, and nothing in the bytes that
         could begin a pattern or a reasoning field."""
-        if self._shifted or any(trigger in raw for trigger in self._triggers):
+        if not self._quiet:
             return False
-        return all(i in self._out and f.idle for i, f in self._text.items())
+        for trigger in self._triggers:  # noqa: SIM110 - once per frame, no generator
+            if trigger in raw:
+                return False
+        return True
+
+    def _settle(self) -> None:
+        """Whether the state after the latest event lets undecoded frames through (checked
+        once per decoded event, not once per frame)."""
+        quiet = not self._shifted
+        if quiet:
+            for index, text in self._text.items():
+                if index not in self._out or not text.idle:
+                    quiet = False
+                    break
+        self._quiet = quiet
 
     def _moved(self, event: Event, index: int) -> list[Event]:
         out = self._out.get(index, index)
@@ -114,6 +131,11 @@ class OutputFilterTransform:
         return self._moved(event, index)
 
     def feed(self, event: Event) -> list[Event]:
+        events = self._feed(event)
+        self._settle()
+        return events
+
+    def _feed(self, event: Event) -> list[Event]:
         if isinstance(event, TextDelta):
             flt = self._text.get(event.index)
             if flt is not None:
@@ -132,4 +154,5 @@ class OutputFilterTransform:
         events: list[Event] = []
         for index in list(self._text):
             events += self._stop(BlockStop(index))
+        self._settle()
         return events

@@ -140,3 +140,24 @@ def test_counts_what_was_removed() -> None:
         t.feed(event)
     t.flush()
     assert t.counts == {"reasoning_blocks": 1, "think_blocks": 1, "markers": 1}
+
+
+def frame(text: str) -> bytes:
+    return b'data: {"choices":[{"index":0,"delta":{"content":"' + text.encode() + b'"}}]}\n\n'
+
+
+def test_passes_only_frames_that_would_come_out_unchanged() -> None:
+    transform = OutputFilterTransform(PATTERNS, drop_reasoning=True)
+    transform.feed(BlockStart(0, {"type": "text"}))
+    assert not transform.passes(frame("Hi"))  # the block has not opened for the client yet
+    transform.feed(TextDelta(0, "Hello"))
+    assert transform.passes(frame(" world"))
+    assert not transform.passes(frame("a <b"))  # could begin a tag or a marker
+    assert not transform.passes(frame("\\u003cthink"))  # an escape hides what it is
+    assert not transform.passes(b'data: {"choices":[{"delta":{"reasoning_content":"x"}}]}\n\n')
+    transform.feed(TextDelta(0, " <thi"))  # a tag may be starting: held back
+    assert not transform.passes(frame("nk"))
+    transform.feed(TextDelta(0, "nk>plan</think>"))
+    assert not transform.passes(frame("  next"))  # whitespace after a think block is eaten
+    transform.feed(TextDelta(0, "Done"))
+    assert transform.passes(frame(" and more"))
