@@ -17,7 +17,13 @@ from typing import Any
 import pluggy
 
 from coderouter.about import DISTRIBUTION, version
-from coderouter.config import Config, ConfigError, ProviderConfig, load_config
+from coderouter.config import (
+    Config,
+    ConfigError,
+    ProviderConfig,
+    load_config,
+    missing_key_errors,
+)
 from coderouter.plugins import describe_plugins, load_plugins, plugin_commands
 
 __all__ = ["STANDALONE_COMMANDS_GROUP", "main"]
@@ -55,6 +61,14 @@ def _provider_lines(config: Config) -> list[str]:
     ]
 
 
+def _report_missing_keys(config: Config) -> bool:
+    """Print the providers that would send requests without their key; True when any."""
+    errors = missing_key_errors(config)
+    for error in errors:
+        print(f"config error in {config.source}: {error}", file=sys.stderr)
+    return bool(errors)
+
+
 def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
     print(f"config: {config.source}")
     print(
@@ -75,6 +89,8 @@ def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager
             print(f"  {position}. {name}")
     else:
         print("plugins: none enabled")
+    if _report_missing_keys(config):
+        return 2
     print("ok")
     return 0
 
@@ -142,6 +158,12 @@ def cmd_init(args: argparse.Namespace, config: Config | None, pm: Any) -> int:
 
 def cmd_serve(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
     from coderouter.server import serve
+
+    if args.port is not None and not 1 <= args.port <= 65535:
+        print(f"--port: must be between 1 and 65535, got {args.port}", file=sys.stderr)
+        return 2
+    if _report_missing_keys(config):
+        return 2
 
     return serve(config, host=args.host, port=args.port, workers=args.workers)
 

@@ -85,6 +85,8 @@ class ProviderConfig:
     headers: dict[str, str] = attrs.Factory(dict)
     capabilities: dict[str, Any] = attrs.Factory(dict)
     cost: dict[str, Any] = attrs.Factory(dict)
+    extra_body: dict[str, Any] = attrs.Factory(dict)
+    append_system_prompt: str = ""
 
     @property
     def api_key(self) -> str:
@@ -102,6 +104,8 @@ class ProfileConfig:
     providers: list[str]
     allow_paid: bool | None = None
     resume: Literal["off", "text", "all"] | None = None
+    append_system_prompt: str = ""
+    timeout_s: float | None = None
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
 
 
@@ -139,8 +143,13 @@ class Config:
         return self.router.resume
 
     def paid_allowed(self, profile: str) -> bool:
-        if os.environ.get("CODEROUTER_ALLOW_PAID", "") in ("1", "true", "yes"):
+        """``CODEROUTER_ALLOW_PAID`` (``1`` forces paid use on, ``0`` off), else the profile's
+        ``allow_paid``, else the router's."""
+        forced = os.environ.get("CODEROUTER_ALLOW_PAID", "").strip().lower()
+        if forced in ("1", "true", "yes"):
             return True
+        if forced in ("0", "false", "no"):
+            return False
         prof = self.profiles.get(profile)
         if prof is not None and prof.allow_paid is not None:
             return prof.allow_paid
@@ -365,6 +374,8 @@ def validate(config: Config) -> None:
         errors.append("server.max_body_bytes: must be at least 1024")
     if config.server.workers < 1:
         errors.append("server.workers: must be at least 1")
+    if not 1 <= config.server.port <= 65535:
+        errors.append(f"server.port: must be between 1 and 65535, got {config.server.port}")
     if errors:
         raise ConfigError("\n".join(f"config error in {config.source}: {e}" for e in errors))
 
@@ -401,6 +412,38 @@ def _provider_errors(config: Config) -> list[str]:
     return errors
 
 
+_LOOPBACK = ("localhost", "::1", "[::1]")
+
+
+def _is_loopback(base_url: str) -> bool:
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def missing_key_errors(config: Config) -> list[str]:
+    """Providers that need a key and would go out without one: ``api_key_env`` names an unset
+    variable, the provider is not on this machine, and some profile may use it (paid ones
+    only where paid use is allowed). Checked by ``coderouter check`` and before ``serve``,
+    not at load: the environment of the process that serves is what counts."""
+    errors: list[str] = []
+    for i, p in enumerate(config.providers):
+        if not p.api_key_env or p.api_key or _is_loopback(p.base_url):
+            continue
+        users = [
+            name
+            for name, prof in config.profiles.items()
+            if p.name in prof.providers and (not p.paid or config.paid_allowed(name))
+        ]
+        if users:
+            errors.append(
+                f"providers[{i}].api_key_env: {p.api_key_env} is not set; provider "
+                f"{p.name!r} ({p.base_url}) needs it for profile {users[0]!r} "
+                "(set the variable, or remove the provider from the profile)"
+            )
+    return errors
+
+
 def _profile_errors(config: Config) -> list[str]:
     errors: list[str] = []
     seen = set(config.provider_names)
@@ -408,6 +451,8 @@ def _profile_errors(config: Config) -> list[str]:
     if not config.profiles:
         errors.append("profiles: at least one profile is required ([profiles.default])")
     for name, prof in config.profiles.items():
+        if prof.timeout_s is not None and prof.timeout_s <= 0:
+            errors.append(f"profiles.{name}.timeout_s: must be positive, got {prof.timeout_s}")
         if not prof.providers:
             errors.append(f"profiles.{name}.providers: must name at least one provider")
         for pname in prof.providers:

@@ -52,6 +52,7 @@ from coderouter.types import (
 from coderouter.upstream import Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
+from coderouter.wire.edits import append_system_prompt, deep_merge
 from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
 
 __all__ = ["Reply", "Router", "StreamReply"]
@@ -244,6 +245,11 @@ class Router:
             chain = default_chain(self.config, trace.profile)
         trace.chain = chain
         apply_paid_gate(self.config, chain)
+        profile_timeout = self.config.profiles[trace.profile].timeout_s
+        if profile_timeout is not None:
+            chain.providers[:] = [
+                attrs.evolve(p, timeout_s=profile_timeout) for p in chain.providers
+            ]
         trace.cooldown_wait_s = self.cooldowns.apply(chain)
         self.calls.each("filter_chain", view, chain)
         for skipped in chain.skipped:
@@ -316,7 +322,25 @@ class Router:
             body = target.encode_request(request, model=model, stream=view.stream)
             if request.dropped:
                 attempt.log_fields["dropped"] = dict(request.dropped)
-        return _dumps(body).encode()
+        return _dumps(self._configured_edits(attempt, target.name, body)).encode()
+
+    def _configured_edits(
+        self, attempt: Attempt, wire: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The profile's and the provider's ``append_system_prompt``, then the provider's
+        ``extra_body``."""
+        provider = attempt.provider
+        profile = self.config.profiles.get(attempt.profile)
+        texts = [
+            profile.append_system_prompt if profile is not None else "",
+            provider.append_system_prompt,
+        ]
+        text = "\n\n".join(t for t in texts if t)
+        if text:
+            body = append_system_prompt(wire, body, text)
+        if provider.extra_body:
+            body = deep_merge(body, provider.extra_body)
+        return body
 
     async def _open(
         self,

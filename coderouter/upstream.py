@@ -197,6 +197,8 @@ class Upstream:
         """The provider's parsed URL and timeouts, built once (URL parsing is a large share
         of a request's CPU)."""
         found = self._targets.get(provider.name)
+        if found is not None and found[1].read != provider.timeout_s:
+            found = None
         if found is None:
             timeout = httpx.Timeout(
                 provider.timeout_s,

@@ -98,14 +98,17 @@ def test_check_shows_each_provider_url_model_and_key_state(
         .profile("default", ["local", "cloud", "other"])
         .write(tmp_path)
     )
-    assert main(["check", "--config", str(path)]) == 0
-    out = capsys.readouterr().out
+    assert main(["check", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    out = captured.out
     assert "  local  http://127.0.0.1:11434/v1  model qwen  no key\n" in out
     assert (
         "  cloud  https://api.example.com/v1  model (the client's)  key $CR_TEST_KEY_SET set\n"
         in out
     )
     assert "key $CR_TEST_KEY_UNSET NOT SET" in out
+    assert "providers[2].api_key_env: CR_TEST_KEY_UNSET is not set" in captured.err
+    assert "ok\n" not in out
 
 
 def test_check_help_shows_config(capsys: pytest.CaptureFixture[str]) -> None:

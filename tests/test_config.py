@@ -125,7 +125,10 @@ def test_bad_http_client_lists_choices() -> None:
 def test_unknown_key_lists_valid_keys() -> None:
     text = BASE.replace('name = "ollama"\n', 'name = "ollama"\nbase_ur = "x"\n')
     message = error_of(text)
-    assert "providers[0].base_ur: unknown key (valid keys: api_key_env, base_url," in message
+    assert (
+        "providers[0].base_ur: unknown key "
+        "(valid keys: api_key_env, append_system_prompt, base_url," in message
+    )
 
 
 def test_missing_required_key() -> None:
