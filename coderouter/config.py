@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_CONFIG_TOML",
     "Config",
     "ConfigError",
+    "Deadlines",
     "PluginsConfig",
     "ProfileConfig",
     "ProviderConfig",
@@ -36,6 +37,7 @@ __all__ = [
     "ServerConfig",
     "builtin_default",
     "converter",
+    "deadlines_for",
     "find_config",
     "load_config",
     "parse_config",
@@ -43,6 +45,10 @@ __all__ = [
 
 PROVIDER_KINDS = ("openai", "anthropic", "openai_responses")
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_TRAILER_BYTES = 64 * 1024
+DEFAULT_MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024
+DEFAULT_TOTAL_TIMEOUT_S = 3600.0
 _VALIDATOR_ERROR = re.compile(r"^'(\w+)' must be (.*): (.*)$")
 _LITERAL_ERROR = re.compile(r"^(.*) not in literal typing\.Literal\[(.*)\]$")
 
@@ -82,6 +88,13 @@ class ProviderConfig:
     paid: bool = False
     timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_decompressed_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_trailer_bytes: int = DEFAULT_MAX_TRAILER_BYTES
+    max_sse_event_bytes: int = DEFAULT_MAX_SSE_EVENT_BYTES
     headers: dict[str, str] = attrs.Factory(dict)
     capabilities: dict[str, Any] = attrs.Factory(dict)
     cost: dict[str, Any] = attrs.Factory(dict)
@@ -107,6 +120,45 @@ class ProfileConfig:
     append_system_prompt: str = ""
     timeout_s: float | None = None
     plugins: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    first_byte_timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+
+
+DEADLINE_KEYS = ("timeout_s", "first_byte_timeout_s", "first_token_timeout_s", "total_timeout_s")
+"""Provider deadlines a profile may override for every provider in its chain."""
+
+
+@attrs.frozen
+class Deadlines:
+    """One provider's deadlines within one profile, in seconds."""
+
+    timeout_s: float
+    """The longest silence between two reads."""
+    first_byte_timeout_s: float
+    """From the request's write to the end of the response head."""
+    first_token_timeout_s: float
+    """From the request's write to a stream's first content (the commit)."""
+    total_timeout_s: float
+    """From the request's write to the end of the response."""
+
+
+def deadlines_for(provider: ProviderConfig, profile: ProfileConfig | None) -> Deadlines:
+    """The profile's overrides over the provider's settings; an unset first-byte or
+    first-token deadline is the read timeout."""
+
+    def pick(key: str) -> float | None:
+        override = getattr(profile, key) if profile is not None else None
+        value: float | None = override if override is not None else getattr(provider, key)
+        return value
+
+    timeout = pick("timeout_s") or provider.timeout_s
+    return Deadlines(
+        timeout_s=timeout,
+        first_byte_timeout_s=pick("first_byte_timeout_s") or timeout,
+        first_token_timeout_s=pick("first_token_timeout_s") or timeout,
+        total_timeout_s=pick("total_timeout_s") or provider.total_timeout_s,
+    )
 
 
 @attrs.frozen
@@ -407,8 +459,17 @@ def _provider_errors(config: Config) -> list[str]:
             problem = header_problem(header, value)
             if problem:
                 errors.append(f"{where}.headers.{header}: {problem}")
-        if p.timeout_s <= 0:
-            errors.append(f"{where}.timeout_s: must be positive, got {p.timeout_s}")
+        errors += _positive(where, p, ("connect_timeout_s", *DEADLINE_KEYS))
+        errors += _at_least(
+            where,
+            p,
+            {
+                "max_response_bytes": 1024,
+                "max_decompressed_bytes": 1024,
+                "max_trailer_bytes": 0,
+                "max_sse_event_bytes": 1024,
+            },
+        )
     return errors
 
 
@@ -444,6 +505,23 @@ def missing_key_errors(config: Config) -> list[str]:
     return errors
 
 
+def _positive(where: str, table: Any, keys: tuple[str, ...]) -> list[str]:
+    errors = []
+    for key in keys:
+        value = getattr(table, key)
+        if value is not None and value <= 0:
+            errors.append(f"{where}.{key}: must be positive, got {value}")
+    return errors
+
+
+def _at_least(where: str, table: Any, minimums: dict[str, int]) -> list[str]:
+    return [
+        f"{where}.{key}: must be at least {least}, got {getattr(table, key)}"
+        for key, least in minimums.items()
+        if getattr(table, key) < least
+    ]
+
+
 def _profile_errors(config: Config) -> list[str]:
     errors: list[str] = []
     seen = set(config.provider_names)
@@ -451,8 +529,7 @@ def _profile_errors(config: Config) -> list[str]:
     if not config.profiles:
         errors.append("profiles: at least one profile is required ([profiles.default])")
     for name, prof in config.profiles.items():
-        if prof.timeout_s is not None and prof.timeout_s <= 0:
-            errors.append(f"profiles.{name}.timeout_s: must be positive, got {prof.timeout_s}")
+        errors += _positive(f"profiles.{name}", prof, DEADLINE_KEYS)
         if not prof.providers:
             errors.append(f"profiles.{name}.providers: must name at least one provider")
         for pname in prof.providers:

@@ -1,5 +1,10 @@
 """A lean HTTP/1.1 client for upstream calls: keep-alive pool, chunked and length-delimited
-bodies, per-read timeouts, TLS.
+bodies, bounded responses, per-read timeouts and deadlines, TLS.
+
+The response grammar (status line, headers, chunked framing) is llhttp's, the parser under
+Node.js, uvicorn and aiohttp, through httptools: what it rejects fails the call as a
+:class:`ProtocolError`. On top of it the client refuses what llhttp would read to the close
+(a transfer-encoding other than ``chunked``) and a ``101``, and applies :class:`Limits`.
 
 The router sends one kind of request (a JSON ``POST``) to a handful of origins, so it needs
 little of a general client. Measured by bench/bench_clients.py, a call costs the worker a
@@ -16,38 +21,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import select
 import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
+
+import httptools
 
 __all__ = [
     "ClientError",
     "ConnectError",
     "ConnectTimeout",
     "Endpoint",
+    "HeadTimeout",
     "Http1Client",
     "InvalidRequest",
+    "Limits",
     "ProtocolError",
     "ReadTimeout",
     "Response",
     "Timeout",
+    "TooLarge",
+    "TotalTimeout",
     "header_problem",
     "os_reason",
 ]
 
 MAX_HEAD_BYTES = 64 * 1024
+"""The response head, interim responses before it included."""
 PAUSE_ABOVE = 1024 * 1024
 """Unread body bytes at which the connection stops reading until the consumer catches up."""
 
-_DIGITS = re.compile(r"[0-9]{1,18}")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
-
-_IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE = range(8)
+_IDLE, _HEAD, _BODY, _UNTIL_CLOSE = range(4)
 
 
 class ClientError(Exception):
@@ -74,8 +82,60 @@ class ConnectTimeout(Timeout):
     """The connection was not made within the connect timeout."""
 
 
+class HeadTimeout(Timeout):
+    """The response head did not arrive within ``first_byte_timeout_s``."""
+
+
+class TotalTimeout(Timeout):
+    """The response did not end within ``total_timeout_s``."""
+
+
 class ProtocolError(ClientError):
     """The upstream broke HTTP/1.1 or closed the connection before the response ended."""
+
+
+class TooLarge(ProtocolError):
+    """The response went over one of the :class:`Limits`."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class Limits:
+    """What one call may take: the response's bytes (each cap is checked as bytes arrive, so
+    an oversize response fails before it is held) and the deadlines beyond the read timeout.
+    Field names are the provider settings they come from."""
+
+    __slots__ = (
+        "first_byte_timeout_s",
+        "max_decompressed_bytes",
+        "max_response_bytes",
+        "max_trailer_bytes",
+        "total_timeout_s",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        max_decompressed_bytes: int = 64 * 1024 * 1024,
+        max_trailer_bytes: int = 64 * 1024,
+        first_byte_timeout_s: float | None = None,
+        total_timeout_s: float | None = None,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        """Body bytes as received (before decompression)."""
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self.max_trailer_bytes = max_trailer_bytes
+        """Chunked framing beyond 64 bytes a chunk: chunk extensions and trailers."""
+        self.first_byte_timeout_s = first_byte_timeout_s
+        """From the request's write to the end of the final response head."""
+        self.total_timeout_s = total_timeout_s
+        """From the request's write to the end of the response."""
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class _StaleConnection(ProtocolError):
@@ -135,7 +195,7 @@ class Response:
         self._chunks: list[bytes] = []
         self._unread = 0
         self._done = False
-        self._error: ClientError | None = None
+        self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._connection: _Connection | None = None
 
@@ -257,9 +317,14 @@ def _decoder(encoding: str) -> Any:
     raise ProtocolError(f"unsupported content-encoding {encoding!r}")
 
 
+class _Trailing(Exception):
+    """Bytes followed the end of the response: they stop the parser and close the connection."""
+
+
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: parses responses as bytes arrive and hands body pieces to
-    the current :class:`Response`."""
+    """One keep-alive connection: llhttp (through httptools) parses responses as bytes arrive;
+    its callbacks hand body pieces to the current :class:`Response` and keep every count that
+    a limit applies to."""
 
     def __init__(self, pool: Http1Client, endpoint: Endpoint) -> None:
         self.pool = pool
@@ -269,14 +334,25 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.fd = -1
         self.idle_since = 0.0
-        self._buf = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
         self._state = _IDLE
-        self._remaining = 0
+        self._limits = DEFAULT_LIMITS
         self._keep_alive = True
         self._decoder: Any = None
         self._head: asyncio.Future[Response] | None = None
         self._response: Response | None = None
+        self._error: BaseException | None = None
+        self._interim = False
+        self._reason = ""
+        self._headers: dict[str, str] = {}
+        self._head_bytes = 0
+        self._body_bytes = 0
+        self._decoded_room = 0
+        self._framing = 0
+        self._chunks = 0
         self._timeout: float | None = None
+        self._head_deadline: float | None = None
+        self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
         self._paused = False
@@ -292,18 +368,38 @@ class _Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        self._last_read = self.loop.time()
-        if self._state == _IDLE:
+        state = self._state
+        if state == _IDLE:
             # Bytes nobody asked for: the connection can no longer be trusted.
             self.close()
             return
-        if self._buf:
-            data = bytes(self._buf) + data
-            self._buf.clear()
+        self._last_read = self.loop.time()
+        body_before = self._body_bytes
         try:
-            self._parse(data)
-        except ProtocolError as exc:
-            self._fail(exc)
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ProtocolError("the upstream switched protocols (101) on an API call"))
+            return
+        except httptools.HttpParserError as exc:
+            error, self._error = self._error, None
+            if isinstance(error, ClientError):
+                self._fail(error)
+            elif isinstance(error, _Trailing):
+                self.close()
+            else:
+                self._fail(ProtocolError(f"malformed response: {exc}"))
+            return
+        if self._state == _HEAD:
+            # A head still arriving; llhttp keeps an unfinished header line in memory.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(ProtocolError("response head over 64 KiB"))
+        elif state == self._state and state == _BODY:
+            # Chunk sizes, extensions and trailers: all that is not body, a little per chunk.
+            self._framing += len(data) - (self._body_bytes - body_before)
+            if self._framing > self._limits.max_trailer_bytes + 64 * self._chunks:
+                limit = self._limits.max_trailer_bytes
+                self._fail(TooLarge(f"chunk framing and trailers over {limit} bytes", limit))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()
@@ -317,9 +413,119 @@ class _Connection(asyncio.Protocol):
         where = "before the response head" if state == _HEAD else "in the middle of the body"
         self._fail(ProtocolError(f"upstream closed the connection {where}{reason}"))
 
+    # --- llhttp callbacks ----------------------------------------------------------------------
+
+    def _stop(self, error: ClientError) -> NoReturn:
+        """Stop the parser from inside a callback; :meth:`data_received` fails the call."""
+        self._error = error
+        raise error
+
+    def on_message_begin(self) -> None:
+        if self._state == _IDLE:
+            self._error = _Trailing()
+            raise self._error
+        self._headers = {}
+        self._reason = ""
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason.decode("latin-1")  # in pieces when it arrives in pieces
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._state != _HEAD:
+            self._framing += len(name) + len(value)  # a trailer: counted, then dropped
+            return
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._stop(ProtocolError("response head over 64 KiB"))
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                self._stop(ProtocolError("the upstream switched protocols (101) on an API call"))
+            self._interim = True  # an interim response; the real one follows
+            return
+        headers = self._headers
+        limits = self._limits
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            # What else a response may be framed with is read to the close by llhttp, which
+            # would take a misframed body for a whole one.
+            self._stop(ProtocolError(f"unsupported transfer-encoding {coding[:40]!r}"))
+        length = headers.get("content-length")
+        if length is not None and int(length) > limits.max_response_bytes:
+            self._stop(
+                TooLarge(
+                    f"content-length {length} is over max_response_bytes "
+                    f"({limits.max_response_bytes})",
+                    limits.max_response_bytes,
+                )
+            )
+        try:
+            self._decoder = _decoder(headers.get("content-encoding", "").strip().lower())
+        except ProtocolError as exc:
+            self._stop(exc)
+        self._decoded_room = limits.max_decompressed_bytes
+        self._keep_alive = self._parser.should_keep_alive()
+        if coding is None and length is None and status not in (204, 304):
+            self._state = _UNTIL_CLOSE
+            self._keep_alive = False
+        else:
+            self._state = _BODY
+        self._body_bytes = self._framing = self._chunks = 0
+        response = Response(status, self._reason, headers)
+        response._connection = self
+        self._response = response
+        head_waiter = self._head
+        self._head = None
+        if head_waiter is not None and not head_waiter.done():
+            head_waiter.set_result(response)
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
+
+    def on_body(self, piece: bytes) -> None:
+        self._body_bytes += len(piece)
+        limit = self._limits.max_response_bytes
+        if self._body_bytes > limit:
+            self._stop(TooLarge(f"response body over max_response_bytes ({limit})", limit))
+        decoder = self._decoder
+        if decoder is not None:
+            room = self._decoded_room
+            try:
+                # Never more than the room left: a small body can inflate without bound.
+                piece = decoder.decompress(piece, room + 1)
+            except zlib.error as exc:
+                self._stop(ProtocolError(f"cannot decompress the body: {exc}"))
+            if len(piece) > room:
+                limit = self._limits.max_decompressed_bytes
+                self._stop(
+                    TooLarge(f"decompressed body over max_decompressed_bytes ({limit})", limit)
+                )
+            self._decoded_room = room - len(piece)
+        response = self._response
+        if response is None or not piece:
+            return
+        response._feed(piece)
+        if response._unread > PAUSE_ABOVE and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        self._finish()
+
     # --- one exchange --------------------------------------------------------------------------
 
-    def send(self, data: bytes, body: bytes, timeout: float | None) -> asyncio.Future[Response]:
+    def send(
+        self, data: bytes, body: bytes, timeout: float | None, limits: Limits
+    ) -> asyncio.Future[Response]:
         """Write the request. Raises :class:`_StaleConnection`, having written nothing, when the
         connection is already closing."""
         transport = self.transport
@@ -327,14 +533,19 @@ class _Connection(asyncio.Protocol):
         if self.closed or transport.is_closing():
             raise _StaleConnection("pooled connection closed")
         self._state = _HEAD
+        self._limits = limits
         self._keep_alive = True
         self._decoder = None
         self._response = None
+        self._head_bytes = 0
         self._head = self.loop.create_future()
         self._timeout = timeout
-        if timeout is not None:
-            self._last_read = self.loop.time()
-            self._timer = self.loop.call_at(self._last_read + timeout, self._check_timeout)
+        now = self._last_read = self.loop.time()
+        head_s, total_s = limits.first_byte_timeout_s, limits.total_timeout_s
+        self._head_deadline = now + head_s if head_s is not None else None
+        self._deadline = now + total_s if total_s is not None else None
+        if timeout is not None or head_s is not None or total_s is not None:
+            self._timer = self.loop.call_at(self._next_check(now), self._check_timeout)
         if len(body) < 65536:
             transport.write(data + body)
         else:
@@ -357,21 +568,50 @@ class _Connection(asyncio.Protocol):
                 with contextlib.suppress(RuntimeError):
                     self.transport.close()
 
+    def _next_check(self, now: float) -> float:
+        """When the next deadline falls: silence (counted from now while the consumer, not
+        the upstream, is behind), the head's, the whole call's."""
+        when = float("inf")
+        if self._timeout is not None:
+            when = (now if self._paused else self._last_read) + self._timeout
+        if self._head_deadline is not None and self._state == _HEAD:
+            when = min(when, self._head_deadline)
+        if self._deadline is not None:
+            when = min(when, self._deadline)
+        return when
+
     def _check_timeout(self) -> None:
         self._timer = None
-        timeout = self._timeout
-        if self._state == _IDLE or timeout is None:
+        if self._state == _IDLE:
             return
         now = self.loop.time()
-        if self._paused:
-            # The consumer is behind, not the upstream.
-            self._timer = self.loop.call_at(now + timeout, self._check_timeout)
-            return
-        deadline = self._last_read + timeout
-        if now < deadline:
-            self._timer = self.loop.call_at(deadline, self._check_timeout)
-            return
-        self._fail(ReadTimeout(f"no data from the upstream for {timeout:g} s"))
+        limits = self._limits
+        if self._deadline is not None and now >= self._deadline:
+            self._fail(
+                TotalTimeout(
+                    f"the response did not end within {limits.total_timeout_s:g} s "
+                    "(total_timeout_s)"
+                )
+            )
+        elif (
+            self._state == _HEAD and self._head_deadline is not None and now >= self._head_deadline
+        ):
+            self._fail(
+                HeadTimeout(
+                    f"the response head did not arrive within {limits.first_byte_timeout_s:g} s "
+                    "(first_byte_timeout_s)"
+                )
+            )
+        elif (
+            self._timeout is not None
+            and not self._paused
+            and now >= self._last_read + self._timeout
+        ):
+            self._fail(
+                ReadTimeout(f"no data from the upstream for {self._timeout:g} s (timeout_s)")
+            )
+        else:
+            self._timer = self.loop.call_at(self._next_check(now), self._check_timeout)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -389,151 +629,19 @@ class _Connection(asyncio.Protocol):
         elif response is not None:
             response._end(error)
 
-    def _finish(self, *, trailing: bool = False) -> None:
-        """The response ended; ``trailing``: bytes followed it that nobody asked for."""
+    def _finish(self) -> None:
         self._state = _IDLE
         self._cancel_timer()
         response = self._response
         self._response = None
         if self._paused:
             self.resume()
-        if trailing or not self._keep_alive:
+        if not self._keep_alive:
             self.close()
         else:
             self.pool._release(self)
         if response is not None:
             response._end()
-
-    # --- parsing -------------------------------------------------------------------------------
-
-    def _parse(self, data: bytes) -> None:  # noqa: C901 - one state machine
-        """Consume ``data`` by position (no copies but the pieces handed on); what cannot be
-        parsed yet waits in ``_buf`` for the next read."""
-        pos = 0
-        size = len(data)
-        while pos < size:
-            state = self._state
-            if state in (_LENGTH, _CHUNK_DATA):
-                take = min(self._remaining, size - pos)
-                self._deliver(data if take == size else data[pos : pos + take])
-                pos += take
-                self._remaining -= take
-                if self._remaining == 0:
-                    if state == _LENGTH:
-                        self._finish(trailing=pos < size)
-                        return
-                    self._state = _CHUNK_END
-            elif state == _CHUNK_SIZE:
-                end = data.find(b"\r\n", pos)
-                if end < 0:
-                    if size - pos > 1024:
-                        raise ProtocolError("chunk size line too long")
-                    break
-                line = data[pos:end]
-                if b";" in line:
-                    line = line.split(b";", 1)[0]
-                line = line.strip()
-                if _HEX.fullmatch(line) is None:
-                    raise ProtocolError(f"bad chunk size {line[:20]!r}")
-                pos = end + 2
-                self._remaining = int(line, 16)
-                self._state = _CHUNK_DATA if self._remaining else _TRAILERS
-            elif state == _CHUNK_END:
-                if size - pos < 2:
-                    break
-                if not data.startswith(b"\r\n", pos):
-                    raise ProtocolError("chunk not followed by CRLF")
-                pos += 2
-                self._state = _CHUNK_SIZE
-            elif state == _HEAD:
-                end = data.find(b"\r\n\r\n", pos)
-                if end < 0 and size - pos <= MAX_HEAD_BYTES:
-                    break
-                if end < 0 or end - pos > MAX_HEAD_BYTES:
-                    raise ProtocolError("response head over 64 KiB")
-                head = data[pos:end]
-                pos = end + 4
-                self._on_head(head)
-                if self._state == _LENGTH and self._remaining == 0:
-                    self._finish(trailing=pos < size)
-                    return
-            elif state == _TRAILERS:
-                end = data.find(b"\r\n", pos)
-                if end < 0:
-                    break
-                last = end == pos
-                pos = end + 2
-                if last:
-                    self._finish(trailing=pos < size)
-                    return
-            elif state == _UNTIL_CLOSE:
-                self._deliver(data[pos:] if pos else data)
-                return
-            else:
-                return
-        if pos < size:
-            self._buf += memoryview(data)[pos:]
-
-    def _on_head(self, head: bytes) -> None:
-        lines = head.decode("latin-1").split("\r\n")
-        status_line = lines[0].split(" ", 2)
-        if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
-            raise ProtocolError(f"not an HTTP/1.x response: {lines[0][:80]!r}")
-        try:
-            status = int(status_line[1])
-        except ValueError:
-            raise ProtocolError(f"bad status line {lines[0][:80]!r}") from None
-        if 100 <= status < 200:
-            return  # an interim response; the real one follows
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ProtocolError(f"bad header line {line[:80]!r}")
-            name = name.strip().lower()
-            value = value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        connection = headers.get("connection", "").lower()
-        if status_line[0] == "HTTP/1.0":
-            self._keep_alive = "keep-alive" in connection
-        else:
-            self._keep_alive = "close" not in connection
-        self._decoder = _decoder(headers.get("content-encoding", "").strip().lower())
-        response = Response(status, status_line[2] if len(status_line) > 2 else "", headers)
-        response._connection = self
-        self._response = response
-        if status in (204, 304):
-            self._state = _LENGTH
-            self._remaining = 0
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            self._state = _CHUNK_SIZE
-        elif "content-length" in headers:
-            length = headers["content-length"]
-            if _DIGITS.fullmatch(length) is None:
-                raise ProtocolError(f"bad content-length {length[:20]!r}")
-            self._remaining = int(length)
-            self._state = _LENGTH
-        else:
-            self._state = _UNTIL_CLOSE
-            self._keep_alive = False
-        head_waiter = self._head
-        self._head = None
-        if head_waiter is not None and not head_waiter.done():
-            head_waiter.set_result(response)
-
-    def _deliver(self, piece: bytes) -> None:
-        if self._decoder is not None:
-            try:
-                piece = self._decoder.decompress(piece)
-            except zlib.error as exc:
-                raise ProtocolError(f"cannot decompress the body: {exc}") from None
-        response = self._response
-        if response is None or not piece:
-            return
-        response._feed(piece)
-        if response._unread > PAUSE_ABOVE and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
 
 
 def _readable(fd: int) -> bool:
@@ -591,8 +699,10 @@ class Http1Client:
         *,
         timeout: float | None,
         connect_timeout: float | None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> Response:
-        """Send ``POST`` with ``body`` and return once the response head has arrived."""
+        """Send ``POST`` with ``body`` and return once the response head has arrived.
+        ``timeout``: the longest silence while waiting for the response."""
         lines = [f"POST {endpoint.path} HTTP/1.1\r\nhost: {endpoint.host_header}\r\n"]
         for name, value in headers.items():
             if "\n" in value or "\r" in value:
@@ -606,14 +716,14 @@ class Http1Client:
         connection = await self._acquire(endpoint, connect_timeout)
         try:
             try:
-                sent = connection.send(head, body, timeout)
+                sent = connection.send(head, body, timeout, limits)
             except _StaleConnection:
                 # Nothing was written, so the request goes on a fresh connection. Once a byte
                 # is written it never goes again: the upstream may have read it and may bill
                 # it, so a connection closed after that is a failure of this call.
                 connection.close()
                 connection = await self._connect(endpoint, connect_timeout)
-                sent = connection.send(head, body, timeout)
+                sent = connection.send(head, body, timeout, limits)
             return await sent
         except BaseException:
             connection.close()

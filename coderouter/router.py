@@ -49,7 +49,7 @@ from coderouter.types import (
     UpstreamError,
     Usage,
 )
-from coderouter.upstream import Upstream, UpstreamResponse
+from coderouter.upstream import CallLimits, Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
 from coderouter.wire.edits import append_system_prompt, deep_merge
@@ -342,6 +342,10 @@ class Router:
             body = deep_merge(body, provider.extra_body)
         return body
 
+    def _limits(self, trace: Trace, attempt: Attempt) -> CallLimits:
+        profile = trace.profile
+        return self.upstream.limits(attempt.provider, profile, self.config.profiles.get(profile))
+
     async def _open(
         self,
         trace: Trace,
@@ -356,8 +360,10 @@ class Router:
         provider with the thinking blocks removed."""
         body = self._upstream_body(attempt, target, conversation)
         provider = attempt.provider
+        headers = trace.view.headers
+        limits = self._limits(trace, attempt)
         try:
-            return await self.upstream.open(provider, body, trace.view.headers, stream=stream)
+            return await self.upstream.open(provider, body, headers, stream=stream, limits=limits)
         except UpstreamError as err:
             is_signature_error = getattr(target, "is_invalid_signature_error", None)
             if (
@@ -369,7 +375,7 @@ class Router:
         attempt.log_fields["thinking_stripped"] = True
         stripped = target.strip_thinking(json.loads(body))  # type: ignore[attr-defined]
         return await self.upstream.open(
-            provider, _dumps(stripped).encode(), trace.view.headers, stream=stream
+            provider, _dumps(stripped).encode(), headers, stream=stream, limits=limits
         )
 
     @staticmethod
@@ -385,7 +391,7 @@ class Router:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
         response = await self._open(trace, attempt, target, stream=False)
-        raw, data = await self.upstream.read_json(response)
+        raw, data = await self.upstream.read_json(response, provider.kind)
         attempt.first_token_at = self.clock()
         transforms = self._transforms(attempt)
         model = provider.model_for(trace.view.model)
@@ -412,9 +418,30 @@ class Router:
 
     async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
         target = wire_format(PROVIDER_WIRE[attempt.provider.kind])
-        response = await self._open(trace, attempt, target, stream=True)
-        segment = await self._start_stream(trace, attempt, target, response)
+        segment = await self._open_stream(trace, attempt, target)
         return self._stream_reply(trace, attempt, *segment)
+
+    async def _open_stream(
+        self,
+        trace: Trace,
+        attempt: Attempt,
+        target: WireFormat,
+        *,
+        conversation: Request | None = None,
+        encoder: Stitcher | None = None,
+    ) -> Segment:
+        """Open a stream and read it up to its commit, within the first-token deadline."""
+        first_token = self._limits(trace, attempt).deadlines.first_token_timeout_s
+        try:
+            async with asyncio.timeout(first_token):
+                response = await self._open(
+                    trace, attempt, target, stream=True, conversation=conversation
+                )
+                return await self._start_stream(trace, attempt, target, response, encoder)
+        except TimeoutError:
+            raise UpstreamError(
+                "timeout", f"no content within {first_token:g} s (first_token_timeout_s)"
+            ) from None
 
     def _resumable(self, trace: Trace, attempt: Attempt) -> bool:
         """Whether a break after commit may be continued: resume is on and the chain has
@@ -448,10 +475,11 @@ class Router:
             input_estimate=lambda: self._estimate(trace.view),
             encoder=encoder,
             holder=ToolHolder() if holds else None,
+            max_event_bytes=self._limits(trace, attempt).max_sse_event_bytes,
         )
         pipeline.hold_errors = resumable
         if not response.headers.get("content-type", "").startswith(SSE):
-            _, data = await self.upstream.read_json(response)
+            _, data = await self.upstream.read_json(response, provider.kind)
             decoded = target.decode_response(data)
             if not any(is_commit_event(event) for event in decoded):
                 raise _empty_response()
@@ -656,10 +684,9 @@ class Router:
                 report=report,
             )
             try:
-                response = await self._open(
-                    trace, attempt, target, stream=True, conversation=request
+                segment = await self._open_stream(
+                    trace, attempt, target, conversation=request, encoder=stitcher
                 )
-                segment = await self._start_stream(trace, attempt, target, response, stitcher)
             except UpstreamError as err:
                 self.calls.each("on_failure", attempt, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from coderouter.sse import Frame, SSEParser, parse_frame
+from coderouter.sse import DEFAULT_MAX_EVENT_BYTES, Frame, SSEError, SSEParser, parse_frame
 from coderouter.types import StreamTransform, UpstreamError, Usage
 from coderouter.wire.base import StreamDecoder, StreamEncoder, WireFormat
 from coderouter.wire.model import (
@@ -109,13 +109,14 @@ class Pipeline:
         input_estimate: Callable[[], int | None] | None = None,
         encoder: StreamEncoder | None = None,
         holder: ToolHolder | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.source = source
         self.target = target
         self.transforms = transforms
         self.request_body = request_body
         self.relay = source.name == target.name and not transforms and encoder is None
-        self.parser = SSEParser()
+        self.parser = SSEParser(max_event_bytes)
         self.decoder: StreamDecoder = source.stream_decoder()
         # Same format with transforms: content frames every transform lets through
         # unchanged (``passes``) are relayed undecoded, and re-encoded frames keep the
@@ -185,7 +186,11 @@ class Pipeline:
         skippable = self.source.relay_skippable
         holder = self.holder
         passes = self._passes
-        for raw in self.parser.feed_raw(chunk):
+        try:
+            raws = self.parser.feed_raw(chunk)
+        except SSEError as exc:
+            raise UpstreamError("bad_response", str(exc), committed=self.committed) from None
+        for raw in raws:
             if (
                 relay
                 and self.committed

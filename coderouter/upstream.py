@@ -12,6 +12,7 @@ Upstream calls go through one of two clients per worker, both measured in bench/
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.request
@@ -22,22 +23,25 @@ import aiohttp
 import httpx
 
 from coderouter import http1
-from coderouter.config import ProviderConfig
+from coderouter.config import Deadlines, ProfileConfig, ProviderConfig, deadlines_for
 from coderouter.types import UpstreamError
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.overflow import is_context_overflow
 
 __all__ = [
+    "CallLimits",
     "Upstream",
     "UpstreamResponse",
     "is_retryable_status",
     "make_client",
+    "shape_problem",
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_ERROR_BODY = 64 * 1024
 _TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, http1.ClientError)
 _TIMEOUTS = (httpx.TimeoutException, http1.Timeout)
+"""Checked before ``_TRANSPORT_ERRORS``, which include them."""
 
 
 class UpstreamResponse(Protocol):
@@ -148,6 +152,61 @@ def headers_for(
     return headers
 
 
+class CallLimits:
+    """One provider's limits within one profile, resolved once: its deadlines, its caps, and
+    the built-in client's form of both."""
+
+    __slots__ = ("deadlines", "http1", "max_response_bytes", "max_sse_event_bytes", "provider")
+
+    def __init__(self, provider: ProviderConfig, profile: ProfileConfig | None) -> None:
+        self.provider = provider
+        self.deadlines: Deadlines = deadlines_for(provider, profile)
+        self.max_response_bytes = provider.max_response_bytes
+        self.max_sse_event_bytes = provider.max_sse_event_bytes
+        self.http1 = http1.Limits(
+            max_response_bytes=provider.max_response_bytes,
+            max_decompressed_bytes=provider.max_decompressed_bytes,
+            max_trailer_bytes=provider.max_trailer_bytes,
+            first_byte_timeout_s=self.deadlines.first_byte_timeout_s,
+            total_timeout_s=self.deadlines.total_timeout_s,
+        )
+
+
+def _all_objects(items: Any) -> bool:
+    return isinstance(items, list) and all(isinstance(item, dict) for item in items)
+
+
+def shape_problem(kind: str, body: dict[str, Any]) -> str:
+    """Why ``body`` is not a successful answer of provider ``kind``, or ``""``: what a relay
+    would pass on, or a translation read as an empty answer."""
+    if kind == "openai":
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return "no choices"
+        if not all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices):
+            return "a choice without a message object"
+    elif kind == "anthropic":
+        if body.get("type") != "message":
+            return f"type is {str(body.get('type'))[:40]!r}, not 'message'"
+        if not _all_objects(body.get("content")):
+            return "content is not a list of blocks"
+    elif kind == "openai_responses":
+        if body.get("object", "response") != "response":
+            return f"object is {str(body.get('object'))[:40]!r}, not 'response'"
+        if not _all_objects(body.get("output")):
+            return "output is not a list of items"
+    return ""
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamError("bad_response", f"upstream answered non-JSON: {raw[:200]!r}") from None
+    except RecursionError:
+        raise UpstreamError("bad_response", "upstream answered JSON nested too deeply") from None
+
+
 _RESET_HEADERS = (
     "x-ratelimit-reset-requests",
     "x-ratelimit-reset-tokens",
@@ -192,8 +251,20 @@ class Upstream:
         self.builtin = builtin
         self._targets: dict[str, tuple[httpx.URL, httpx.Timeout]] = {}
         self._endpoints: dict[str, http1.Endpoint] = {}
+        self._limits: dict[tuple[str, str], CallLimits] = {}
 
-    def _target(self, provider: ProviderConfig) -> tuple[httpx.URL, httpx.Timeout]:
+    def limits(
+        self, provider: ProviderConfig, profile: str, config: ProfileConfig | None
+    ) -> CallLimits:
+        """``provider``'s limits in ``profile`` (whose settings are ``config``), built once."""
+        found = self._limits.get((profile, provider.name))
+        if found is None or found.provider is not provider:
+            found = self._limits[(profile, provider.name)] = CallLimits(provider, config)
+        return found
+
+    def _target(
+        self, provider: ProviderConfig, limits: CallLimits
+    ) -> tuple[httpx.URL, httpx.Timeout]:
         """The provider's parsed URL and timeouts, built once (URL parsing is a large share
         of a request's CPU)."""
         found = self._targets.get(provider.name)
@@ -201,7 +272,7 @@ class Upstream:
             found = None
         if found is None:
             timeout = httpx.Timeout(
-                provider.timeout_s,
+                limits.deadlines.timeout_s,
                 connect=provider.connect_timeout_s,
                 pool=provider.connect_timeout_s,
             )
@@ -221,15 +292,17 @@ class Upstream:
         client_headers: Mapping[str, str],
         *,
         stream: bool,
+        limits: CallLimits | None = None,
     ) -> UpstreamResponse:
         """Send the request and return the open response (status < 400); the caller reads and
-        closes it."""
+        closes it. ``limits``: the provider's own when not given."""
         headers = headers_for(provider, client_headers, stream)
+        limits = limits or self.limits(provider, "", None)
         response: UpstreamResponse
         if self.builtin is not None:
-            response = await self._send_builtin(self.builtin, provider, body, headers)
+            response = await self._send_builtin(self.builtin, provider, body, headers, limits)
         else:
-            response = await self._send_httpx(provider, body, headers)
+            response = await self._send_httpx(provider, body, headers, limits)
         if response.status_code >= 400:
             raise await self._status_error(provider, response)
         return response
@@ -240,14 +313,16 @@ class Upstream:
         provider: ProviderConfig,
         body: bytes,
         headers: dict[str, str],
+        limits: CallLimits,
     ) -> http1.Response:
         try:
             return await client.post(
                 self._endpoint(provider),
                 headers,
                 body,
-                timeout=provider.timeout_s,
+                timeout=limits.deadlines.timeout_s,
                 connect_timeout=provider.connect_timeout_s,
+                limits=limits.http1,
             )
         except (http1.ConnectError, http1.ConnectTimeout) as exc:
             raise UpstreamError("connect", str(exc)) from exc
@@ -260,14 +335,19 @@ class Upstream:
             raise UpstreamError("bad_response", str(exc)) from exc
 
     async def _send_httpx(
-        self, provider: ProviderConfig, body: bytes, headers: dict[str, str]
+        self, provider: ProviderConfig, body: bytes, headers: dict[str, str], limits: CallLimits
     ) -> httpx.Response:
-        url, timeout = self._target(provider)
+        url, timeout = self._target(provider, limits)
         request = self.client.build_request(
             "POST", url, content=body, headers=headers, timeout=timeout
         )
+        first_byte = limits.deadlines.first_byte_timeout_s
         try:
-            return await self.client.send(request, stream=True)
+            async with asyncio.timeout(first_byte):
+                response = await self.client.send(request, stream=True)
+        except TimeoutError:
+            message = f"the response head did not arrive within {first_byte:g} s"
+            raise UpstreamError("timeout", f"{message} (first_byte_timeout_s)") from None
         except _TRANSPORT_ERRORS as exc:
             cause = exc.__cause__
             if isinstance(cause, aiohttp.ClientConnectorError):
@@ -277,6 +357,12 @@ class Upstream:
             if isinstance(exc, httpx.TimeoutException):
                 raise UpstreamError("timeout", _describe(exc) or "timed out") from exc
             raise UpstreamError("connect", _describe(exc)) from exc
+        # What the built-in client checks as bytes arrive, checked here as they are read.
+        response.extensions["coderouter_limits"] = limits
+        response.extensions["coderouter_deadline"] = (
+            asyncio.get_running_loop().time() + limits.deadlines.total_timeout_s
+        )
+        return response
 
     async def _status_error(
         self, provider: ProviderConfig, response: UpstreamResponse
@@ -308,35 +394,80 @@ class Upstream:
             context_overflow=overflow,
         )
 
-    async def read_json(self, response: UpstreamResponse) -> tuple[bytes, dict[str, Any]]:
-        """The whole body, raw and parsed (the raw bytes serve same-format answers as is)."""
+    async def read_json(
+        self, response: UpstreamResponse, kind: str = ""
+    ) -> tuple[bytes, dict[str, Any]]:
+        """The whole body, raw and parsed (the raw bytes serve same-format answers as is),
+        with the shape of provider ``kind``'s answers when ``kind`` is given."""
         try:
-            raw = await response.aread()
+            if isinstance(response, http1.Response):
+                raw = await response.aread()
+            else:
+                raw = b"".join([chunk async for chunk in self.iter_bytes(response)])
+        except UpstreamError:
+            raise
         except _TIMEOUTS as exc:
-            raise UpstreamError("timeout", "timed out reading the response") from exc
+            raise UpstreamError("timeout", str(exc) or "timed out reading the response") from exc
+        except http1.TooLarge as exc:
+            raise UpstreamError("bad_response", str(exc)) from exc
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError("stream_cut", _describe(exc)) from exc
         finally:
             await response.aclose()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise UpstreamError(
-                "bad_response", f"upstream answered non-JSON: {raw[:200]!r}"
-            ) from None
+        body = _parse_json(raw)
         if not isinstance(body, dict):
             raise UpstreamError("bad_response", "upstream answered JSON that is not an object")
+        problem = shape_problem(kind, body)
+        if problem:
+            raise UpstreamError("bad_response", f"not a {kind} answer: {problem}")
         return raw, body
 
     async def iter_bytes(self, response: UpstreamResponse) -> AsyncIterator[bytes]:
-        """The body as it arrives; transport failures become ``stream_cut`` errors."""
+        """The body as it arrives; transport failures become ``stream_cut`` errors, a
+        response over its limits ``bad_response``, a deadline ``timeout``."""
         try:
-            async for chunk in response.aiter_bytes():
-                yield chunk
+            if isinstance(response, http1.Response):
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            else:
+                async for chunk in _bounded(response):
+                    yield chunk
         except _TIMEOUTS as exc:
-            raise UpstreamError("timeout", "timed out waiting for the stream") from exc
+            raise UpstreamError("timeout", str(exc) or "timed out waiting for the stream") from exc
+        except http1.TooLarge as exc:
+            raise UpstreamError("bad_response", str(exc)) from exc
         except _TRANSPORT_ERRORS as exc:
             raise UpstreamError("stream_cut", _describe(exc) or "connection lost") from exc
+
+
+async def _bounded(response: UpstreamResponse) -> AsyncIterator[bytes]:
+    """An httpx response's body within its :class:`CallLimits`: the size cap on the decoded
+    bytes, the total deadline on each read."""
+    extensions = getattr(response, "extensions", {})
+    limits: CallLimits | None = extensions.get("coderouter_limits")
+    if limits is None:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    deadline: float = extensions["coderouter_deadline"]
+    chunks = response.aiter_bytes().__aiter__()
+    room = limits.max_response_bytes
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            total = limits.deadlines.total_timeout_s
+            raise http1.TotalTimeout(
+                f"the response did not end within {total:g} s (total_timeout_s)"
+            ) from None
+        room -= len(chunk)
+        if room < 0:
+            limit = limits.max_response_bytes
+            raise http1.TooLarge(f"response body over max_response_bytes ({limit})", limit)
+        yield chunk
 
 
 async def _read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:

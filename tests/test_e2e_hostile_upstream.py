@@ -4,6 +4,7 @@ in the chain and a well-behaved fake upstream second."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,9 +19,9 @@ from coderouter.testing import (
     raw_response,
 )
 
-OK = raw_response(
-    json.dumps(chat_completion("from raw")).encode(), "content-type: application/json"
-)
+JSON = "content-type: application/json"
+CLOSE = "connection: close"
+OK = raw_response(json.dumps(chat_completion("from raw")).encode(), JSON)
 
 
 def sdk(url: str) -> openai.OpenAI:
@@ -58,3 +59,121 @@ def test_a_request_the_upstream_read_reaches_it_once(
     assert providers.count("raw") == 15
     assert providers.count("healthy") == 15
     assert len(texts) == 30
+
+
+def failover_log(proc: Any, count: int) -> list[dict[str, Any]]:
+    lines = proc.wait_for_log(count)
+    assert len(lines) == count
+    return lines
+
+
+def reason_of(line: dict[str, Any]) -> str:
+    [step] = [s for s in line["attempts"] if s["provider"] == "raw"]
+    return str(step["reason"])
+
+
+HOSTILE_HEADS = [
+    b"HTTP/1.1 2_00 OK\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 -1 OK\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 20 OK\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.x 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nx-a: a\x00b\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\n: v\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nx-a: a\r\n b\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: xchunkedx\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 7\r\n\r\n"
+    b"2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\ncontent-length: 10737418240\r\n\r\n" + b"x" * 65536,
+    raw_response(b'{"type":"message","content":[],"role":"assistant"}', JSON, CLOSE),
+    raw_response(b'{"choices":["x"]}', JSON, CLOSE),
+    raw_response(b'{"choices":' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON, CLOSE),
+]
+
+
+def test_each_hostile_answer_is_a_bad_response_and_the_chain_moves_on(
+    router_process: Any, raw_upstreams: Any, fake_upstream: FakeUpstream
+) -> None:
+    async def one_hostile_answer_per_connection(peer: RawPeer) -> None:
+        await peer.request()
+        await peer.send(HOSTILE_HEADS[peer.index % len(HOSTILE_HEADS)])
+
+    raw = raw_upstreams(one_hostile_answer_per_connection)
+    proc = router_process(chain(raw, fake_upstream, max_response_bytes=1 << 20))
+    for n in range(len(HOSTILE_HEADS)):
+        answer = ask(proc.url, f"request {n}")
+        assert answer.status_code == 200
+        assert answer.headers["x-coderouter-provider"] == "healthy"
+    assert raw.count == len(HOSTILE_HEADS)
+    for line in failover_log(proc, len(HOSTILE_HEADS)):
+        assert reason_of(line).startswith("bad_response: "), line
+
+
+def sse_head() -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def stream_text(url: str) -> str:
+    stream = sdk(url).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def test_an_event_over_the_sse_cap_fails_over_before_commit(
+    router_process: Any, raw_upstreams: Any, fake_upstream: FakeUpstream
+) -> None:
+    async def huge_event(peer: RawPeer) -> None:
+        await peer.request()
+        await peer.send(sse_head(), chunk(b"data: {"))
+        for _ in range(64):  # 4 MiB if read to the end; the cap is 64 KiB
+            await peer.send(chunk(b"x" * 65536))
+        await peer.until_closed()
+
+    raw = raw_upstreams(huge_event)
+    proc = router_process(chain(raw, fake_upstream, max_sse_event_bytes=65536))
+    assert stream_text(proc.url)
+    [line] = failover_log(proc, 1)
+    assert "max_sse_event_bytes" in reason_of(line)
+
+
+def test_keepalive_comments_only_fail_over_at_the_first_token_deadline(
+    router_process: Any, raw_upstreams: Any, fake_upstream: FakeUpstream
+) -> None:
+    async def keepalives(peer: RawPeer) -> None:
+        await peer.request()
+        await peer.send(sse_head())
+        for _ in range(200):
+            await peer.send(chunk(b": keepalive\n\n"))
+            await asyncio.sleep(0.05)
+
+    raw = raw_upstreams(keepalives)
+    proc = router_process(chain(raw, fake_upstream, first_token_timeout_s=0.5))
+    assert stream_text(proc.url)
+    [line] = failover_log(proc, 1)
+    assert "first_token_timeout_s" in reason_of(line)
+
+
+def test_a_profile_overrides_the_provider_deadline(
+    router_process: Any, raw_upstreams: Any, fake_upstream: FakeUpstream
+) -> None:
+    async def drip(peer: RawPeer) -> None:
+        await peer.request()
+        for byte in OK:
+            await peer.send(bytes([byte]))
+            await asyncio.sleep(0.05)
+
+    raw = raw_upstreams(drip)
+    builder = chain(raw, fake_upstream, first_byte_timeout_s=30)
+    builder.data["profiles"]["default"]["first_byte_timeout_s"] = 0.4
+    proc = router_process(builder)
+    assert ask(proc.url, "hi").headers["x-coderouter-provider"] == "healthy"
+    [line] = failover_log(proc, 1)
+    assert "within 0.4 s (first_byte_timeout_s)" in reason_of(line)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from coderouter.sse import SSEParser
+import pytest
+
+from coderouter.sse import SSEError, SSEParser
 
 TRANSCRIPT = (
     b'event: message_start\ndata: {"a": 1}\n\n: comment\n\nevent: ping\ndata: {}\n\n'
@@ -45,3 +47,19 @@ def test_final_frame_without_blank_line_is_flushed() -> None:
     assert parser.feed(b"data: last") == []
     [frame] = parser.flush()
     assert frame.data == "last"
+
+
+def test_every_split_into_three_with_crlf_gives_the_same_frames() -> None:
+    crlf = TRANSCRIPT.replace(b"\n", b"\r\n")
+    for a in range(1, len(crlf), 3):
+        for b in range(a, len(crlf), 7):
+            assert frames_of([crlf[:a], crlf[a:b], crlf[b:]]) == EXPECTED, (a, b)
+
+
+def test_an_event_over_the_cap_raises_before_it_is_held() -> None:
+    parser = SSEParser(max_event_bytes=10_000)
+    [frame] = parser.feed(b'data: {"ok":1}\n\ndata: ')
+    assert frame.data == '{"ok":1}'
+    with pytest.raises(SSEError, match="max_sse_event_bytes"):
+        for _ in range(100):
+            parser.feed(b"x" * 1000)

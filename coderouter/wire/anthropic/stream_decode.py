@@ -75,7 +75,7 @@ class AnthropicStreamDecoder:
             return []
         try:
             data = json.loads(frame.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return [
                 ir.StreamError("api_error", f"upstream sent a malformed event: {frame.data[:200]}")
             ]

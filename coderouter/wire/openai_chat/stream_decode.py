@@ -71,7 +71,7 @@ class ChatStreamDecoder:
             return []
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return [ir.StreamError("api_error", f"upstream sent a malformed chunk: {data[:200]}")]
         if not isinstance(chunk, dict):
             return []
@@ -80,14 +80,19 @@ class ChatStreamDecoder:
             return [ir.StreamError("api_error", message)]
         self.last_chunk = chunk
         out: list[ir.Event] = []
-        if not self._started:
-            self._started = True
-            out.append(ir.MessageStart(chunk.get("id") or new_id(), chunk.get("model", "")))
-        usage = chunk.get("usage")
-        if usage:
-            self._usage.merge(usage_from_openai(usage))
-        for choice in chunk.get("choices") or ():
-            self._feed_choice(choice, out)
+        try:
+            if not self._started:
+                self._started = True
+                out.append(
+                    ir.MessageStart(str(chunk.get("id") or new_id()), str(chunk.get("model", "")))
+                )
+            usage = chunk.get("usage")
+            if usage:
+                self._usage.merge(usage_from_openai(usage))
+            for choice in chunk.get("choices") or ():
+                self._feed_choice(choice, out)
+        except (TypeError, ValueError, AttributeError):
+            return [ir.StreamError("api_error", f"upstream sent a malformed chunk: {data[:200]}")]
         return out
 
     def _feed_choice(self, choice: dict[str, Any], out: list[ir.Event]) -> None:

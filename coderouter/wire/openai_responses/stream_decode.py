@@ -56,7 +56,7 @@ class ResponsesStreamDecoder:
             return []
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return [ir.StreamError("api_error", f"upstream sent a malformed event: {data[:200]}")]
         if not isinstance(payload, dict):
             return []
@@ -69,7 +69,12 @@ class ResponsesStreamDecoder:
             out.append(ir.MessageStart(response.get("id") or new_id(), response.get("model") or ""))
         handler = self._HANDLERS.get(str(kind))
         if handler is not None:
-            out += handler(self, payload)
+            try:
+                out += handler(self, payload)
+            except (TypeError, ValueError, AttributeError):
+                return [
+                    ir.StreamError("api_error", f"upstream sent a malformed event: {data[:200]}")
+                ]
         return out
 
     def finish(self) -> list[ir.Event]:
