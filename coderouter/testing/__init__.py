@@ -9,6 +9,10 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
 * :class:`RawUpstream` — a TCP server on loopback whose script writes the exact bytes of each
   response (malformed heads, hostile framing, resets), recording every request it read;
   :func:`raw_response` builds a well-formed response to start from.
+* bodies (:mod:`coderouter.testing.bodies`): upstream answers as providers write them
+  (:func:`chat_completion`, :func:`anthropic_stream`, ...) and request parts that routing tests
+  send (:func:`anthropic_image`, :func:`anthropic_image_question`, :func:`chat_image_question`,
+  :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
 * plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
@@ -34,10 +38,15 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
 """
 
 from coderouter.testing.bodies import (
+    anthropic_image,
+    anthropic_image_question,
     anthropic_message,
     anthropic_stream,
+    anthropic_tool_image_turns,
     chat_completion,
+    chat_image_question,
     chat_stream,
+    chat_tool,
     responses_body,
     responses_stream,
 )
@@ -62,12 +71,17 @@ __all__ = [
     "RawUpstream",
     "RecordedRequest",
     "RouterProcess",
+    "anthropic_image",
+    "anthropic_image_question",
     "anthropic_message",
     "anthropic_stream",
+    "anthropic_tool_image_turns",
     "assert_readme_example_loads",
     "assert_settings_documented",
     "chat_completion",
+    "chat_image_question",
     "chat_stream",
+    "chat_tool",
     "config_error",
     "free_port",
     "raw_response",

@@ -1,5 +1,6 @@
 """Upstream answer bodies as real providers write them: Chat Completions, Anthropic Messages
-and Responses, whole or as SSE frames.
+and Responses, whole or as SSE frames; and the image-carrying request messages that routing
+tests send.
 """
 
 from __future__ import annotations
@@ -417,3 +418,53 @@ def responses_stream(
         frames.append(event("response.output_item.done", {"output_index": index, "item": item}))
     frames.append(event("response.completed", {"response": final}))
     return frames
+
+
+# --- request messages with images -------------------------------------------------------------
+
+
+def anthropic_image(data: str, media_type: str = "image/png") -> dict[str, Any]:
+    """An Anthropic Messages ``image`` content block with the base64 ``data``."""
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def anthropic_image_question(data: str, text: str = "what is this?") -> list[dict[str, Any]]:
+    """Anthropic ``messages``: one user turn asking ``text`` about the base64 PNG ``data``."""
+    return [{"role": "user", "content": [{"type": "text", "text": text}, anthropic_image(data)]}]
+
+
+def chat_image_question(url: str, text: str = "what is this?") -> list[dict[str, Any]]:
+    """Chat Completions ``messages``: one user turn asking ``text`` about the image at ``url``."""
+    content = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
+    return [{"role": "user", "content": content}]
+
+
+def chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """The Chat Completions ``tools`` entry for the Anthropic tool definition ``tool``."""
+    return {
+        "type": "function",
+        "function": {
+            "name": tool["name"],
+            "description": tool["description"],
+            "parameters": tool["input_schema"],
+        },
+    }
+
+
+def anthropic_tool_image_turns(data: str) -> list[dict[str, Any]]:
+    """Anthropic ``messages`` whose only image is the base64 PNG ``data`` a ``Read`` tool
+    returned: the user asks ``look at shot.png``, the assistant calls the tool, the last user
+    turn is the tool's result."""
+    return [
+        {"role": "user", "content": [{"type": "text", "text": "look at shot.png"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "Read", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t", "content": [anthropic_image(data)]}
+            ],
+        },
+    ]

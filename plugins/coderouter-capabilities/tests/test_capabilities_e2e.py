@@ -19,8 +19,10 @@ from coderouter.testing import (
     Answer,
     ConfigBuilder,
     FakeUpstream,
+    anthropic_image_question,
     anthropic_message,
     chat_completion,
+    chat_image_question,
     chat_stream,
 )
 
@@ -70,15 +72,7 @@ def test_images_go_to_the_provider_the_registry_file_calls_vision_capable(
     client = sdk(proc.url)
     raw = client.chat.completions.with_raw_response.create(
         model="m",
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is this?"},
-                    {"type": "image_url", "image_url": {"url": PNG}},
-                ],
-            }
-        ],
+        messages=chat_image_question(PNG),
     )
     assert raw.parse().choices[0].message.content == "from eyes"
     assert raw.headers["x-coderouter-provider"] == "eyes"
@@ -264,22 +258,7 @@ def test_anthropic_sdk_images_go_to_vision(router_process: Any, fake_upstreams: 
     raw = client.messages.with_raw_response.create(
         model="claude-opus-4-8",
         max_tokens=100,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is this?"},
-                    {
-                        "type": "image",
-                        "source": {
-                            "type": "base64",
-                            "media_type": "image/png",
-                            "data": PNG.split(",", 1)[1],
-                        },
-                    },
-                ],
-            }
-        ],
+        messages=anthropic_image_question(PNG.split(",", 1)[1]),
     )
     assert raw.headers["x-coderouter-provider"] == "eyes"
     assert raw.headers["x-coderouter-fallback"] == (

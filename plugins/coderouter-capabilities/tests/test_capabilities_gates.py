@@ -13,6 +13,7 @@ from coderouter_capabilities import CapabilitiesConfig, CapabilitiesPlugin
 from coderouter_capabilities.gates import clamp
 
 from coderouter.config import ProviderConfig
+from coderouter.testing import anthropic_image, anthropic_tool_image_turns, chat_tool
 from coderouter.types import Attempt, Chain, Draft, RequestView
 from coderouter.wire.model import Request
 from coderouter.wire.tokens import estimate_request_tokens
@@ -53,16 +54,7 @@ def chat(
         **extra,
     }
     if tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": TOOL["name"],
-                    "description": TOOL["description"],
-                    "parameters": TOOL["input_schema"],
-                },
-            }
-        ]
+        body["tools"] = [chat_tool(TOOL)]
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     return RequestView("openai_chat", body, {})
@@ -78,9 +70,7 @@ def anthropic(
 ) -> RequestView:
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     if image:
-        content.append(
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
-        )
+        content.append(anthropic_image(PNG))
     body: dict[str, Any] = {
         "model": "m",
         "max_tokens": max_tokens,
@@ -229,32 +219,7 @@ def test_images_returned_inside_tool_results_count() -> None:
     body = {
         "model": "m",
         "max_tokens": 100,
-        "messages": [
-            {"role": "user", "content": "look at shot.png"},
-            {
-                "role": "assistant",
-                "content": [{"type": "tool_use", "id": "t", "name": "Read", "input": {}}],
-            },
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t",
-                        "content": [
-                            {
-                                "type": "image",
-                                "source": {
-                                    "type": "base64",
-                                    "media_type": "image/png",
-                                    "data": PNG,
-                                },
-                            }
-                        ],
-                    }
-                ],
-            },
-        ],
+        "messages": anthropic_tool_image_turns(PNG),
     }
     chain = run(
         plugin(),

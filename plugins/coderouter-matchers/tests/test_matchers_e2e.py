@@ -15,7 +15,15 @@ import httpx
 import openai
 import pytest
 
-from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion, chat_stream
+from coderouter.testing import (
+    Answer,
+    ConfigBuilder,
+    FakeUpstream,
+    anthropic_image_question,
+    chat_completion,
+    chat_image_question,
+    chat_stream,
+)
 
 DATA = Path(__file__).parent / "data"
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -69,15 +77,7 @@ def test_each_rule_sends_its_requests_to_its_profile(
     client = sdk(proc.url)
     image = client.chat.completions.with_raw_response.create(
         model="gpt-4o",
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is on screen?"},
-                    {"type": "image_url", "image_url": {"url": PNG}},
-                ],
-            }
-        ],
+        messages=chat_image_question(PNG, "what is on screen?"),
     )
     assert image.parse().choices[0].message.content == "from vision"
     assert image.headers["x-coderouter-profile"] == "vision"
@@ -201,22 +201,7 @@ def test_claude_code_turns_follow_the_same_rules(
     raw = image.messages.with_raw_response.create(
         model="claude-opus-4-8",
         max_tokens=100,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is this?"},
-                    {
-                        "type": "image",
-                        "source": {
-                            "type": "base64",
-                            "media_type": "image/png",
-                            "data": PNG.split(",", 1)[1],
-                        },
-                    },
-                ],
-            }
-        ],
+        messages=anthropic_image_question(PNG.split(",", 1)[1]),
     )
     assert raw.headers["x-coderouter-rule"] == "images"
     assert raw.parse().content[0].text == "from vision"  # type: ignore[union-attr]

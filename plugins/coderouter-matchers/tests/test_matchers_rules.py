@@ -17,6 +17,7 @@ from coderouter_matchers import MatchersConfig, MatchersPlugin
 from coderouter_matchers.facts import code_fence_ratio, latest_turn
 
 from coderouter.config import ProviderConfig, structure
+from coderouter.testing import anthropic_image, anthropic_tool_image_turns, chat_tool
 from coderouter.types import Attempt, Draft, RequestView
 from coderouter.wire.tokens import TokenCounter, estimate_request_tokens
 
@@ -49,12 +50,7 @@ def _anthropic_content(parts: list[tuple[str, str]]) -> list[dict[str, Any]]:
         if kind == "text":
             out.append({"type": "text", "text": value})
         else:
-            out.append(
-                {
-                    "type": "image",
-                    "source": {"type": "base64", "media_type": "image/png", "data": value},
-                }
-            )
+            out.append(anthropic_image(value))
     return out
 
 
@@ -70,16 +66,7 @@ def chat(
         messages.append({"role": role, "content": _chat_content(parts)})
     body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 100}
     if tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": TOOL["name"],
-                    "description": TOOL["description"],
-                    "parameters": TOOL["input_schema"],
-                },
-            }
-        ]
+        body["tools"] = [chat_tool(TOOL)]
     return RequestView("openai_chat", body, headers or {})
 
 
@@ -267,34 +254,7 @@ def test_agent_loop_keeps_routing_on_the_users_own_words(build: Build) -> None:
 
 
 def test_images_returned_by_a_tool_count_as_images_of_the_turn() -> None:
-    turn = latest_turn(
-        [
-            {"role": "user", "content": [{"type": "text", "text": "look at shot.png"}]},
-            {
-                "role": "assistant",
-                "content": [{"type": "tool_use", "id": "t", "name": "Read", "input": {}}],
-            },
-            {
-                "role": "user",
-                "content": [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": "t",
-                        "content": [
-                            {
-                                "type": "image",
-                                "source": {
-                                    "type": "base64",
-                                    "media_type": "image/png",
-                                    "data": PNG,
-                                },
-                            }
-                        ],
-                    }
-                ],
-            },
-        ]
-    )
+    turn = latest_turn(anthropic_tool_image_turns(PNG))
     assert turn.has_image is True
     assert turn.text == "look at shot.png"
 
