@@ -132,6 +132,14 @@ class Pipeline:
                 if holder is None and all(c is not None for c in checks):
                     self._passes = tuple(c for c in checks if c is not None)
         self.encoder: StreamEncoder | None = encoder
+        # Translating with nothing in between: a chunk that only adds text is carried over as
+        # the JSON string the upstream wrote, without decoding and re-encoding it.
+        self._literal: tuple[Callable[[bytes], Any], Callable[[int, bytes], Any]] | None = None
+        if not self.relay and not transforms and holder is None and encoder is not None:
+            find = getattr(self.decoder, "text_literal", None)
+            make = getattr(encoder, "text_literal", None)
+            if find is not None and make is not None and source.name != target.name:
+                self._literal = (find, make)
         self.holder = holder
         self.hold_errors = False
         self.committed = False
@@ -186,11 +194,19 @@ class Pipeline:
         skippable = self.source.relay_skippable
         holder = self.holder
         passes = self._passes
+        literal = self._literal
         try:
             raws = self.parser.feed_raw(chunk)
         except SSEError as exc:
             raise UpstreamError("bad_response", str(exc), committed=self.committed) from None
         for raw in raws:
+            if literal is not None and self.committed and skippable(raw):
+                found = literal[0](raw)
+                data = None if found is None else literal[1](*found)
+                if data is not None:
+                    self.content_frames += 1
+                    out.append(data)
+                    continue
             if (
                 relay
                 and self.committed

@@ -157,6 +157,18 @@ class AnthropicStreamEncoder:
             )
         )
 
+    def text_literal(self, index: int, literal: bytes) -> bytes | None:
+        """The ``text_delta`` frame for text given as a JSON string literal into block
+        ``index`` (a text block, as the decoder that found the literal knows); ``None`` while
+        that block is not open (encode the decoded events then)."""
+        position = self._open.get(index)
+        if position is None:
+            return None
+        return (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+            b'"delta":{"type":"text_delta","text":%b}}\n\n' % (position, literal)
+        )
+
     def _block_start(self, event: ir.BlockStart, out: list[bytes]) -> None:
         if event.index in self._open:
             return

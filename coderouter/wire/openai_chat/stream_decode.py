@@ -63,6 +63,33 @@ class ChatStreamDecoder:
         self.complete = True
         return out
 
+    def text_literal(self, raw: bytes) -> tuple[int, bytes] | None:
+        """For a chunk that only adds text to the open text block (one choice whose delta is
+        ``{"content": "..."}``): that block's index and the content as the JSON string
+        literal the upstream wrote (quotes included), so a translating encoder can copy it
+        without decoding the chunk. ``None`` for anything else: decode it then."""
+        if self._open_kind != "text" or self._open is None:
+            return None
+        marker = b'"delta":{"content":"'
+        at = raw.find(marker)
+        if at < 0 or raw.count(b'"delta"') != 1 or b'"tool_calls"' in raw:
+            return None
+        start = at + len(marker) - 1
+        end = start + 1
+        while True:
+            end = raw.find(b'"', end)
+            if end < 0:
+                return None
+            slashes = 0
+            while raw[end - 1 - slashes] == 0x5C:  # a backslash: the quote may be escaped
+                slashes += 1
+            if slashes % 2 == 0:
+                break
+            end += 1
+        if end == start + 1 or raw[end + 1 : end + 2] != b"}":
+            return None  # empty text (no event), or the delta has more than content
+        return self._open, raw[start : end + 1]
+
     def feed(self, frame: Frame) -> list[ir.Event]:
         data = frame.data
         if data == "[DONE]":
