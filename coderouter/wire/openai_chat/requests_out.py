@@ -174,6 +174,11 @@ def encode_request(request: Request, *, model: str, stream: bool) -> dict[str, A
         body["response_format"] = fmt
     for key, value in request.extras.get(NAME, {}).items():
         body.setdefault(key, value)
+    thinking = request.thinking
+    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
+        # Chat Completions has no field for the request's thinking setting (thinking blocks
+        # count as "thinking"); the count shows up in the request log.
+        request.note_dropped("thinking_config")
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -44,22 +44,30 @@ def _has(flag: str, lookup: Lookup) -> Callable[[ProviderConfig], bool]:
 
 
 def prefer_capable(
-    chain: Chain, lookup: Lookup, needs_of_request: Callable[[], Needs], by: str
+    chain: Chain,
+    lookup: Lookup,
+    needs_of_request: Callable[[], Needs],
+    by: str,
+    *,
+    prefer_thinking: bool = False,
 ) -> list[str]:
     """Providers known to lack what the request needs move behind the others, in their
     order. Unknown capabilities count as present: only a declared ``false`` moves a
-    provider, so the request is inspected only when some provider declares one."""
+    provider, so the request is inspected only when some provider declares one. Thinking
+    counts only with ``prefer_thinking``: a model that cannot think still answers, with the
+    field dropped."""
+    preferences = [p for p in _PREFERENCES if prefer_thinking or p[0] != "thinking"]
     lacking = {
         flag
         for provider in chain.providers
-        for _, flag, _ in _PREFERENCES
+        for _, flag, _ in preferences
         if getattr(lookup(provider), flag) is False
     }
     if not lacking:
         return []
     needs = needs_of_request()
     moved: list[str] = []
-    for need, flag, reason in _PREFERENCES:
+    for need, flag, reason in preferences:
         if flag in lacking and getattr(needs, need):
             moved += chain.prefer(_has(flag, lookup), reason, by=by)
     return moved

@@ -115,7 +115,11 @@ class CapabilitiesPlugin(Plugin):
             self.counts["skipped_over_context"] += len(skipped)
         if settings.prefer_capable and len(chain.providers) > 1:
             moved = prefer_capable(
-                chain, self.resolver, lambda: needs_of(request.conversation()), NAME
+                chain,
+                self.resolver,
+                lambda: needs_of(request.conversation()),
+                NAME,
+                prefer_thinking=settings.prefer_thinking,
             )
             self.counts["moved_back"] += len(moved)
 

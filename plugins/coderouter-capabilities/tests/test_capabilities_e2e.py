@@ -265,3 +265,40 @@ def test_anthropic_sdk_images_go_to_vision(router_process: Any, fake_upstreams: 
         "text=moved: the request has images; no vision support"
     )
     assert (text.count, eyes.count) == (0, 1)
+
+
+def claude_code_turn() -> dict[str, Any]:
+    """Claude Code's first turn: tools and ``thinking`` on, as on every turn."""
+    path = (
+        Path(__file__).parents[3] / "tests" / "fixtures" / "clients" / "claude_code_main_turn0.json"
+    )
+    body: dict[str, Any] = json.loads(path.read_text())["body"]
+    return {**body, "stream": False}
+
+
+@pytest.mark.parametrize(("prefer_thinking", "answered_by"), [(False, "local"), (True, "claude")])
+def test_thinking_keeps_claude_code_on_the_local_model_unless_the_profile_prefers_it(
+    router_process: Any, fake_upstreams: Any, prefer_thinking: bool, answered_by: str
+) -> None:
+    local = upstream(fake_upstreams, "local")
+    claude = fake_upstreams(Answer.json(anthropic_message("from claude")))
+    builder = (
+        ConfigBuilder()
+        .provider("local", local, model="qwen2.5-coder:7b", capabilities={"thinking": False})
+        .provider("claude", claude, kind="anthropic", model="claude-sonnet-4-5", paid=True)
+        .profile(
+            "default",
+            ["local", "claude"],
+            allow_paid=True,
+            plugins={"capabilities": {"prefer_thinking": prefer_thinking}},
+        )
+        .plugin("capabilities")
+    )
+    proc = router_process(builder)
+    response = httpx.post(proc.url + "/v1/messages", json=claude_code_turn(), timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-coderouter-provider"] == answered_by
+    if answered_by == "local":
+        (line,) = proc.wait_for_log(1)
+        assert line["dropped"]["thinking_config"] == 1
+        assert "thinking" not in local.requests[0].body

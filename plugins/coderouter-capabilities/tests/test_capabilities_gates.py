@@ -184,11 +184,20 @@ def test_tools_go_first_to_tool_providers(build: Any) -> None:
     ],
     ids=["anthropic-enabled", "anthropic-adaptive", "openai-reasoning-effort"],
 )
-def test_thinking_requests_go_first_to_thinking_providers(view: RequestView) -> None:
+def test_thinking_requests_go_first_to_thinking_providers_with_prefer_thinking(
+    view: RequestView,
+) -> None:
     chain = run(
-        plugin(), view, provider("plain", thinking=False), provider("thinker", thinking=True)
+        plugin(prefer_thinking=True),
+        view,
+        provider("plain", thinking=False),
+        provider("thinker", thinking=True),
     )
     assert chain.names() == ["thinker", "plain"]
+    unchanged = run(
+        plugin(), view, provider("plain", thinking=False), provider("thinker", thinking=True)
+    )
+    assert unchanged.names() == ["plain", "thinker"]
 
 
 @pytest.mark.parametrize(
@@ -211,7 +220,7 @@ def test_vision_decides_first_then_tools_then_thinking() -> None:
         provider("all", vision=True, tools=True, thinking=True),
     ]
     view = anthropic(image=True, tools=True, thinking={"type": "adaptive"})
-    chain = run(plugin(), view, *providers)
+    chain = run(plugin(prefer_thinking=True), view, *providers)
     assert chain.names() == ["all", "eyes-tools-plain", "eyes-no-tools", "blind-agent"]
 
 
