@@ -13,6 +13,8 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   (:func:`chat_completion`, :func:`anthropic_stream`, ...) and request parts that routing tests
   send (:func:`anthropic_image`, :func:`anthropic_image_question`, :func:`chat_image_question`,
   :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
+* :func:`chat_headers` — the response headers of one Chat request through an openai SDK client
+  (a streamed answer read to its end first).
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
 * plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
@@ -50,6 +52,7 @@ from coderouter.testing.bodies import (
     responses_body,
     responses_stream,
 )
+from coderouter.testing.clients import chat_headers
 from coderouter.testing.harness import (
     FakeClock,
     assert_readme_example_loads,
@@ -79,6 +82,7 @@ __all__ = [
     "assert_readme_example_loads",
     "assert_settings_documented",
     "chat_completion",
+    "chat_headers",
     "chat_image_question",
     "chat_stream",
     "chat_tool",

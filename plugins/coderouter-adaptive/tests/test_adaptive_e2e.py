@@ -9,26 +9,20 @@ import anthropic
 import httpx
 import openai
 
-from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion, chat_stream
+from coderouter.testing import (
+    Answer,
+    ConfigBuilder,
+    FakeUpstream,
+    chat_completion,
+    chat_headers,
+    chat_stream,
+)
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def sdk(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
-
-
-def ask(client: openai.OpenAI, profile: str, stream: bool) -> httpx.Headers:
-    if stream:
-        with client.chat.completions.with_streaming_response.create(
-            model=profile, messages=MESSAGES, stream=True
-        ) as response:
-            for _ in response.iter_lines():
-                pass
-            return response.headers
-    return client.chat.completions.with_raw_response.create(
-        model=profile, messages=MESSAGES
-    ).headers
 
 
 def config(slow: FakeUpstream, fast: FakeUpstream) -> ConfigBuilder:
@@ -47,7 +41,7 @@ def config(slow: FakeUpstream, fast: FakeUpstream) -> ConfigBuilder:
 def learn(client: openai.OpenAI, stream: bool) -> None:
     for profile in ("fast_first", "default"):
         for _ in range(5):
-            assert "x-coderouter-fallback" not in ask(client, profile, stream)
+            assert "x-coderouter-fallback" not in chat_headers(client, profile, stream=stream)
 
 
 def test_streams_with_a_slow_first_token_move_the_provider_back(
@@ -58,7 +52,7 @@ def test_streams_with_a_slow_first_token_move_the_provider_back(
     proc = router_process(config(slow, fast))
     client = sdk(proc.url)
     learn(client, stream=True)
-    headers = ask(client, "default", stream=True)
+    headers = chat_headers(client, "default", stream=True)
     assert headers["x-coderouter-provider"] == "fast"
     assert headers["x-coderouter-fallback"].startswith("slow=moved: median time to first token 0.3")
     assert "over 1.5x its peers'" in headers["x-coderouter-fallback"]
@@ -86,12 +80,12 @@ def test_slow_whole_responses_move_the_provider_back(
     proc = router_process(config(slow, fast))
     client = sdk(proc.url)
     learn(client, stream=False)
-    headers = ask(client, "default", stream=False)
+    headers = chat_headers(client, "default", stream=False)
     assert headers["x-coderouter-provider"] == "fast"
     assert headers["x-coderouter-fallback"].startswith("slow=moved: median latency 0.3")
     assert (slow.count, fast.count) == (5, 6)
     # Streams are judged on their own measure, of which there are no samples yet.
-    assert "x-coderouter-fallback" not in ask(client, "default", stream=True)
+    assert "x-coderouter-fallback" not in chat_headers(client, "default", stream=True)
 
 
 def test_a_failing_provider_moves_back_on_its_error_rate(
@@ -109,10 +103,10 @@ def test_a_failing_provider_moves_back_on_its_error_rate(
     proc = router_process(builder)
     client = sdk(proc.url)
     for _ in range(5):
-        assert ask(client, "default", stream=False)["x-coderouter-fallback"] == (
+        assert chat_headers(client, "default", stream=False)["x-coderouter-fallback"] == (
             "flaky=failed: HTTP 500: boom"
         )
-    headers = ask(client, "default", stream=True)
+    headers = chat_headers(client, "default", stream=True)
     assert headers["x-coderouter-provider"] == "steady"
     assert headers["x-coderouter-fallback"] == (
         "flaky=moved: error rate 100% over 10% (5 of 5 in 60s)"
@@ -133,7 +127,7 @@ def test_learning_on_the_anthropic_ingress_reorders_other_ingresses(
         for _ in range(5):
             with client.messages.stream(model=profile, max_tokens=50, messages=MESSAGES) as stream:  # type: ignore[arg-type]
                 assert stream.get_final_message().content[0].type == "text"
-    headers = ask(sdk(proc.url), "default", stream=True)
+    headers = chat_headers(sdk(proc.url), "default", stream=True)
     assert headers["x-coderouter-provider"] == "fast"
     assert headers["x-coderouter-fallback"].startswith("slow=moved: median time to first token")
     assert slow.count == 5

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion
+from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion, chat_headers
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -22,17 +22,7 @@ def sdk(url: str) -> openai.OpenAI:
 
 def ask(client: openai.OpenAI, stream: bool = False) -> tuple[str, str]:
     """(provider, fallback header) of one request."""
-    if stream:
-        with client.chat.completions.with_streaming_response.create(
-            model="m", messages=MESSAGES, stream=True
-        ) as response:
-            for _ in response.iter_lines():
-                pass
-            headers = response.headers
-    else:
-        headers = client.chat.completions.with_raw_response.create(
-            model="m", messages=MESSAGES
-        ).headers
+    headers = chat_headers(client, stream=stream)
     return headers["x-coderouter-provider"], headers.get("x-coderouter-fallback", "")
 
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from coderouter.testing import Answer, ConfigBuilder, FakeUpstream
+from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_headers
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB"
@@ -18,17 +18,6 @@ OOM = "CUDA out of memory. Tried to allocate 2.00 GiB"
 
 def sdk(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
-
-
-def headers(client: openai.OpenAI, stream: bool = False) -> httpx.Headers:
-    if stream:
-        with client.chat.completions.with_streaming_response.create(
-            model="m", messages=MESSAGES, stream=True
-        ) as response:
-            for _ in response.iter_lines():
-                pass
-            return response.headers
-    return client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES).headers
 
 
 def config(gpu: FakeUpstream, spare: FakeUpstream, **settings: Any) -> ConfigBuilder:
@@ -48,10 +37,10 @@ def test_skip_rests_the_backend_after_out_of_memory(
     gpu, spare = fake_upstreams(Answer.error(500, OOM)), fake_upstreams()
     proc = router_process(config(gpu, spare, action="skip"))
     client = sdk(proc.url)
-    first = headers(client, stream=True)
+    first = chat_headers(client, stream=True)
     assert first["x-coderouter-provider"] == "spare"
     assert first["x-coderouter-fallback"].startswith("gpu=failed: HTTP 500: CUDA out of memory")
-    second = headers(client)
+    second = chat_headers(client)
     assert second["x-coderouter-provider"] == "spare"
     assert second["x-coderouter-fallback"].startswith(
         'gpu=skipped: out of memory ("CUDA out of memory"); resting for another'
@@ -93,7 +82,7 @@ def test_warn_logs_but_keeps_sending(router_process: Any, fake_upstreams: Any) -
     proc = router_process(config(gpu, spare))
     client = sdk(proc.url)
     for _ in range(2):
-        assert headers(client)["x-coderouter-fallback"].startswith("gpu=failed")
+        assert chat_headers(client)["x-coderouter-fallback"].startswith("gpu=failed")
     assert gpu.count == 2
     assert [g["action"] for g in proc.wait_for_log(2, event="guard")] == ["warn", "warn"]
 
@@ -104,7 +93,7 @@ def test_other_errors_do_not_rest_the_backend(router_process: Any, fake_upstream
     proc = router_process(config(gpu, spare, action="skip"))
     client = sdk(proc.url)
     for _ in range(2):
-        assert headers(client)["x-coderouter-fallback"].startswith("gpu=failed")
+        assert chat_headers(client)["x-coderouter-fallback"].startswith("gpu=failed")
     assert gpu.count == 2
     proc.wait_for_log(2)
     assert proc.log_lines("guard") == []
