@@ -290,8 +290,19 @@ def router_config(
     *,
     log_requests: bool,
     http_client: str = "builtin",
+    plugins: bool = False,
 ) -> Path:
     builder = ConfigBuilder()
+    if plugins:
+        from plugin_sweep import PLUGINS, minimal_settings
+
+        for name in PLUGINS:
+            settings = minimal_settings(name)
+            if name == "matchers":
+                settings = {**settings, "default": "json"}
+                settings["rules"] = [{**r, "profile": "json"} for r in settings["rules"]]
+            builder.plugin(name, **settings)
+        builder.router(state_dir=str(workdir / "state"))
     base_url = f"http://127.0.0.1:{upstream_port}/v1"
     seen: set[str] = set()
     for sc in items:
@@ -428,7 +439,7 @@ def gunicorn_argv(target: str, port: int) -> list[str]:
 
 
 def run_loadgen(
-    url: str, sc: Scenario, *, via_profile: bool, watch: dict[str, int]
+    url: str, sc: Scenario, *, via_profile: bool, watch: dict[str, int], wire: str = "chat"
 ) -> dict[str, Any]:
     argv = [
         sys.executable,
@@ -446,8 +457,12 @@ def run_loadgen(
         argv += ["--duration", str(sc.duration_s)]
     else:
         argv += ["--requests", str(sc.requests)]
+    if wire == "anthropic":
+        argv += ["--path", "/v1/messages", "--wire", "anthropic"]
     if sc.stream:
-        argv += ["--stream", "--expect-frames", str(sc.frames)]
+        # An Anthropic stream adds message_start, ping and the block's start and stop.
+        frames = sc.frames + (3 if wire == "anthropic" else 0)
+        argv += ["--stream", "--expect-frames", str(frames)]
     if sc.record_marks:
         argv += ["--record-marks", str(sc.record_marks)]
     if via_profile:
@@ -487,6 +502,7 @@ class Target:
     via_profile: bool
     watch: dict[str, int]
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    wire: str = "chat"  # the client's wire format (the upstream always speaks Chat)
 
 
 def machine_busy_share(interval_s: float = 0.5) -> float:
@@ -544,6 +560,7 @@ def measure(
                 sc,
                 via_profile=target.via_profile,
                 watch={**target.watch, "upstream": upstream.pid},
+                wire=target.wire,
             )
             foreign = max(direct["foreign_cpu_share"], routed["foreign_cpu_share"])
             attempts.append(
@@ -1253,6 +1270,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also profile the app in process (cProfile, no gunicorn)",
     )
     parser.add_argument(
+        "--ingress",
+        choices=("chat", "anthropic"),
+        default="chat",
+        help="the clients' wire format through the router: Chat Completions (pass-through, "
+        "default) or Anthropic Messages (translated to the Chat upstream)",
+    )
+    parser.add_argument(
+        "--with-plugins",
+        action="store_true",
+        help="the router runs with all ten plugins enabled (their READMEs' minimal settings)",
+    )
+    parser.add_argument(
         "--plugins",
         action="store_true",
         help="instead of the scenarios: the core alone, each plugin alone and all ten, Chat "
@@ -1383,6 +1412,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the run, top to 
                 list(items.values()),
                 log_requests=log_on,
                 http_client=args.http_client,
+                plugins=args.with_plugins,
             )
             port = free_port()
             router = start(
@@ -1393,7 +1423,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - the run, top to 
             assert router.ready_s is not None
             results["startup_s"].append(router.ready_s)
             master, worker = router.pid, router.worker_pid()
-            target = Target(label, router.url, True, {"worker": worker, "master": master})
+            target = Target(
+                label, router.url, True, {"worker": worker, "master": master}, wire=args.ingress
+            )
             # warm the worker: imports on first use, the upstream connection pool
             run_loadgen(router.url, items["json-c1"], via_profile=True, watch={})
             run_loadgen(router.url, items["stream-c8"], via_profile=True, watch={})
