@@ -9,11 +9,13 @@ import threading
 import time
 from typing import Any
 
+import attrs
 import httpx
 import openai
 import pytest
 
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion, chat_stream
+from coderouter.types import Usage
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -108,6 +110,9 @@ def test_fallback_on_connection_refused_and_log_line(
     assert record["profile"] == "default"
     assert [a["provider"] for a in record["attempts"]] == ["down"]
     assert record["latency_ms"] > 0
+    # Every token class of Usage is in the log line, by its field name.
+    assert set(record["usage"]) == set(attrs.fields_dict(Usage))
+    assert record["usage"]["output_tokens"] == 5
 
 
 def test_no_fallback_on_400(router_process: Any, two: Any) -> None:
