@@ -14,18 +14,7 @@ from coderouter_output_filters import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coderouter.wire.model import (
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    accumulate,
-)
+from coderouter.wire import model as ir
 
 PATTERNS = compile_patterns(strip_thinking=True, stop_markers=DEFAULT_STOP_MARKERS)
 CUSTOM = compile_patterns(
@@ -94,36 +83,36 @@ def _split(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(points)] or [""]
 
 
-def _answer(chunks: list[str]) -> list[Event]:
+def _answer(chunks: list[str]) -> list[ir.Event]:
     return [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
-        ThinkingDelta(0, "why"),
-        BlockStop(0),
-        BlockStart(1, {"type": "text"}),
-        *[TextDelta(1, c) for c in chunks],
-        BlockStop(1),
-        BlockStart(2, {"type": "tool_use", "id": "c1", "name": "f"}),
-        ToolArgsDelta(2, "{}"),
-        BlockStop(2),
-        MessageDelta("tool_use"),
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
+        ir.ThinkingDelta(0, "why"),
+        ir.BlockStop(0),
+        ir.BlockStart(1, {"type": "text"}),
+        *[ir.TextDelta(1, c) for c in chunks],
+        ir.BlockStop(1),
+        ir.BlockStart(2, {"type": "tool_use", "id": "c1", "name": "f"}),
+        ir.ToolArgsDelta(2, "{}"),
+        ir.BlockStop(2),
+        ir.MessageDelta("tool_use"),
+        ir.MessageStop(),
     ]
 
 
-def _run(events: list[Event], patterns: object, drop: bool) -> list[Event]:
+def _run(events: list[ir.Event], patterns: object, drop: bool) -> list[ir.Event]:
     t = OutputFilterTransform(patterns, drop_reasoning=drop)  # type: ignore[arg-type]
-    out: list[Event] = []
+    out: list[ir.Event] = []
     for event in events:
         out += t.feed(event)
     return out + t.flush()
 
 
-def _well_formed(events: list[Event]) -> None:
-    opened = [e.index for e in events if isinstance(e, BlockStart)]
+def _well_formed(events: list[ir.Event]) -> None:
+    opened = [e.index for e in events if isinstance(e, ir.BlockStart)]
     assert opened == list(range(len(opened)))
-    assert [e.index for e in events if isinstance(e, BlockStop)] == opened
-    assert all(e.text for e in events if isinstance(e, TextDelta))
+    assert [e.index for e in events if isinstance(e, ir.BlockStop)] == opened
+    assert all(e.text for e in events if isinstance(e, ir.TextDelta))
 
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -141,7 +130,7 @@ def test_stream_equals_non_stream_for_any_split(
     whole = _run(_answer([text]), patterns, drop)
     streamed = _run(_answer(_split(text, cuts)), patterns, drop)
     _well_formed(streamed)
-    a, b = accumulate(streamed), accumulate(whole)
+    a, b = ir.accumulate(streamed), ir.accumulate(whole)
     assert (a.content, a.stop_reason) == (b.content, b.stop_reason)
 
 

@@ -12,19 +12,7 @@ from coderouter_tool_repair.corpus import load_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coderouter.wire.model import (
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    Response,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    accumulate,
-)
+from coderouter.wire import model as ir
 
 CASES = load_corpus(Path(__file__).parent / "corpus")
 TOOLS = ToolSet(
@@ -103,28 +91,28 @@ FRAGMENTS = [
 ]
 
 
-def _run(events: list[Event], max_hold: int) -> list[Event]:
+def _run(events: list[ir.Event], max_hold: int) -> list[ir.Event]:
     ids = itertools.count()
     transform = ToolRepairTransform(TOOLS, max_hold=max_hold, new_id=lambda: f"call_{next(ids)}")
-    out: list[Event] = []
+    out: list[ir.Event] = []
     for event in events:
         out += transform.feed(event)
     return out + transform.flush()
 
 
-def _answer(chunks: list[str], *, reasoning: bool) -> list[Event]:
-    events: list[Event] = [MessageStart("m", "x")]
+def _answer(chunks: list[str], *, reasoning: bool) -> list[ir.Event]:
+    events: list[ir.Event] = [ir.MessageStart("m", "x")]
     index = 0
     if reasoning:
         events += [
-            BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
-            ThinkingDelta(0, "plan"),
-            BlockStop(0),
+            ir.BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
+            ir.ThinkingDelta(0, "plan"),
+            ir.BlockStop(0),
         ]
         index = 1
-    events.append(BlockStart(index, {"type": "text"}))
-    events += [TextDelta(index, chunk) for chunk in chunks]
-    return [*events, BlockStop(index), MessageDelta("end_turn"), MessageStop()]
+    events.append(ir.BlockStart(index, {"type": "text"}))
+    events += [ir.TextDelta(index, chunk) for chunk in chunks]
+    return [*events, ir.BlockStop(index), ir.MessageDelta("end_turn"), ir.MessageStop()]
 
 
 def _split(text: str, cuts: list[int]) -> list[str]:
@@ -132,31 +120,31 @@ def _split(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(points)] or [""]
 
 
-def _well_formed(events: list[Event]) -> None:
-    opened = [e.index for e in events if isinstance(e, BlockStart)]
+def _well_formed(events: list[ir.Event]) -> None:
+    opened = [e.index for e in events if isinstance(e, ir.BlockStart)]
     assert opened == list(range(len(opened)))
-    assert [e.index for e in events if isinstance(e, BlockStop)] == opened
+    assert [e.index for e in events if isinstance(e, ir.BlockStop)] == opened
     current: int | None = None
     for event in events:
-        if isinstance(event, BlockStart):
+        if isinstance(event, ir.BlockStart):
             assert current is None
             current = event.index
-        elif isinstance(event, BlockStop):
+        elif isinstance(event, ir.BlockStop):
             assert current == event.index
             current = None
-        elif isinstance(event, TextDelta | ThinkingDelta | ToolArgsDelta):
+        elif isinstance(event, ir.TextDelta | ir.ThinkingDelta | ir.ToolArgsDelta):
             assert current == event.index
-    assert isinstance(events[-1], MessageStop)
+    assert isinstance(events[-1], ir.MessageStop)
 
 
-def _result(response: Response) -> tuple[object, ...]:
+def _result(response: ir.Response) -> tuple[object, ...]:
     return (response.content, response.stop_reason)
 
 
-def _run_with(tools: ToolSet, events: list[Event]) -> list[Event]:
+def _run_with(tools: ToolSet, events: list[ir.Event]) -> list[ir.Event]:
     ids = itertools.count()
     t = ToolRepairTransform(tools, new_id=lambda: f"call_{next(ids)}")
-    out: list[Event] = []
+    out: list[ir.Event] = []
     for event in events:
         out += t.feed(event)
     return out + t.flush()
@@ -173,17 +161,17 @@ def test_corpus_answers_split_anywhere_give_the_same_result(
     streamed = _run_with(tools, _answer(_split(text, cuts), reasoning=reasoning))
     _well_formed(streamed)
     whole = _run_with(tools, _answer([text], reasoning=reasoning))
-    assert _result(accumulate(streamed)) == _result(accumulate(whole))
+    assert _result(ir.accumulate(streamed)) == _result(ir.accumulate(whole))
 
 
 def test_corpus_answers_cut_once_at_every_position() -> None:
     for case in CASES:
         tools = ToolSet(case.tools)
         text = case.text
-        whole = _result(accumulate(_run_with(tools, _answer([text], reasoning=False))))
+        whole = _result(ir.accumulate(_run_with(tools, _answer([text], reasoning=False))))
         for cut in range(1, min(len(text), 700)):
             pieces = [text[:cut], text[cut:]]
-            got = _result(accumulate(_run_with(tools, _answer(pieces, reasoning=False))))
+            got = _result(ir.accumulate(_run_with(tools, _answer(pieces, reasoning=False))))
             assert got == whole, (case.id, cut)
 
 
@@ -203,7 +191,7 @@ def test_generated_answers_split_anywhere_give_the_same_result(
     streamed = _run(_answer(_split(text, cuts), reasoning=reasoning), max_hold)
     _well_formed(whole)
     _well_formed(streamed)
-    assert _result(accumulate(streamed)) == _result(accumulate(whole))
+    assert _result(ir.accumulate(streamed)) == _result(ir.accumulate(whole))
 
 
 @settings(max_examples=500, deadline=None)
@@ -216,7 +204,7 @@ def test_arbitrary_punctuation_never_breaks_the_stream(text: str, data: st.DataO
     whole = _run(_answer([text], reasoning=False), 256)
     streamed = _run(_answer(_split(text, cuts), reasoning=False), 256)
     _well_formed(streamed)
-    assert _result(accumulate(streamed)) == _result(accumulate(whole))
-    response = accumulate(whole)
+    assert _result(ir.accumulate(streamed)) == _result(ir.accumulate(whole))
+    response = ir.accumulate(whole)
     if not any(b["type"] == "tool_use" for b in response.content):
         assert "".join(b.get("text", "") for b in response.content) == text

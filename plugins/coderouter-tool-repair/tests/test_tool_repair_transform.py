@@ -8,19 +8,7 @@ from typing import Any
 
 from coderouter_tool_repair import ToolRepairTransform, ToolSet, repair_text
 
-from coderouter.wire.model import (
-    BlockStart,
-    BlockStop,
-    Event,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
-    StreamError,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    accumulate,
-)
+from coderouter.wire import model as ir
 
 TOOLS = ToolSet(
     [
@@ -50,47 +38,47 @@ def transform(**kwargs: Any) -> ToolRepairTransform:
     return ToolRepairTransform(TOOLS, new_id=lambda: f"call_{next(ids)}", **kwargs)
 
 
-def run(events: list[Event], t: ToolRepairTransform | None = None) -> list[Event]:
+def run(events: list[ir.Event], t: ToolRepairTransform | None = None) -> list[ir.Event]:
     t = t or transform()
-    out: list[Event] = []
+    out: list[ir.Event] = []
     for event in events:
         out += t.feed(event)
     return out + t.flush()
 
 
-def text_answer(*pieces: str, stop: str = "end_turn") -> list[Event]:
+def text_answer(*pieces: str, stop: str = "end_turn") -> list[ir.Event]:
     return [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "text"}),
-        *[TextDelta(0, p) for p in pieces],
-        BlockStop(0),
-        MessageDelta(stop),  # type: ignore[arg-type]
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "text"}),
+        *[ir.TextDelta(0, p) for p in pieces],
+        ir.BlockStop(0),
+        ir.MessageDelta(stop),  # type: ignore[arg-type]
+        ir.MessageStop(),
     ]
 
 
-def assert_well_formed(events: list[Event]) -> None:
+def assert_well_formed(events: list[ir.Event]) -> None:
     """Block indexes are 0, 1, 2 ... in order of opening; each block opens and stops once."""
-    opened = [e.index for e in events if isinstance(e, BlockStart)]
-    stopped = [e.index for e in events if isinstance(e, BlockStop)]
+    opened = [e.index for e in events if isinstance(e, ir.BlockStart)]
+    stopped = [e.index for e in events if isinstance(e, ir.BlockStop)]
     assert opened == list(range(len(opened)))
     assert stopped == opened
     open_now: int | None = None
     for event in events:
-        if isinstance(event, BlockStart):
+        if isinstance(event, ir.BlockStart):
             assert open_now is None
             open_now = event.index
-        elif isinstance(event, BlockStop):
+        elif isinstance(event, ir.BlockStop):
             assert event.index == open_now
             open_now = None
-        elif isinstance(event, TextDelta | ThinkingDelta | ToolArgsDelta):
+        elif isinstance(event, ir.TextDelta | ir.ThinkingDelta | ir.ToolArgsDelta):
             assert event.index == open_now
 
 
 def test_call_becomes_tool_use_block_and_stop_reason_tool_use() -> None:
     events = run(text_answer("Reading.\n", CALL))
     assert_well_formed(events)
-    response = accumulate(events)
+    response = ir.accumulate(events)
     assert response.content == [
         {"type": "text", "text": "Reading."},
         {"type": "tool_use", "id": "call_1", "name": "read_file", "input": {"path": "a.py"}},
@@ -101,69 +89,69 @@ def test_call_becomes_tool_use_block_and_stop_reason_tool_use() -> None:
 def test_answer_that_is_only_a_call_has_no_text_block() -> None:
     events = run(text_answer("\n", CALL, "\n\n"))
     assert_well_formed(events)
-    assert [b["type"] for b in accumulate(events).content] == ["tool_use"]
+    assert [b["type"] for b in ir.accumulate(events).content] == ["tool_use"]
 
 
 def test_blocks_after_a_removed_block_are_renumbered() -> None:
     events = [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
-        ThinkingDelta(0, "hmm"),
-        BlockStop(0),
-        BlockStart(1, {"type": "text"}),
-        TextDelta(1, CALL),
-        BlockStop(1),
-        BlockStart(2, {"type": "text"}),
-        TextDelta(2, "after"),
-        BlockStop(2),
-        MessageDelta("end_turn"),
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "thinking", "origin": "reasoning_field"}),
+        ir.ThinkingDelta(0, "hmm"),
+        ir.BlockStop(0),
+        ir.BlockStart(1, {"type": "text"}),
+        ir.TextDelta(1, CALL),
+        ir.BlockStop(1),
+        ir.BlockStart(2, {"type": "text"}),
+        ir.TextDelta(2, "after"),
+        ir.BlockStop(2),
+        ir.MessageDelta("end_turn"),
+        ir.MessageStop(),
     ]
     out = run(events)
     assert_well_formed(out)
-    content = accumulate(out).content
+    content = ir.accumulate(out).content
     assert [b["type"] for b in content] == ["thinking", "text", "tool_use"]
     assert content[1]["text"] == "after"
 
 
 def test_plain_text_streams_without_waiting() -> None:
     t = transform()
-    assert t.feed(MessageStart("m", "x")) == [MessageStart("m", "x")]
-    assert t.feed(BlockStart(0, {"type": "text"})) == []
-    first = t.feed(TextDelta(0, "Hello there"))
-    assert first == [BlockStart(0, {"type": "text"}), TextDelta(0, "Hello there")]
-    assert t.feed(TextDelta(0, ", friend.")) == [TextDelta(0, ", friend.")]
+    assert t.feed(ir.MessageStart("m", "x")) == [ir.MessageStart("m", "x")]
+    assert t.feed(ir.BlockStart(0, {"type": "text"})) == []
+    first = t.feed(ir.TextDelta(0, "Hello there"))
+    assert first == [ir.BlockStart(0, {"type": "text"}), ir.TextDelta(0, "Hello there")]
+    assert t.feed(ir.TextDelta(0, ", friend.")) == [ir.TextDelta(0, ", friend.")]
 
 
 def test_possible_call_is_held_until_decided() -> None:
     t = transform()
-    t.feed(BlockStart(0, {"type": "text"}))
-    assert t.feed(TextDelta(0, 'ok {"name": "read')) == [
-        BlockStart(0, {"type": "text"}),
-        TextDelta(0, "ok"),
+    t.feed(ir.BlockStart(0, {"type": "text"}))
+    assert t.feed(ir.TextDelta(0, 'ok {"name": "read')) == [
+        ir.BlockStart(0, {"type": "text"}),
+        ir.TextDelta(0, "ok"),
     ]
-    assert t.feed(TextDelta(0, '_file", "arguments": {"path": "a"}}')) == []
-    assert t.feed(TextDelta(0, " done")) == [TextDelta(0, " done")]
+    assert t.feed(ir.TextDelta(0, '_file", "arguments": {"path": "a"}}')) == []
+    assert t.feed(ir.TextDelta(0, " done")) == [ir.TextDelta(0, " done")]
 
 
 def test_text_that_is_data_is_released_at_its_first_key() -> None:
     t = transform()
-    t.feed(BlockStart(0, {"type": "text"}))
-    out = t.feed(TextDelta(0, 'config: {"compilerOptions": {"strict'))
+    t.feed(ir.BlockStart(0, {"type": "text"}))
+    out = t.feed(ir.TextDelta(0, 'config: {"compilerOptions": {"strict'))
     assert (
-        "".join(e.text for e in out if isinstance(e, TextDelta))
+        "".join(e.text for e in out if isinstance(e, ir.TextDelta))
         == 'config: {"compilerOptions": {"strict'
     )
 
 
 def test_angle_bracket_is_released_once_it_cannot_open_a_wrapper() -> None:
     t = transform()
-    t.feed(BlockStart(0, {"type": "text"}))
-    assert [e for e in t.feed(TextDelta(0, "a <tool")) if isinstance(e, TextDelta)] == [
-        TextDelta(0, "a")
+    t.feed(ir.BlockStart(0, {"type": "text"}))
+    assert [e for e in t.feed(ir.TextDelta(0, "a <tool")) if isinstance(e, ir.TextDelta)] == [
+        ir.TextDelta(0, "a")
     ]
-    rest = t.feed(TextDelta(0, "bar> b"))
-    assert "".join(e.text for e in rest if isinstance(e, TextDelta)) == " <toolbar> b"
+    rest = t.feed(ir.TextDelta(0, "bar> b"))
+    assert "".join(e.text for e in rest if isinstance(e, ir.TextDelta)) == " <toolbar> b"
 
 
 def test_overlong_candidate_is_released_as_text() -> None:
@@ -180,61 +168,61 @@ def test_overlong_candidate_is_released_as_text() -> None:
 
 def test_structured_call_from_upstream_turns_repair_off() -> None:
     events = [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "text"}),
-        TextDelta(0, CALL),
-        BlockStop(0),
-        BlockStart(1, {"type": "tool_use", "id": "call_up", "name": "run"}),
-        ToolArgsDelta(1, '{"cmd": "ls"}'),
-        BlockStop(1),
-        MessageDelta("tool_use"),
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "text"}),
+        ir.TextDelta(0, CALL),
+        ir.BlockStop(0),
+        ir.BlockStart(1, {"type": "tool_use", "id": "call_up", "name": "run"}),
+        ir.ToolArgsDelta(1, '{"cmd": "ls"}'),
+        ir.BlockStop(1),
+        ir.MessageDelta("tool_use"),
+        ir.MessageStop(),
     ]
     t = transform()
     out = run(events, t)
     assert_well_formed(out)
-    content = accumulate(out).content
+    content = ir.accumulate(out).content
     assert [b["type"] for b in content] == ["tool_use", "text"]
     assert content[0]["id"] == "call_up" and content[1]["text"] == CALL
     assert t.outcome.calls == [] and t.outcome.ignored == 1
 
 
 def test_max_tokens_answer_with_a_complete_call_still_ends_in_tool_use() -> None:
-    response = accumulate(run(text_answer(CALL, " and then", stop="max_tokens")))
+    response = ir.accumulate(run(text_answer(CALL, " and then", stop="max_tokens")))
     assert response.stop_reason == "tool_use"
 
 
 def test_stream_without_message_delta_emits_calls_before_message_stop() -> None:
     events = [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "text"}),
-        TextDelta(0, CALL),
-        BlockStop(0),
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "text"}),
+        ir.TextDelta(0, CALL),
+        ir.BlockStop(0),
+        ir.MessageStop(),
     ]
     out = run(events)
-    assert isinstance(out[-1], MessageStop)
-    assert [b["type"] for b in accumulate(out).content] == ["tool_use"]
+    assert isinstance(out[-1], ir.MessageStop)
+    assert [b["type"] for b in ir.accumulate(out).content] == ["tool_use"]
 
 
 def test_stream_error_releases_held_text_and_repairs_nothing() -> None:
     events = [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "text"}),
-        TextDelta(0, 'x {"name": "read_file", '),
-        StreamError("api_error", "cut"),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "text"}),
+        ir.TextDelta(0, 'x {"name": "read_file", '),
+        ir.StreamError("api_error", "cut"),
     ]
     out = run(events)
-    assert isinstance(out[-1], StreamError)
-    texts = "".join(e.text for e in out if isinstance(e, TextDelta))
+    assert isinstance(out[-1], ir.StreamError)
+    texts = "".join(e.text for e in out if isinstance(e, ir.TextDelta))
     assert texts == 'x {"name": "read_file", '
-    assert not any(isinstance(e, BlockStart) and e.block["type"] == "tool_use" for e in out)
+    assert not any(isinstance(e, ir.BlockStart) and e.block["type"] == "tool_use" for e in out)
 
 
 def test_flush_without_any_end_event_releases_everything() -> None:
     t = transform()
-    out = [*t.feed(BlockStart(0, {"type": "text"})), *t.feed(TextDelta(0, "a {")), *t.flush()]
-    assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "a {"
+    out = [*t.feed(ir.BlockStart(0, {"type": "text"})), *t.feed(ir.TextDelta(0, "a {")), *t.flush()]
+    assert "".join(e.text for e in out if isinstance(e, ir.TextDelta)) == "a {"
     assert t.flush() == []
 
 
@@ -253,13 +241,13 @@ def test_whitespace_around_removed_spans() -> None:
 
 def test_text_block_stopped_after_the_message_end_is_stopped_once() -> None:
     events = [
-        MessageStart("m", "x"),
-        BlockStart(0, {"type": "text"}),
-        TextDelta(0, "hi"),
-        MessageDelta("end_turn"),
-        BlockStop(0),
-        MessageStop(),
+        ir.MessageStart("m", "x"),
+        ir.BlockStart(0, {"type": "text"}),
+        ir.TextDelta(0, "hi"),
+        ir.MessageDelta("end_turn"),
+        ir.BlockStop(0),
+        ir.MessageStop(),
     ]
     out = run(events)
     assert_well_formed(out)
-    assert accumulate(out).content == [{"type": "text", "text": "hi"}]
+    assert ir.accumulate(out).content == [{"type": "text", "text": "hi"}]
