@@ -99,19 +99,10 @@ def query(conn: sqlite3.Connection, *, by: str, since: float | None) -> list[Gro
 
 def total_of(groups: Sequence[Group]) -> Group:
     total = Group("total")
+    counts = [field.name for field in attrs.fields(Group) if field.name != "key"]
     for g in groups:
-        for field in (
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "cost_usd",
-            "savings_usd",
-            "unpriced_paid",
-        ):
-            setattr(total, field, getattr(total, field) + getattr(g, field))
+        for name in counts:
+            setattr(total, name, getattr(total, name) + getattr(g, name))
     return total
 
 

@@ -236,41 +236,13 @@ def test_after_attempt_sets_header_log_fields_and_ledger_row(tmp_path: Path) -> 
         "round(cost_usd, 9), round(savings_usd, 9), priced, paid "
         "FROM attempts ORDER BY id"
     ).fetchall()
+    # What both attempts share: ts and profile; ingress, stream, status and the usage's input,
+    # output, cache read and cache write tokens.
+    when = (NOV_30.timestamp(), "default")
+    turn = ("anthropic", 1, 200, 12, 800, 95_000, 2_500)
     assert rows == [
-        (
-            NOV_30.timestamp(),
-            "default",
-            "claude",
-            "claude-sonnet-4-5",
-            "anthropic",
-            1,
-            200,
-            12,
-            800,
-            95_000,
-            2_500,
-            0.049911,
-            0.2565,
-            1,
-            1,
-        ),
-        (
-            NOV_30.timestamp(),
-            "default",
-            "mystery",
-            "brand-new-model",
-            "anthropic",
-            1,
-            200,
-            12,
-            800,
-            95_000,
-            2_500,
-            0.0,
-            0.0,
-            0,
-            1,
-        ),
+        (*when, "claude", "claude-sonnet-4-5", *turn, 0.049911, 0.2565, 1, 1),
+        (*when, "mystery", "brand-new-model", *turn, 0.0, 0.0, 0, 1),
     ]
 
 

@@ -25,46 +25,30 @@ def at(day: int, hour: int, month: int = 11) -> float:
     return datetime(2026, month, day, hour, tzinfo=UTC).timestamp()
 
 
+# A cache-heavy Claude Code turn on Sonnet 4.5: $0.049911, saving $0.2565 (a row without ts).
+SONNET_TURN = (
+    "default",
+    "claude",
+    "claude-sonnet-4-5",
+    "anthropic",
+    1,
+    200,
+    12,
+    800,
+    95_000,
+    2_500,
+    0,
+    0.049911,
+    0.2565,
+    1,
+    1,
+)
+
 # (ts, profile, provider, model, ingress, stream, status, input, output, cache read,
 #  cache write, reasoning, cost, savings, priced, paid)
 ROWS: list[Any] = [
-    # Two cache-heavy Claude Code turns on Sonnet 4.5: $0.049911 each, saving $0.2565 each.
-    (
-        at(20, 10),
-        "default",
-        "claude",
-        "claude-sonnet-4-5",
-        "anthropic",
-        1,
-        200,
-        12,
-        800,
-        95_000,
-        2_500,
-        0,
-        0.049911,
-        0.2565,
-        1,
-        1,
-    ),
-    (
-        at(20, 11),
-        "default",
-        "claude",
-        "claude-sonnet-4-5",
-        "anthropic",
-        1,
-        200,
-        12,
-        800,
-        95_000,
-        2_500,
-        0,
-        0.049911,
-        0.2565,
-        1,
-        1,
-    ),
+    (at(20, 10), *SONNET_TURN),
+    (at(20, 11), *SONNET_TURN),
     # gpt-4.1 with 8,000 of 10,000 prompt tokens cached: $0.012, saving $0.012.
     (
         at(21, 9),
