@@ -264,6 +264,7 @@ class Router:
                 trace.record(provider.name, "skipped", verdict.reason)
                 continue
             if isinstance(verdict, Reject):
+                trace.record(provider.name, "rejected", verdict.message[:300])
                 return self._reject(trace, verdict)
             try:
                 if view.stream:
@@ -771,7 +772,12 @@ class Router:
     def _reject(self, trace: Trace, reject: Reject) -> Reply:
         status = reject.status or ERROR_STATUS.get(reject.error_type, 400)
         return self._error(
-            trace, status, reject.error_type, reject.message, retry_after_s=reject.retry_after_s
+            trace,
+            status,
+            reject.error_type,
+            reject.message,
+            retry_after_s=reject.retry_after_s,
+            extra={"attempts": trace.steps} if trace.steps else None,
         )
 
     def _final(self, trace: Trace, provider: ProviderConfig, err: UpstreamError) -> Reply:

@@ -27,7 +27,7 @@ from coderouter.types import (
     Usage,
 )
 from coderouter_cost.ledger import Ledger, MonthSpend, Row
-from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing
+from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing, usd
 from coderouter_cost.settings import (
     CostConfig,
     ProviderCost,
@@ -177,8 +177,8 @@ class CostPlugin(Plugin):
         own = self.provider_cost(provider).monthly_budget_usd
         if own is not None and spend.provider(provider.name) >= own:
             return (
-                f"monthly budget ${own:.2f} reached "
-                f"(spent ${spend.provider(provider.name):.2f} in {spend.month})"
+                f"monthly budget {usd(own)} reached "
+                f"(spent {usd(spend.provider(provider.name))} in {spend.month})"
             )
         price = self.price(provider, model)
         if price is None or not price.paid:
@@ -186,16 +186,16 @@ class CostPlugin(Plugin):
         total = self.config.monthly_budget_usd
         if total is not None and spend.total >= total:
             return (
-                f"total monthly budget ${total:.2f} reached "
-                f"(spent ${spend.total:.2f} in {spend.month})"
+                f"total monthly budget {usd(total)} reached "
+                f"(spent {usd(spend.total)} in {spend.month})"
             )
         override = self.profile_configs.get(profile)
         if override is not None and override.monthly_budget_usd is not None:
             limit = override.monthly_budget_usd
             if spend.profile(profile) >= limit:
                 return (
-                    f"profile {profile!r} monthly budget ${limit:.2f} reached "
-                    f"(spent ${spend.profile(profile):.2f} in {spend.month})"
+                    f"profile {profile!r} monthly budget {usd(limit)} reached "
+                    f"(spent {usd(spend.profile(profile))} in {spend.month})"
                 )
         return None
 
@@ -331,7 +331,8 @@ class CostPlugin(Plugin):
             ):
                 self._forget(attempt.request)
                 return Reject(
-                    f"{reason}; no provider of profile {attempt.profile!r} is within its budget",
+                    f"provider {provider.name!r}: {reason}; no provider of profile "
+                    f"{attempt.profile!r} is within its budget",
                     status=429,
                     error_type="budget",
                     retry_after_s=spend.seconds_left(self.clock()),

@@ -11,6 +11,7 @@ four token classes never overlap::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
@@ -33,6 +34,7 @@ __all__ = [
     "PriceTableError",
     "Pricing",
     "check_number",
+    "usd",
 ]
 
 # Anthropic's published prompt-caching prices: reads at a tenth of the input rate, five-minute
@@ -218,3 +220,12 @@ class Pricing:
             source = where if found is None else f"{where} over {source}"
         merged = {**rates, **overrides}
         return Price(**{k: merged[k] for k in PRICE_KEYS if k in merged}, source=source)
+
+
+def usd(amount: float) -> str:
+    """Dollars with cents; a sub-cent amount keeps two significant digits (``$0.0042``, not
+    ``$0.00``): a local-first month often costs less than a cent."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    places = 1 - math.floor(math.log10(abs(amount)))
+    return f"${amount:.{places}f}"

@@ -21,6 +21,7 @@ import pluggy
 
 from coderouter.config import Config, ConfigError
 from coderouter_cost.ledger import connect, month_bounds
+from coderouter_cost.pricing import usd
 
 if TYPE_CHECKING:
     from coderouter_cost.plugin import CostPlugin
@@ -229,7 +230,7 @@ def render_text(
             flag = "  REACHED" if b["reached"] else ""
             out.append(
                 f"  {(b['scope'] + ' ' + b['name']).ljust(width)}  "
-                f"${b['spent_usd']:,.2f} of ${b['budget_usd']:,.2f} ({share:.0%}){flag}"
+                f"{usd(b['spent_usd'])} of {usd(b['budget_usd'])} ({share:.0%}){flag}"
             )
     return "\n".join(out)
 

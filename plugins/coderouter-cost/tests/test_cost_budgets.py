@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from coderouter_cost import COST_HEADER, CostConfig, CostPlugin, Ledger, month_bounds
+from coderouter_cost.pricing import usd
 
 from coderouter.config import Config
 from coderouter.plugins import load_plugins
@@ -177,7 +178,7 @@ def test_budget_alone_leaving_nothing_answers_429(tmp_path: Path) -> None:
     assert isinstance(verdict, Reject)
     assert (verdict.status, verdict.error_type) == (429, "budget")
     assert verdict.message == (
-        "total monthly budget $1.00 reached (spent $1.00 in 2026-11); "
+        "provider 'paid2': total monthly budget $1.00 reached (spent $1.00 in 2026-11); "
         "no provider of profile 'both_paid' is within its budget"
     )
     assert verdict.retry_after_s == pytest.approx(3600.0)  # until 2026-12-01 00:00 UTC
@@ -454,3 +455,11 @@ def test_a_stream_failing_after_commit_is_still_priced(tmp_path: Path) -> None:
     assert plugin.ledger is not None
     assert plugin.ledger.spend().provider("paid") == pytest.approx(2.0)
     assert attempt.log_fields["cost_usd"] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0, "$0.00"), (0.0042, "$0.0042"), (0.000123, "$0.00012"), (0.05, "$0.05"), (3, "$3.00")],
+)
+def test_sub_cent_amounts_keep_their_digits(amount: float, text: str) -> None:
+    assert usd(amount) == text

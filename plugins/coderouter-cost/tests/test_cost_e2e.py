@@ -282,9 +282,16 @@ def test_every_provider_over_budget_answers_429_budget(
     with pytest.raises(openai.RateLimitError) as info:
         chat_sdk(proc.url).chat.completions.create(model="m", messages=MESSAGES)
     assert info.value.status_code == 429
-    assert "monthly budget $1.00 reached (spent $1.00 in 20" in info.value.message
+    assert "provider 'paid': monthly budget $1.00 reached (spent $1.00 in 20" in (
+        info.value.message
+    )
     assert int(info.value.response.headers["retry-after"]) > 0
     assert fake_upstream.count == 1
+    (step,) = info.value.response.json()["coderouter"]["attempts"]
+    assert step["provider"] == "paid" and step["outcome"] == "rejected"
+    assert "monthly budget $1.00 reached" in step["reason"]
+    line = proc.wait_for_log(2)[-1]
+    assert line["status"] == 429 and line["attempts"] == [step]
 
 
 def test_bad_cost_table_stops_the_server(
