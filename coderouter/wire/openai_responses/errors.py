@@ -1,11 +1,15 @@
 """OpenAI Responses errors: error bodies, ``response.failed`` errors and frames, and the
-message of an upstream error body."""
+message of an upstream error body.
+
+A Responses error body outside a stream has the Chat Completions shape, so that format's
+``error_body`` serves here too."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from coderouter.wire.openai_chat import ERROR_TYPES
+from coderouter.wire.openai_chat.errors import error_body as error_body
+from coderouter.wire.openai_chat.errors import error_message as chat_error_message
 from coderouter.wire.openai_responses.common import sse_frame
 
 _FAILED_CODES = {
@@ -43,27 +47,13 @@ def failed_frame(obj: dict[str, Any], error: dict[str, Any], sequence: int) -> s
     return sse_frame("response.failed", {"response": obj, "error": error}, sequence)
 
 
-def error_body(error_type: str, message: str) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": ERROR_TYPES.get(error_type, error_type),
-            "param": None,
-            "code": "context_length_exceeded" if error_type == "context_overflow" else None,
-        }
-    }
-
-
 def error_message(body: Any) -> str:
-    if not isinstance(body, dict):
-        return ""
-    err = body.get("error")
-    if err is None and isinstance(body.get("response"), dict):
-        err = body["response"].get("error")
-    if isinstance(err, dict) and isinstance(err.get("message"), str):
-        return str(err["message"])
-    if isinstance(err, str):
-        return err
-    if isinstance(body.get("message"), str):
-        return str(body["message"])
-    return ""
+    """The message of an upstream error body: the Chat Completions shape, or a
+    ``response.failed`` body whose error sits under ``response``."""
+    if (
+        isinstance(body, dict)
+        and body.get("error") is None
+        and isinstance(body.get("response"), dict)
+    ):
+        body = {**body, "error": body["response"].get("error")}
+    return chat_error_message(body)
