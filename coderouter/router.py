@@ -497,7 +497,9 @@ class Router:
                     head.append(pipeline.finish())
                     break
                 head.append(pipeline.push(chunk))
-            if not pipeline.content_frames:
+            # A continuation that ends properly with nothing to add says the answer it was
+            # asked to continue was already complete.
+            if not pipeline.content_frames and not (encoder and pipeline.decoder.complete):
                 raise _empty_response()
         except BaseException:
             await response.aclose()

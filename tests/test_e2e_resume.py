@@ -276,3 +276,114 @@ def test_chat_completions_text_cut_at_every_offset(
         assert final.usage is not None
     continued = [b for b in second.bodies() if b["messages"][-1]["role"] == "assistant"]
     assert continued and all("do not repeat it" in b["messages"][0]["content"] for b in continued)
+
+
+def codex_request() -> dict[str, Any]:
+    """The recorded codex turn as ``responses.stream`` keyword arguments."""
+    data = json.loads((FIXTURES / "codex_responses_turn0.json").read_text())
+    body: dict[str, Any] = dict(data["body"])
+    body.pop("stream")
+    body["model"] = "m"
+    body["extra_body"] = {"client_metadata": body.pop("client_metadata")}
+    return body
+
+
+def responses_final(url: str, request: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The openai SDK's accumulated Response, and the events it was built from."""
+    import openai
+
+    client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+    with client.responses.stream(**request) as stream:
+        events = list(stream)
+        return stream.get_final_response(), events
+
+
+def assert_one_responses_stream(final: Any, events: list[Any], offset: int) -> None:
+    """One ``response.created`` and one ``response.completed`` with the same id, and every
+    event of an item carrying the id its ``output_item.added`` gave it."""
+    kinds = [e.type for e in events]
+    assert kinds.count("response.created") == 1, offset
+    assert kinds.count("response.completed") == 1 and kinds[-1] == "response.completed", offset
+    assert events[0].response.id == final.id, offset
+    added = {e.output_index: e.item.id for e in events if e.type == "response.output_item.added"}
+    assert sorted(added) == list(range(len(final.output))), offset
+    for event in events:
+        if hasattr(event, "item_id") and hasattr(event, "output_index"):
+            assert event.item_id == added[event.output_index], (offset, event.type)
+    assert [item.id for item in final.output] == [added[i] for i in sorted(added)], offset
+
+
+def test_responses_text_cut_at_every_offset(router_process: Any, fake_upstreams: Any) -> None:
+    from coderouter.testing import chat_stream, responses_stream
+
+    frames = responses_stream(pieces(TEXT, 32), input_tokens=100, output_tokens=50)
+    assert len(frames) == 40
+    first, second = fake_upstreams(), fake_upstreams()
+    builder = (
+        ConfigBuilder()
+        .provider("first", first, kind="openai_responses")
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+    )
+    proc = router_process(builder)
+    request = codex_request()
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        sent = "".join(
+            json.loads(f.split("data: ", 1)[1]).get("delta", "")
+            for f in frames[:offset]
+            if "response.output_text.delta" in f
+        )
+        resumed_at = len(sent) - len(repeated_tail(sent, offset))
+        rest = TEXT[resumed_at:]  # empty when the cut came after the last text delta
+        answer = chat_stream(pieces(rest, 4) if rest else [], completion_tokens=20)
+        second.script(Answer.sse(answer))
+        final, events = responses_final(proc.url, request)
+        assert [item.type for item in final.output] == ["message"], offset
+        assert final.output_text == TEXT, offset
+        assert final.status == "completed", offset
+        assert_one_responses_stream(final, events, offset)
+        assert final.usage is not None and final.usage.output_tokens >= 20, offset
+    assert all(b["stream"] is True for b in first.bodies() + second.bodies())
+    continued = [b for b in second.bodies() if b["messages"][-1]["role"] == "assistant"]
+    assert len(continued) == 39 - 4  # cuts before the first text delta are plain fallbacks
+
+
+def test_responses_function_call_held_with_resume_all(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    from coderouter.testing import chat_stream, responses_stream
+
+    text = TEXT[:120]
+    call = {"id": "call_read", "name": "exec_command", "arguments": {"cmd": "cat README.md"}}
+    frames = chat_stream(pieces(text, 20), tool_calls=[call], argument_pieces=15)
+    assert len(frames) == 40
+    first, second = fake_upstreams(), fake_upstreams()
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second, kind="openai_responses")
+        .profile("default", ["first", "second"])
+        .router(resume="all")
+    )
+    proc = router_process(builder)
+    request = codex_request()
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        chunks = [json.loads(f[6:]) for f in frames[:offset] if f.startswith("data: {")]
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        sent = "".join(d.get("content") or "" for d in deltas)
+        finished = any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
+        if not finished:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            rest = text[resumed_at:]
+            again = {**call, "id": "call_again"}
+            answer = responses_stream(pieces(rest, 3) if rest else [], tool_calls=[again])
+            second.script(Answer.sse(answer))
+        final, events = responses_final(proc.url, request)
+        assert [item.type for item in final.output] == ["message", "function_call"], offset
+        assert final.output_text == text, offset
+        function = final.output[1]
+        assert function.name == "exec_command", offset
+        assert json.loads(function.arguments) == call["arguments"], offset
+        assert_one_responses_stream(final, events, offset)

@@ -68,6 +68,9 @@ class Stitcher:
         self._held: list[str] = []
         self._map: dict[int, int] = {}
         self._new_block_seen = False
+        # A new text block that may be nothing but a repeat of the sent tail opens only once
+        # it has text of its own (formats whose items open eagerly would show an empty one).
+        self._unopened: ir.BlockStart | None = None
 
     # --- the encoder interface ----------------------------------------------------------------
 
@@ -115,9 +118,13 @@ class Stitcher:
         self._close_pending(out)
         position = self._map[event.index] = self._next
         self._next += 1
+        start = ir.BlockStart(position, event.block)
         if kind == "text" and first_new:
             self._watch_overlap(event.index)
-        out.append(ir.with_index(event, position))
+            if self._overlap_block == event.index:
+                self._unopened = start
+                return
+        out.append(start)
 
     def _watch_overlap(self, index: int) -> None:
         if self._overlap is not None and "overlap_chars" not in self.report:
@@ -136,6 +143,7 @@ class Stitcher:
             if not may_grow(self._overlap, "".join(self._held)):
                 self._release(out)
             return
+        self._open_unopened(position, out)
         out.append(ir.with_index(event, position))
 
     def _block_stop(self, event: ir.BlockStop, out: list[ir.Event]) -> None:
@@ -144,6 +152,10 @@ class Stitcher:
             return
         if event.index == self._overlap_block:
             self._release(out)
+        unopened = self._unopened
+        if unopened is not None and unopened.index == position:
+            self._unopened = None  # the block was all repeat: the client never sees it
+            return
         if position == self._merge_into:
             self._merge_into = None
         out.append(ir.BlockStop(position))
@@ -159,7 +171,14 @@ class Stitcher:
         self._held.clear()
         self.report["overlap_chars"] = cut
         if rest:
+            self._open_unopened(self._map[index], out)
             out.append(ir.TextDelta(self._map[index], rest))
+
+    def _open_unopened(self, position: int, out: list[ir.Event]) -> None:
+        unopened = self._unopened
+        if unopened is not None and unopened.index == position:
+            out.append(unopened)
+            self._unopened = None
 
     def _close_pending(self, out: list[ir.Event]) -> None:
         """Close the block the client had open when the stream broke, before anything else

@@ -5,6 +5,7 @@ tests send.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -61,6 +62,12 @@ def chat_completion(
     }
 
 
+def _split(text: str, count: int) -> list[str]:
+    """``text`` in ``count`` pieces of (nearly) equal length."""
+    bounds = [len(text) * i // count for i in range(count + 1)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
 def chat_stream(
     pieces: Sequence[str] = ("Hel", "lo"),
     *,
@@ -73,9 +80,10 @@ def chat_stream(
     reasoning: Sequence[str] = (),
     done: bool = True,
     finish_reason: str | None = None,
+    argument_pieces: int = 2,
 ) -> list[str]:
-    """Chat Completions SSE frames: role chunk, content pieces, tool calls, finish, usage,
-    ``[DONE]``."""
+    """Chat Completions SSE frames: role chunk, content pieces, tool calls (their arguments in
+    ``argument_pieces`` chunks), finish, usage, ``[DONE]``."""
     cid = _now_id("chatcmpl-")
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -112,8 +120,7 @@ def chat_stream(
                 }
             )
         )
-        half = len(args) // 2
-        for part in (args[:half], args[half:]):
+        for part in _split(args, argument_pieces):
             frames.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}))
     frames.append(chunk({}, finish_reason or ("tool_calls" if tool_calls else "stop")))
     if usage:
@@ -349,9 +356,11 @@ def responses_stream(
     input_tokens: int = 10,
     output_tokens: int = 5,
     cached_tokens: int = 0,
+    argument_pieces: int = 2,
 ) -> list[str]:
     """OpenAI Responses SSE events, in the order the API sends them: created, in_progress,
-    per output item added / part added / deltas / done, completed with the whole response."""
+    per output item added / part added / deltas / done (a function call's arguments in
+    ``argument_pieces`` deltas), completed with the whole response."""
     final = responses_body(
         "".join(pieces),
         model=model,
@@ -407,10 +416,9 @@ def responses_stream(
                     },
                 )
             )
-            half = len(args) // 2
             frames += [
                 event("response.function_call_arguments.delta", {**where, "delta": part})
-                for part in (args[:half], args[half:])
+                for part in _split(args, argument_pieces)
             ]
             frames.append(
                 event("response.function_call_arguments.done", {**where, "arguments": args})

@@ -106,7 +106,10 @@ class MessageStart:
 @attrs.define(slots=True)
 class BlockStart:
     """A content block opens. ``block`` is ``{"type": "text"}``, ``{"type": "thinking"}``,
-    ``{"type": "redacted_thinking", "data": ...}`` or ``{"type": "tool_use", "id", "name"}``."""
+    ``{"type": "redacted_thinking", "data": ...}`` or ``{"type": "tool_use", "id", "name"}``.
+    A block decoded from a Responses stream also carries its output item's ``item_id``, so a
+    stream encoded as Responses again (a relay with transforms, a resumed stream) keeps the
+    item ids its client has seen."""
 
     index: int
     block: Block
@@ -247,6 +250,7 @@ class _Folder:
 
     def start(self, event: BlockStart) -> None:
         block = dict(event.block)
+        block.pop("item_id", None)  # the stream's identity, not the block's content
         kind = block.get("type")
         if kind in ("text", "thinking"):
             block.setdefault(str(kind), "")

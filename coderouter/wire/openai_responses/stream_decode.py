@@ -93,6 +93,9 @@ class ResponsesStreamDecoder:
             return []
         if output_index in self._blocks:
             return []
+        item_id = item.get("id")
+        if isinstance(item_id, str) and item_id:
+            head = {**head, "item_id": item_id}
         block = _Block(self._next_index, str(head["type"]))
         self._next_index += 1
         self._blocks[output_index] = block

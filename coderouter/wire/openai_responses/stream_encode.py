@@ -102,6 +102,8 @@ class ResponsesStreamEncoder:
         self._started = True
         if isinstance(event, ir.MessageStart):
             self._model = self._model or event.model
+            if event.id.startswith("resp_"):
+                self._id = event.id  # a Responses stream's own id carries on (relays, resumes)
         response = self._object()
         self._emit(out, "response.created", response=response)
         self._emit(out, "response.in_progress", response=response)
@@ -137,7 +139,10 @@ class ResponsesStreamEncoder:
         if kind not in _ITEM_PREFIXES:
             self._skipped.add(index)
             return None
-        item = _OpenItem(kind, new_id(_ITEM_PREFIXES[kind]), self._next_output, block)
+        item_id = block.get("item_id")
+        if not isinstance(item_id, str) or not item_id:
+            item_id = new_id(_ITEM_PREFIXES[kind])
+        item = _OpenItem(kind, item_id, self._next_output, block)
         self._next_output += 1
         self._items[index] = item
         self._emit(
