@@ -387,3 +387,64 @@ def test_responses_function_call_held_with_resume_all(
         assert function.name == "exec_command", offset
         assert json.loads(function.arguments) == call["arguments"], offset
         assert_one_responses_stream(final, events, offset)
+
+
+def test_chat_completions_text_then_tool_call_held_with_resume_all(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    import openai
+
+    from coderouter.testing import chat_stream
+
+    text = TEXT[:120]
+    call = {"id": "call_read", "name": "read_file", "arguments": TOOL_INPUT}
+    frames = chat_stream(pieces(text, 20), tool_calls=[call], argument_pieces=15)
+    assert len(frames) == 40
+    first, second = fake_upstreams(), fake_upstreams()
+    builder = (
+        ConfigBuilder()
+        .provider("first", first)
+        .provider("second", second)
+        .profile("default", ["first", "second"])
+        .router(resume="all")
+    )
+    proc = router_process(builder)
+    client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k", max_retries=0)
+    messages: Any = [{"role": "user", "content": "read the config loader"}]
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "read_file",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+            },
+        }
+    ]
+    for offset in range(1, 40):
+        first.script(Answer.sse(frames, cut_after=offset))
+        chunks = [json.loads(f[6:]) for f in frames[:offset] if f.startswith("data: {")]
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        sent = "".join(d.get("content") or "" for d in deltas)
+        finished = any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
+        if not finished:
+            resumed_at = len(sent) - len(repeated_tail(sent, offset))
+            rest = text[resumed_at:]
+            again = {**call, "id": "call_again"}
+            answer = chat_stream(pieces(rest, 3) if rest else [], tool_calls=[again])
+            second.script(Answer.sse(answer))
+        with client.chat.completions.stream(
+            model="m", messages=messages, tools=tools, stream_options={"include_usage": True}
+        ) as stream:
+            final = stream.get_final_completion()
+        message = final.choices[0].message
+        assert message.content == text, offset
+        assert message.tool_calls is not None and len(message.tool_calls) == 1, offset
+        function = message.tool_calls[0].function
+        assert function.name == "read_file", offset
+        assert json.loads(function.arguments) == TOOL_INPUT, offset
+        assert final.choices[0].finish_reason == "tool_calls", offset
+    continued = second.bodies()
+    assert len(continued) == 37  # every cut before the finish chunk
+    assert all(b["stream"] is True for b in first.bodies() + continued)
+    prefilled = [b for b in continued if b["messages"][-1]["role"] == "assistant"]
+    assert prefilled and all("tool_calls" not in b["messages"][-1] for b in prefilled)
