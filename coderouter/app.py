@@ -63,9 +63,12 @@ def create_app(
         builtin = Http1Client()
     router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
-    from coderouter.resources.ingress import IngressKeys, ingress_keys
+    from coderouter.resources.guard import IngressGuard
+    from coderouter.security import ingress_keys
 
-    middleware: list[Any] = [_Lifespan(context, transport), IngressKeys(ingress_keys(context))]
+    allowed_hosts = frozenset(h.rstrip(".").lower() for h in config.server.allowed_hosts)
+    guard = IngressGuard(ingress_keys(config), allowed_hosts)
+    middleware: list[Any] = [_Lifespan(context, transport), guard]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     resources.add_routes(app, context)

@@ -165,7 +165,11 @@ def cmd_serve(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager
     if _report_missing_keys(config):
         return 2
 
-    return serve(config, host=args.host, port=args.port, workers=args.workers)
+    try:
+        return serve(config, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
 
 
 CONFIG_HELP = (

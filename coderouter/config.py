@@ -65,6 +65,8 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     graceful_timeout_s: float = 30.0
     api_keys_env: str = ""
+    allow_unauthenticated: bool = False
+    allowed_hosts: list[str] = attrs.Factory(list)
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from coderouter.config import Config
+from coderouter.security import require_safe_exposure
 
 __all__ = ["port_problem", "serve", "startup_line"]
 
@@ -68,6 +69,7 @@ def serve(
     host = host or config.server.host
     port = port if port is not None else config.server.port
     workers = workers or config.server.workers
+    require_safe_exposure(config, host)
     problem = port_problem(host, port)
     if problem is not None:
         print(problem, file=sys.stderr)

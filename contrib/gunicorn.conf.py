@@ -14,11 +14,15 @@ file named by ``$CODEROUTER_CONFIG``, else ``./coderouter.toml``, else
 """
 
 from coderouter.config import load_config
+from coderouter.security import require_safe_exposure
 from coderouter.server import startup_line
 
 _config = load_config()
 _host = _config.server.host
 _port = _config.server.port
+# The same refusal as `coderouter serve`: no listening beyond loopback without ingress keys
+# (or server.allow_unauthenticated = true).
+require_safe_exposure(_config, _host)
 
 # The ASGI app gunicorn loads in each worker (so no app argument is needed on the command line).
 wsgi_app = "coderouter.asgi:app"
@@ -31,8 +35,9 @@ asgi_loop = "auto"
 # plugin's startup hook. "on" makes a failed startup stop gunicorn instead of serving traffic.
 asgi_lifespan = "on"
 
-# Where to listen. server.host defaults to 127.0.0.1: keep it local unless you also set
-# server.api_keys_env (ingress keys) or put an authenticating proxy in front.
+# Where to listen. server.host defaults to 127.0.0.1: another address needs
+# server.api_keys_env (ingress keys) or, behind an authenticating proxy,
+# server.allow_unauthenticated = true.
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 
 # One worker holds hundreds of concurrent streams (the work is I/O-bound; see

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import falcon
 import falcon.asgi
 
 from coderouter.disconnect import SCOPE_KEY
+from coderouter.resources.errors import BadRequest, write_error
+from coderouter.resources.guard import INGRESS_ROUTES, ingress_of_path
 from coderouter.router import Reply, StreamReply
 from coderouter.types import Ingress
 from coderouter.wire import wire_format
@@ -20,69 +20,15 @@ if TYPE_CHECKING:
     from coderouter.context import AppContext
 
 __all__ = [
-    "IngressKeys",
+    "BadRequest",
     "IngressResource",
     "install_error_handler",
     "read_json_body",
+    "write_error",
     "write_reply",
 ]
 
 logger = logging.getLogger("coderouter")
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-
-def ingress_keys(context: AppContext) -> list[str]:
-    env = context.config.server.api_keys_env
-    if not env:
-        return []
-    return [k.strip() for k in os.environ.get(env, "").split(",") if k.strip()]
-
-
-OPEN_PATHS = frozenset({"/", "/healthz"})
-"""Answered without an ingress key: Claude Code's pre-connect ``HEAD /`` and health checks."""
-
-
-def ingress_of_path(path: str) -> Ingress:
-    if path.startswith("/v1/messages"):
-        return "anthropic"
-    if path.startswith("/v1/responses"):
-        return "openai_responses"
-    return "openai_chat"
-
-
-class IngressKeys:
-    """Optional ingress keys for shared deployments (``server.api_keys_env``): every route but
-    ``/`` and ``/healthz`` (plugin routes such as ``/metrics`` included) needs one, sent as
-    ``x-api-key`` or ``Authorization: Bearer``."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self.keys = keys
-
-    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        if not self.keys or req.path in OPEN_PATHS:
-            return
-        offered = req.get_header("x-api-key") or ""
-        auth = req.get_header("authorization") or ""
-        if not offered and auth.lower().startswith("bearer "):
-            offered = auth[7:].strip()
-        if any(hmac.compare_digest(offered, key) for key in self.keys):
-            return
-        write_error(
-            resp,
-            ingress_of_path(req.path),
-            401,
-            "authentication",
-            "missing or invalid API key for this router "
-            "(send it as x-api-key or Authorization: Bearer)",
-        )
-        resp.complete = True
 
 
 async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
@@ -127,15 +73,6 @@ def write_reply(resp: falcon.asgi.Response, reply: Reply | StreamReply) -> None:
         resp.data = reply.body
 
 
-def write_error(
-    resp: falcon.asgi.Response, ingress: Ingress, status: int, error_type: str, message: str
-) -> None:
-    wire = wire_format(ingress)
-    resp.status = status
-    resp.content_type = "application/json"
-    resp.data = json.dumps(wire.error_body(error_type, message)).encode()
-
-
 class IngressResource:
     def __init__(self, context: AppContext, ingress: Ingress) -> None:
         self.context = context
@@ -160,25 +97,66 @@ class IngressResource:
         write_reply(resp, reply)
 
 
+_STATUS_TYPES = {404: "not_found", 413: "request_too_large"}
+
+
+def _wants_wire_error(req: falcon.asgi.Request, exc: falcon.HTTPError) -> bool:
+    """Model routes, anything under ``/v1`` and unknown paths answer in a wire format (the
+    asker is an API client); other routes (plugin pages) keep Falcon's own error shape."""
+    return (
+        req.path in INGRESS_ROUTES
+        or req.path.startswith("/v1/")
+        or isinstance(exc, falcon.HTTPRouteNotFound)
+    )
+
+
+def http_error_message(req: falcon.asgi.Request, exc: falcon.HTTPError) -> str:
+    if isinstance(exc, falcon.HTTPRouteNotFound):
+        return not_found_message(req.path)
+    if isinstance(exc, falcon.HTTPMethodNotAllowed):
+        allowed = dict(exc.headers or {}).get("Allow", "")
+        return f"{req.method} is not allowed on {req.path} (allowed: {allowed})"
+    return exc.title + (f": {exc.description}" if exc.description else "")
+
+
+def not_found_message(path: str) -> str:
+    """What a client that asked a wrong path should change; most often the base URL."""
+    message = f"no route {path}"
+    if path.startswith("/v1/v1/"):
+        return (
+            f"{message}; did you mean {path[3:]}? The client's base URL has /v1 once too often "
+            "(Anthropic clients take the router's root URL, OpenAI clients the root plus /v1)"
+        )
+    if "/v1" + path in INGRESS_ROUTES or path == "/models":
+        return (
+            f"{message}; did you mean /v1{path}? The client's base URL is missing /v1 "
+            "(OpenAI clients take the router's root URL plus /v1)"
+        )
+    return f"{message} (routes: {', '.join(sorted(INGRESS_ROUTES))}, /v1/models, /healthz)"
+
+
 def install_error_handler(app: falcon.asgi.App[Any, Any], context: AppContext) -> None:
-    """Any unexpected exception becomes a 500 in the client's wire format; the worker lives."""
+    """Falcon's errors (404, 405, 413 ...) in the client's wire format; any unexpected
+    exception becomes a 500 in that format too, and the worker lives."""
 
     async def handle(
         req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params: dict[str, Any]
     ) -> None:
         if isinstance(exc, falcon.HTTPError):
             ingress = getattr(req.context, "ingress", None)
-            if ingress is None:
+            if ingress is None and not _wants_wire_error(req, exc):
                 resp.status = exc.status
                 resp.media = exc.to_dict()
+                resp.set_headers(exc.headers or {})
                 return
             write_error(
                 resp,
-                ingress,
+                ingress or ingress_of_path(req.path),
                 exc.status_code,
-                "invalid_request",
-                exc.title + (f": {exc.description}" if exc.description else ""),
+                _STATUS_TYPES.get(exc.status_code, "invalid_request"),
+                http_error_message(req, exc),
             )
+            resp.set_headers(exc.headers or {})
             return
         logger.exception("unhandled error on %s %s", req.method, req.path)
         context.log.emit(
@@ -186,10 +164,12 @@ def install_error_handler(app: falcon.asgi.App[Any, Any], context: AppContext) -
         )
         write_error(
             resp,
-            getattr(req.context, "ingress", "openai_chat"),
+            getattr(req.context, "ingress", None) or ingress_of_path(req.path),
             500,
             "api_error",
             f"internal error in the router: {type(exc).__name__}",
         )
 
+    # Falcon's own handler for HTTPError is more specific than one for Exception.
+    app.add_error_handler(falcon.HTTPError, handle)
     app.add_error_handler(Exception, handle)

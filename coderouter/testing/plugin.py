@@ -119,13 +119,20 @@ def router_process(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def app_client() -> Any:
     """A factory: ``app_client(config, pm=None, transport=None, clock=...)`` returns a Falcon
-    ``TestClient`` over a freshly built app (in process, lifespan included)."""
+    ``TestClient`` over a freshly built app (in process, lifespan included). Requests name
+    ``localhost`` as their ``Host`` unless they pass ``host=`` (the router answers loopback
+    names and ``server.allowed_hosts`` only)."""
     import falcon.testing
 
     from coderouter.app import create_app
 
+    class LocalClient(falcon.testing.TestClient):
+        def simulate_request(self, *args: Any, **kwargs: Any) -> falcon.testing.Result:
+            kwargs.setdefault("host", "localhost")
+            return super().simulate_request(*args, **kwargs)
+
     def build(config: Config, **kwargs: Any) -> falcon.testing.TestClient:
-        return falcon.testing.TestClient(create_app(config, **kwargs))
+        return LocalClient(create_app(config, **kwargs))
 
     return build
 

@@ -1,0 +1,91 @@
+"""Who may talk to the router: ingress keys, the exposure check at startup, allowed ``Host``
+names. Plain functions over the config; the Falcon middleware in
+:mod:`coderouter.resources.guard` applies them to requests."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+
+from coderouter.config import Config, ConfigError
+
+__all__ = [
+    "host_allowed",
+    "ingress_keys",
+    "is_loopback",
+    "key_matches",
+    "require_safe_exposure",
+]
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def ingress_keys(config: Config) -> list[bytes]:
+    """The keys clients must send, as UTF-8 bytes (compared as bytes, so any header value can be
+    checked). ``server.api_keys_env`` naming an unset or empty variable is a config error: the
+    operator asked for keys, and answering without them would fail open."""
+    env = config.server.api_keys_env
+    if not env:
+        return []
+    keys = [k.strip() for k in os.environ.get(env, "").split(",") if k.strip()]
+    if not keys:
+        raise ConfigError(
+            f"config error in {config.source}: server.api_keys_env: the environment variable "
+            f"{env} is unset or empty; set it to comma-separated keys, or remove "
+            "server.api_keys_env to run without ingress keys"
+        )
+    return [k.encode() for k in keys]
+
+
+def key_matches(offered: bytes, keys: list[bytes]) -> bool:
+    """Constant-time comparison against every key (no early exit on the first match)."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(offered, key)
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address, without port or brackets) is this machine only."""
+    name = host.strip().rstrip(".").lower()
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def require_safe_exposure(config: Config, host: str) -> None:
+    """Refuse to listen beyond loopback without ingress keys, unless the operator said
+    ``server.allow_unauthenticated = true`` (an authenticating proxy in front, say)."""
+    keys = ingress_keys(config)
+    if keys or config.server.allow_unauthenticated or is_loopback(host):
+        return
+    raise ConfigError(
+        f"config error in {config.source}: server.host: listening on {host!r} exposes the "
+        "router (and the provider keys it holds) beyond this machine without ingress keys; "
+        "set server.api_keys_env, or server.allow_unauthenticated = true when something in "
+        "front authenticates clients"
+    )
+
+
+def host_name(header: str) -> str:
+    """The name part of a ``Host`` header: ``[::1]:8088`` -> ``::1``, ``a:80`` -> ``a``."""
+    value = header.strip()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    if value.count(":") == 1:
+        return value.partition(":")[0]
+    return value
+
+
+def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
+    """A request's ``Host`` is a loopback name or one of ``server.allowed_hosts`` (``"*"``
+    allows any). A page on another site that rebinds its own name to 127.0.0.1 sends that
+    name, so it is refused. Requests without ``Host`` (HTTP/1.0 tools) come from no browser."""
+    if header is None or "*" in allowed:
+        return True
+    name = host_name(header).rstrip(".").lower()
+    return is_loopback(name) or name in allowed
