@@ -52,6 +52,7 @@ from coderouter.types import (
 from coderouter.upstream import CallLimits, Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
+from coderouter.wire.check import text_problem
 from coderouter.wire.edits import append_system_prompt, deep_merge
 from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
 
@@ -83,6 +84,18 @@ Segment = tuple[Pipeline, list[bytes], AsyncIterator[bytes] | None, UpstreamResp
 
 class ProfileError(ValueError):
     pass
+
+
+class BodyError(ValueError):
+    """The client's body cannot be sent on (a lone surrogate, nesting too deep to encode): a
+    400, never a provider failure."""
+
+
+def _encode(body: dict[str, Any], client_body: dict[str, Any]) -> bytes:
+    try:
+        return _dumps(body).encode()
+    except (UnicodeEncodeError, RecursionError):
+        raise BodyError(text_problem(client_body)) from None
 
 
 @attrs.define(slots=True)
@@ -270,6 +283,8 @@ class Router:
                 if view.stream:
                     return await self._stream(trace, attempt)
                 return await self._once(trace, attempt)
+            except BodyError as exc:
+                return self._error(trace, 400, "invalid_request", str(exc))
             except UpstreamError as err:
                 self.calls.each("on_failure", attempt, err)
                 self.cooldowns.note(provider.name, err)
@@ -323,7 +338,7 @@ class Router:
             body = target.encode_request(request, model=model, stream=view.stream)
             if request.dropped:
                 attempt.log_fields["dropped"] = dict(request.dropped)
-        return _dumps(self._configured_edits(attempt, target.name, body)).encode()
+        return _encode(self._configured_edits(attempt, target.name, body), view.body)
 
     def _configured_edits(
         self, attempt: Attempt, wire: str, body: dict[str, Any]

@@ -57,6 +57,10 @@ async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(400, "invalid_request", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(
+            400, "invalid_request", "request body is nested too deeply to be a request"
+        ) from None
     if not isinstance(body, dict):
         raise BadRequest(
             400, "invalid_request", f"request body must be a JSON object, got {type(body).__name__}"

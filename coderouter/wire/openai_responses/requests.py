@@ -7,6 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from coderouter.wire.check import (
+    fail,
+    object_with_type,
+    opt_bool,
+    opt_list,
+    opt_number,
+    opt_object,
+    opt_str,
+    opt_str_or_list,
+)
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
 from coderouter.wire.openai_responses.common import (
     EFFORT_BUDGETS,
@@ -39,10 +49,32 @@ _KNOWN_KEYS = frozenset(
 # --- validation -----------------------------------------------------------------------------
 
 
+def _check_part(value: Any, path: str) -> None:
+    part = object_with_type(value, path)
+    kind = part["type"]
+    if kind in ("input_text", "output_text", "text"):
+        opt_str(part, "text", path)
+    elif kind == "refusal":
+        opt_str(part, "refusal", path)
+    elif kind == "input_image":
+        image = part.get("image_url")
+        if isinstance(image, dict):
+            opt_str(image, "url", f"{path}.image_url")
+        else:
+            opt_str(part, "image_url", path)
+
+
+def _check_summary(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        fail(path, "an object", value)
+    opt_str(value, "text", path)
+
+
 def _validate_item(i: int, item: Any) -> None:
     if not isinstance(item, dict):
         raise ValueError(f"input[{i}] must be an object")
     kind = item.get("type", "message")
+    path = f"input[{i}]"
     if not isinstance(kind, str):
         raise ValueError(f"input[{i}].type must be a string")
     if kind == "message":
@@ -52,15 +84,65 @@ def _validate_item(i: int, item: Any) -> None:
             )
         if not isinstance(item.get("content"), str | list):
             raise ValueError(f"input[{i}].content must be a string or an array")
+        opt_str_or_list(item, "content", path, _check_part)
     elif kind == "function_call":
         for key in ("call_id", "name"):
             if not isinstance(item.get(key), str):
                 raise ValueError(f"input[{i}].{key} must be a string")
+        opt_str(item, "namespace", path)
+        opt_str(item, "id", path)
+        arguments = item.get("arguments")
+        if arguments is not None and not isinstance(arguments, str | dict):
+            fail(f"{path}.arguments", "a string", arguments)
     elif kind == "function_call_output":
         if not isinstance(item.get("call_id"), str):
             raise ValueError(f"input[{i}].call_id must be a string")
         if not isinstance(item.get("output"), str | list):
             raise ValueError(f"input[{i}].output must be a string or an array")
+        opt_str_or_list(item, "output", path, _check_part)
+    elif kind == "reasoning":
+        opt_str(item, "encrypted_content", path)
+        opt_list(item, "summary", path, _check_summary)
+
+
+def _check_function_tool(tool: dict[str, Any], path: str) -> None:
+    opt_str(tool, "description", path)
+    opt_object(tool, "parameters", path)
+
+
+def _check_inner_tool(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        fail(path, "an object", value)
+    opt_str(value, "type", path)
+    opt_str(value, "name", path)
+    _check_function_tool(value, path)
+
+
+def _check_tool_choice(body: dict[str, Any]) -> None:
+    choice = body.get("tool_choice")
+    if choice is None or isinstance(choice, str):
+        return
+    if not isinstance(choice, dict):
+        fail("tool_choice", "a string or an object", choice)
+    for key in ("type", "name", "namespace"):
+        opt_str(choice, key, "tool_choice")
+
+
+def _check_format(fmt: dict[str, Any], path: str) -> None:
+    opt_str(fmt, "type", path)
+    opt_str(fmt, "name", path)
+    opt_object(fmt, "schema", path)
+    opt_bool(fmt, "strict", path)
+
+
+def _check_options(body: dict[str, Any]) -> None:
+    for key in ("temperature", "top_p"):
+        opt_number(body, key, "")
+    _check_tool_choice(body)
+    opt_object(body, "reasoning", "", lambda value, path: opt_str(value, "effort", path))
+    opt_object(
+        body, "text", "", lambda value, path: opt_object(value, "format", path, _check_format)
+    )
 
 
 def _validate_tools(tools: Any) -> None:
@@ -73,6 +155,10 @@ def _validate_tools(tools: Any) -> None:
             raise ValueError(f"tools[{i}] must be an object with a 'type' string")
         if tool["type"] in ("function", "namespace") and not isinstance(tool.get("name"), str):
             raise ValueError(f"tools[{i}].name must be a string")
+        if tool["type"] == "function":
+            _check_function_tool(tool, f"tools[{i}]")
+        elif tool["type"] == "namespace":
+            opt_list(tool, "tools", f"tools[{i}]", _check_inner_tool)
 
 
 # --- decode ---------------------------------------------------------------------------------
@@ -320,6 +406,7 @@ def validate_request(body: dict[str, Any]) -> None:
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
         raise ValueError("'max_output_tokens' must be an integer")
     _validate_tools(body.get("tools"))
+    _check_options(body)
 
 
 def decode_request(body: dict[str, Any]) -> Request:
