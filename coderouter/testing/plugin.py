@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 import pytest
 
 from coderouter.config import Config
 from coderouter.testing.llama import LlamaServer, ensure_llama_venv, ensure_model
-from coderouter.testing.raw import RawUpstream, Script
+from coderouter.testing.raw import RawUpstream
 from coderouter.testing.router import ConfigBuilder, RouterProcess
-from coderouter.testing.upstream import Answer, FakeUpstream
+from coderouter.testing.upstream import FakeUpstream
 
 REAL_BACKEND = "real_backend"
+
+Server = TypeVar("Server", FakeUpstream, RawUpstream)
 
 # --- pytest hooks ----------------------------------------------------------------------------
 
@@ -58,30 +60,27 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 def fake_upstreams() -> Iterator[Any]:
     """A factory: ``fake_upstreams()`` starts another fake upstream; all close after the
     test."""
-    servers: list[FakeUpstream] = []
-
-    def start(default: Answer | None = None) -> FakeUpstream:
-        server = FakeUpstream(default)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from _closed_after(FakeUpstream)
 
 
 @pytest.fixture
 def raw_upstreams() -> Iterator[Any]:
     """A factory: ``raw_upstreams(script)`` starts a :class:`RawUpstream`; all close after the
     test."""
-    servers: list[RawUpstream] = []
+    yield from _closed_after(RawUpstream)
 
-    def start(script: Script | bytes | list[bytes]) -> RawUpstream:
-        server = RawUpstream(script)
+
+def _closed_after(start: Callable[..., Server]) -> Iterator[Callable[..., Server]]:
+    """Yields ``start`` as a factory fixture: every server it starts is closed after the
+    test."""
+    servers: list[Server] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> Server:
+        server = start(*args, **kwargs)
         servers.append(server)
         return server
 
-    yield start
+    yield tracked
     for server in servers:
         server.close()
 
