@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
-from coderouter.wire.model import (
-    StopReason,
-)
+from coderouter.wire.model import Block, StopReason
 
 NAME = "openai_chat"
 
@@ -43,3 +42,12 @@ def new_id() -> str:
 
 def call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def tool_call_of(block: Block) -> dict[str, Any]:
+    """The Chat ``tool_calls`` entry for an internal ``tool_use`` block."""
+    return {
+        "id": block.get("id", ""),
+        "type": "function",
+        "function": {"name": block.get("name", ""), "arguments": dumps(block.get("input") or {})},
+    }

@@ -9,7 +9,7 @@ from coderouter.wire.model import (
     Block,
     Request,
 )
-from coderouter.wire.openai_chat.common import BILLING_HEADER_PREFIX, NAME, dumps
+from coderouter.wire.openai_chat.common import BILLING_HEADER_PREFIX, NAME, tool_call_of
 
 
 def _tool_choice_out(choice: dict[str, Any] | None) -> Any:
@@ -126,16 +126,7 @@ def _encode_assistant(blocks: list[Block], request: Request) -> dict[str, Any]:
         if kind == "text":
             texts.append(block.get("text", ""))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id", ""),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name", ""),
-                        "arguments": dumps(block.get("input") or {}),
-                    },
-                }
-            )
+            calls.append(tool_call_of(block))
         elif kind in ("thinking", "redacted_thinking"):
             request.note_dropped("thinking")
     msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}

@@ -12,6 +12,7 @@ from coderouter.wire.openai_chat.common import (
     call_id,
     dumps,
     new_id,
+    tool_call_of,
 )
 from coderouter.wire.openai_chat.requests import text_of
 
@@ -117,16 +118,7 @@ def encode_response(
         elif kind == "thinking":
             reasoning.append(block.get("thinking", ""))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id", ""),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name", ""),
-                        "arguments": dumps(block.get("input") or {}),
-                    },
-                }
-            )
+            calls.append(tool_call_of(block))
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if not calls and message["content"] is None:
         message["content"] = ""
