@@ -4,7 +4,8 @@ runs: counts the answers by status and prints every 5xx (the target is none).
 In process (the Falcon app with a fake upstream that answers every kind well), so each answer
 is about the body alone. ``--cases`` is per ingress, split over the three provider kinds.
 
-Run: ``.venv/bin/python bench/fuzz_ingress.py [--cases 10000] [--seed 0]``; exits 1 on any 5xx.
+Run: ``.venv/bin/python bench/fuzz_ingress.py [--cases 10000] [--seed 0] [--ingress NAME]``;
+exits 1 on any 5xx.
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000, help="bodies per ingress")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ingress", choices=list(INGRESS_PATHS), action="append")
     args = parser.parse_args()
     per_kind = -(-args.cases // len(KINDS))
     print(f"{'ingress':<18}{'provider kind':<18}{'bodies':>8}{'2xx':>8}{'4xx':>8}{'5xx':>6}  s")
     total_5xx = 0
-    for ingress in INGRESS_PATHS:
+    for ingress in args.ingress or INGRESS_PATHS:
         for kind in KINDS:
             started = time.monotonic()
             statuses, failures = run_pair(ingress, kind, per_kind, args.seed)

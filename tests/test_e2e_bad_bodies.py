@@ -23,6 +23,11 @@ CASES = [
     ),
     ("/v1/messages", DEEP, "nested too deeply"),
     (
+        "/v1/responses",
+        b'{"model":"m","input":"x","stream":true,"metadata":{"k":"a\\udfffb"}}',
+        "metadata.k holds a lone UTF-16 surrogate",
+    ),
+    (
         "/v1/messages",
         {"model": "m", "max_tokens": 5, "messages": USER, "temperature": {}},
         "'temperature' must be a number, got an object",

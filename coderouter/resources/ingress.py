@@ -15,6 +15,7 @@ from coderouter.resources.guard import INGRESS_ROUTES, ingress_of_path
 from coderouter.router import Reply, StreamReply
 from coderouter.types import Ingress
 from coderouter.wire import wire_format
+from coderouter.wire.check import find_text_problem
 
 if TYPE_CHECKING:
     from coderouter.context import AppContext
@@ -65,6 +66,12 @@ async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]
         raise BadRequest(
             400, "invalid_request", f"request body must be a JSON object, got {type(body).__name__}"
         )
+    if b"\\ud" in raw or b"\\uD" in raw:
+        # A \\u escape of a surrogate: UTF-8 bytes cannot carry one otherwise. A lone one would
+        # fail wherever the body, or an answer echoing part of it, is encoded.
+        problem = find_text_problem(body, max_depth=0)
+        if problem is not None:
+            raise BadRequest(400, "invalid_request", problem)
     return body
 
 

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 __all__ = [
     "MAX_DEPTH",
     "fail",
+    "find_text_problem",
     "join",
     "kind_of",
     "object_with_type",
@@ -142,13 +143,20 @@ def str_item(value: Any, path: str) -> None:
 
 
 def text_problem(value: Any) -> str:
-    """Why ``value`` cannot be sent on as UTF-8 JSON: the path of the first string holding a
-    lone surrogate (``"\\ud800"`` is valid JSON but no character), else a nesting too deep to
-    encode. Walked only once encoding failed, so it costs nothing on good bodies."""
+    """Why ``value`` cannot be sent on as UTF-8 JSON (see :func:`find_text_problem`)."""
+    return find_text_problem(value) or "the body cannot be encoded as JSON"
+
+
+def find_text_problem(value: Any, *, max_depth: int | None = None) -> str | None:
+    """The path of the first string in ``value`` holding a lone surrogate (``"\\ud800"`` is
+    valid JSON but no character), or of a nesting deeper than :data:`MAX_DEPTH`; None when
+    there is neither (``max_depth`` None: :data:`MAX_DEPTH`; 0: no limit). Callers walk only
+    bodies that may hold one, so good bodies pay nothing."""
+    limit = MAX_DEPTH if max_depth is None else max_depth or float("inf")
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        if depth > limit:
             return f"{where(path) if path else 'the body'} is nested more than {MAX_DEPTH} deep"
         if isinstance(item, str):
             try:
@@ -162,7 +170,7 @@ def text_problem(value: Any) -> str:
         elif isinstance(item, list):
             for i, child in enumerate(item):
                 stack.append((child, f"{path}[{i}]", depth + 1))
-    return "the body cannot be encoded as JSON"
+    return None
 
 
 MAX_DEPTH = 200
