@@ -1,11 +1,8 @@
 """``coderouter claude`` and ``coderouter codex`` with the real clients from npm, non-interactive
 (``claude -p``, ``codex exec``), against a scripted upstream behind the router they start.
 
-The clients are installed with npm into a cache folder outside the clone when missing
-(``$CODEROUTER_TEST_CLIENTS``, default ``~/.cache/coderouter-test-clients``). They never reach
-the real network: every variable that points them elsewhere is removed, their home folders are
-scratch folders, telemetry and update checks are off, and a proxy on a dead loopback port
-catches anything that is not addressed to the loopback router.
+The clients come from the ``client_bin`` fixture and run offline in the environment
+:func:`coderouter.testing.agents.client_env` makes.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,63 +19,11 @@ from typing import Any
 import pytest
 
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_stream, free_port
+from coderouter.testing.agents import client_env
 
-CLIENT_PACKAGES = ("@anthropic-ai/claude-code", "@openai/codex")
-INSTALL_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 180
 ANSWER = "Hello from the scripted upstream."
 CODEROUTER = str(Path(sys.executable).parent / "coderouter")
-
-
-@pytest.fixture(scope="session")
-def client_bin() -> Path:
-    """The folder holding ``claude`` and ``codex``, installed with npm when missing."""
-    cache = Path(
-        os.environ.get("CODEROUTER_TEST_CLIENTS")
-        or Path.home() / ".cache" / "coderouter-test-clients"
-    )
-    bin_dir = cache / "node_modules" / ".bin"
-    if not all((bin_dir / name).exists() for name in ("claude", "codex")):
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is needed to install claude and codex for the launcher tests")
-        cache.mkdir(parents=True, exist_ok=True)
-        command = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache)]
-        done = subprocess.run(
-            [*command, *CLIENT_PACKAGES],
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_S,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm install {' '.join(CLIENT_PACKAGES)} failed:\n{done.stderr[-2000:]}")
-    return bin_dir
-
-
-def client_env(home: Path, bin_dir: Path | None) -> dict[str, str]:
-    dropped = ("ANTHROPIC_", "OPENAI_", "CODEX_", "CLAUDE_", "CODEROUTER_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    env.update(
-        {
-            "HOME": str(home),
-            "CODEX_HOME": str(home / ".codex"),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "PATH": (f"{bin_dir}:" if bin_dir else "") + "/usr/local/bin:/usr/bin:/bin",
-            # Claude Code refuses to run as root outside a sandbox.
-            "IS_SANDBOX": "1",
-            "DISABLE_TELEMETRY": "1",
-            "DISABLE_AUTOUPDATER": "1",
-            "DISABLE_ERROR_REPORTING": "1",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "ALL_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
-        }
-    )
-    (home / ".codex").mkdir(parents=True, exist_ok=True)
-    return env
 
 
 @pytest.fixture

@@ -34,6 +34,10 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   :class:`~coderouter.testing.llama.LlamaServer`, one per ``n_ctx``; its ``base_url`` is what a
   provider's ``base_url`` is set to and it serves the model
   :data:`~coderouter.testing.llama.MODEL_ALIAS`).
+* :mod:`coderouter.testing.agents` — the real ``claude`` and ``codex`` from npm, installed
+  once into a cache outside the clone (the session-scoped ``client_bin`` fixture is the folder
+  holding them), and ``client_env``, the offline environment they run in (scratch home,
+  telemetry off, a dead proxy for anything beyond the loopback).
 * the ``real_backend`` marker: tests that use ``llama_server`` carry it, so
   ``-m "not real_backend"`` skips them. When a selected test carries it, the llama.cpp
   environment is built (first run: minutes) before the first test starts.

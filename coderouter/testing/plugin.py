@@ -14,6 +14,7 @@ import pluggy
 import pytest
 
 from coderouter.config import Config
+from coderouter.testing.agents import ClientInstallError, installed_clients
 from coderouter.testing.llama import LlamaServer, ensure_llama_venv, ensure_model
 from coderouter.testing.raw import RawUpstream
 from coderouter.testing.router import ConfigBuilder, RouterProcess
@@ -83,6 +84,16 @@ def _closed_after(start: Callable[..., Server]) -> Iterator[Callable[..., Server
     yield tracked
     for server in servers:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def client_bin() -> Path:
+    """The folder holding the real ``claude`` and ``codex``, installed with npm when missing
+    (see :mod:`coderouter.testing.agents`; run them with its ``client_env``)."""
+    try:
+        return installed_clients()
+    except ClientInstallError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture
