@@ -118,36 +118,47 @@ def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
         messages.append({"role": role, "content": blocks})
 
 
-def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
+def keyword_choice_in(choice: Any) -> dict[str, Any] | None:
+    """The internal tool choice of OpenAI's ``auto``, ``none`` and ``required`` (Chat and
+    Responses spell them alike); ``None`` for anything else."""
     if choice == "auto":
         return {"type": "auto"}
     if choice == "none":
         return {"type": "none"}
     if choice == "required":
         return {"type": "any"}
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if name:
-            return {"type": "tool", "name": name}
     return None
 
 
-def _response_format_in(fmt: Any) -> dict[str, Any] | None:
-    if not isinstance(fmt, dict):
-        return None
-    if fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema") or {}
+def output_format_in(kind: Any, spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The internal output format of an OpenAI ``json_schema`` or ``json_object`` format;
+    ``spec`` holds the schema's ``name``, ``schema`` and ``strict`` (Chat nests them under
+    ``json_schema``, Responses does not)."""
+    if kind == "json_schema":
         out: dict[str, Any] = {"type": "json_schema", "schema": spec.get("schema") or {}}
         if spec.get("name"):
             out["name"] = spec["name"]
         if "strict" in spec:
             out["strict"] = spec["strict"]
         return out
-    if fmt.get("type") == "json_object":
+    if kind == "json_object":
         return {"type": "json_object"}
     return None
+
+
+def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name:
+            return {"type": "tool", "name": name}
+        return None
+    return keyword_choice_in(choice)
+
+
+def _response_format_in(fmt: Any) -> dict[str, Any] | None:
+    if not isinstance(fmt, dict):
+        return None
+    return output_format_in(fmt.get("type"), fmt.get("json_schema") or {})
 
 
 def _check_part(value: Any, path: str) -> None:

@@ -18,6 +18,7 @@ from coderouter.wire.check import (
     opt_str_or_list,
 )
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
+from coderouter.wire.openai_chat.requests import keyword_choice_in, output_format_in
 from coderouter.wire.openai_responses.common import (
     EFFORT_BUDGETS,
     NAME,
@@ -333,12 +334,6 @@ def _decode_tools(tools: Any, request: Request) -> dict[str, list[str]]:
 
 
 def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
-    if choice == "auto":
-        return {"type": "auto"}
-    if choice == "none":
-        return {"type": "none"}
-    if choice == "required":
-        return {"type": "any"}
     if isinstance(choice, dict) and choice.get("type") == "function":
         name = choice.get("name")
         if isinstance(name, str) and name:
@@ -346,7 +341,7 @@ def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
             if isinstance(namespace, str) and namespace:
                 name = flat_tool_name(namespace, name)
             return {"type": "tool", "name": name}
-    return None
+    return keyword_choice_in(choice)
 
 
 def thinking_in(reasoning: Any) -> dict[str, Any] | None:
@@ -360,16 +355,7 @@ def _response_format_in(text: Any) -> dict[str, Any] | None:
     fmt = text.get("format") if isinstance(text, dict) else None
     if not isinstance(fmt, dict):
         return None
-    if fmt.get("type") == "json_schema":
-        out: dict[str, Any] = {"type": "json_schema", "schema": fmt.get("schema") or {}}
-        if fmt.get("name"):
-            out["name"] = fmt["name"]
-        if "strict" in fmt:
-            out["strict"] = fmt["strict"]
-        return out
-    if fmt.get("type") == "json_object":
-        return {"type": "json_object"}
-    return None
+    return output_format_in(fmt.get("type"), fmt)
 
 
 def _extras_in(body: dict[str, Any]) -> dict[str, Any]:
