@@ -4,8 +4,10 @@ provider, stream and not."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -106,3 +108,70 @@ def test_bad_input_in_openai_error_shape(proc: Any, fake_upstream: FakeUpstream)
     with pytest.raises(openai.BadRequestError, match="'input' is a required property"):
         client(proc.url).responses.create(model="gpt-5")  # type: ignore[call-overload]
     assert fake_upstream.count == 0
+
+
+def codex_default_model_turn() -> dict[str, Any]:
+    """codex with its default model: no ``tools``, an ``additional_tools`` input item with
+    namespaces and a free-form (``custom``) ``exec`` tool."""
+    path = (
+        Path(__file__).parent / "fixtures" / "clients" / "codex_default_model_additional_tools.json"
+    )
+    body: dict[str, Any] = json.loads(path.read_text())["body"]
+    return body
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_codex_additional_tools_and_custom_tool_both_ways(
+    proc: Any, fake_upstream: FakeUpstream, stream: bool
+) -> None:
+    call = [{"id": "call_1", "name": "functions__exec", "arguments": {"input": "ls -la"}}]
+    fake_upstream.script(
+        Answer.sse(chat_stream([], tool_calls=call))
+        if stream
+        else Answer.json(chat_completion("", tool_calls=call))
+    )
+    body = {**codex_default_model_turn(), "stream": stream}
+    response = httpx.post(proc.url + "/v1/responses", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    sent = fake_upstream.requests[0].body
+    names = [t["function"]["name"] for t in sent["tools"]]
+    assert {"functions__exec", "functions__wait", "clock__sleep"} <= set(names)
+    exec_tool = sent["tools"][names.index("functions__exec")]["function"]
+    assert exec_tool["parameters"]["required"] == ["input"]
+    if stream:
+        done = [
+            json.loads(line[len("data: ") :])
+            for line in response.text.splitlines()
+            if line.startswith("data: ") and '"response.output_item.done"' in line
+        ]
+        item = done[-1]["item"]
+    else:
+        item = response.json()["output"][-1]
+    assert item["type"] == "custom_tool_call"
+    assert (item["namespace"], item["name"], item["input"]) == ("functions", "exec", "ls -la")
+    assert item["call_id"] == "call_1"
+
+
+def test_custom_tool_call_echoed_back_reaches_the_model(
+    proc: Any, fake_upstream: FakeUpstream
+) -> None:
+    body = codex_default_model_turn()
+    body["stream"] = False
+    body["input"] = [
+        *body["input"],
+        {
+            "type": "custom_tool_call",
+            "call_id": "call_1",
+            "namespace": "functions",
+            "name": "exec",
+            "input": "ls -la",
+        },
+        {"type": "custom_tool_call_output", "call_id": "call_1", "output": "a.py"},
+    ]
+    response = httpx.post(proc.url + "/v1/responses", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    messages = fake_upstream.requests[0].body["messages"]
+    (call,) = messages[-2]["tool_calls"]
+    assert call["function"]["name"] == "functions__exec"
+    assert json.loads(call["function"]["arguments"]) == {"input": "ls -la"}
+    assert messages[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "a.py"}

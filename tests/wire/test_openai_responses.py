@@ -406,10 +406,10 @@ def test_hosted_tools_are_dropped_logged_and_counted(caplog: pytest.LogCaptureFi
             ],
         }
     )
-    assert [t["name"] for t in request.tools] == ["exec_command"]
-    assert request.dropped == {"hosted_tools": 3, "custom_tools": 1}
+    assert [t["name"] for t in request.tools] == ["exec_command", "apply_patch"]
+    assert request.dropped == {"hosted_tools": 3}
     logged = " ".join(r.getMessage() for r in caplog.records if r.name == "coderouter.wire")
-    for kind in ("web_search", "file_search", "code_interpreter", "custom"):
+    for kind in ("web_search", "file_search", "code_interpreter"):
         assert repr(kind) in logged
 
 

@@ -13,7 +13,12 @@ Choices this package makes, and why:
   (table built from the request's ``tools``) into ``name`` + ``namespace``, because codex routes
   a call by the pair and rejects a namespaced tool called by its flat name. The table also rides
   in ``request.extras["openai_responses.tool_namespaces"]`` (flat name -> [namespace, name]).
-* **Hosted tools** (``web_search``, ``file_search``, ``code_interpreter``, ``custom`` ...) have no
+* **Tools in input items**: ``additional_tools`` items carry tools (codex with its default
+  model sends none in ``tools``); they count as the request's tools.
+* **Free-form tools** (``custom``) become functions with one string argument ``input``; a call
+  goes back to the client as a ``custom_tool_call`` item with the raw input, sent whole when
+  the call is complete, and an echoed ``custom_tool_call`` decodes as a call with that argument.
+* **Hosted tools** (``web_search``, ``file_search``, ``code_interpreter`` ...) have no
   equivalent elsewhere: they are dropped, logged and counted in ``request.dropped``.
 * **Reasoning items** from OpenAI carry encrypted state only OpenAI can read: dropped on decode
   (counted as ``reasoning``). Thinking produced by other providers is sent to the client as a

@@ -41,6 +41,36 @@ def flat_tool_name(namespace: str, name: str) -> str:
     return f"{namespace.rstrip('_')}__{name.lstrip('_')}"
 
 
+def client_tools(body: dict[str, Any]) -> list[Any]:
+    """The request's tools: ``tools`` and those of ``additional_tools`` input items (codex
+    sends its tools there with its default model, and none in ``tools``)."""
+    found = list(body.get("tools") or ()) if isinstance(body.get("tools"), list) else []
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            found += [t for t in item.get("tools") or () if isinstance(t, dict)]
+    return found
+
+
+def custom_tool_names(tools: Any) -> frozenset[str]:
+    """Flat names of the free-form (``custom``) tools, top level or inside a namespace."""
+    found: set[str] = set()
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "custom" and isinstance(tool.get("name"), str):
+            found.add(tool["name"])
+        elif tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
+            for inner in tool.get("tools") or ():
+                if isinstance(inner, dict) and inner.get("type") == "custom":
+                    found.add(flat_tool_name(tool["name"], str(inner.get("name"))))
+    return frozenset(found)
+
+
+CUSTOM_INPUT = "input"
+"""A free-form tool becomes a function with one string argument of this name."""
+
+
 def tool_namespaces(tools: Any) -> dict[str, tuple[str, str]]:
     """Flat name -> (namespace, inner name) for every function inside a namespace tool."""
     found: dict[str, tuple[str, str]] = {}

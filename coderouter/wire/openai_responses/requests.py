@@ -20,9 +20,11 @@ from coderouter.wire.check import (
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
 from coderouter.wire.openai_chat.requests import keyword_choice_in, output_format_in
 from coderouter.wire.openai_responses.common import (
+    CUSTOM_INPUT,
     EFFORT_BUDGETS,
     NAME,
     NAMESPACES_EXTRA,
+    client_tools,
     flat_tool_name,
     log,
     new_id,
@@ -272,11 +274,24 @@ def _decode_reasoning(item: dict[str, Any], request: Request) -> None:
         _append(request.messages, "assistant", [block])
 
 
+def _decode_custom_tool_call(item: dict[str, Any], request: Request) -> None:
+    _decode_function_call(
+        {**item, "arguments": {CUSTOM_INPUT: str(item.get("input") or "")}}, request
+    )
+
+
+def _tools_item(item: dict[str, Any], request: Request) -> None:
+    """``additional_tools`` items are decoded with the request's tools."""
+
+
 _ITEM_DECODERS: dict[str, Callable[[dict[str, Any], Request], None]] = {
     "message": _decode_message,
     "function_call": _decode_function_call,
     "function_call_output": _decode_function_call_output,
+    "custom_tool_call": _decode_custom_tool_call,
+    "custom_tool_call_output": _decode_function_call_output,
     "reasoning": _decode_reasoning,
+    "additional_tools": _tools_item,
 }
 
 
@@ -312,22 +327,54 @@ def _drop_tool(kind: Any, request: Request) -> None:
     request.note_dropped("custom_tools" if kind == "custom" else "hosted_tools")
 
 
+def _custom_tool(tool: dict[str, Any], name: str) -> dict[str, Any]:
+    """A free-form tool as a function taking its whole input as one string; the grammar, when
+    the tool has one, goes into the description."""
+    description = str(tool.get("description") or "")
+    fmt = tool.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar":
+        description += f"\n\nThe input follows this {fmt.get('syntax', '')} grammar:\n"
+        description += str(fmt.get("definition", ""))
+    return {
+        "name": name,
+        "description": description,
+        "input_schema": {
+            "type": "object",
+            "properties": {CUSTOM_INPUT: {"type": "string", "description": "the raw input"}},
+            "required": [CUSTOM_INPUT],
+        },
+    }
+
+
+def _plain_tool(tool: Any, name: Any) -> dict[str, Any] | None:
+    if not isinstance(tool, dict) or not isinstance(name, str) or not name:
+        return None
+    if tool.get("type") == "function":
+        return _function_tool(tool, name)
+    if tool.get("type") == "custom":
+        return _custom_tool(tool, name)
+    return None
+
+
 def _decode_tools(tools: Any, request: Request) -> dict[str, list[str]]:
     namespaces: dict[str, list[str]] = {}
     for tool in tools or ():
         kind = tool.get("type")
-        if kind == "function":
-            request.tools.append(_function_tool(tool, str(tool.get("name"))))
+        if kind in ("function", "custom"):
+            decoded = _plain_tool(tool, tool.get("name"))
+            if decoded is not None:
+                request.tools.append(decoded)
         elif kind == "namespace":
             namespace = str(tool.get("name"))
             for inner in tool.get("tools") or ():
                 name = inner.get("name") if isinstance(inner, dict) else None
-                if not name or not isinstance(name, str) or inner.get("type") != "function":
+                flat = flat_tool_name(namespace, name) if isinstance(name, str) else ""
+                decoded = _plain_tool(inner, flat if name else None)
+                if decoded is None:
                     _drop_tool(inner.get("type") if isinstance(inner, dict) else None, request)
                     continue
-                flat = flat_tool_name(namespace, name)
-                request.tools.append(_function_tool(inner, flat))
-                namespaces[flat] = [namespace, name]
+                request.tools.append(decoded)
+                namespaces[flat] = [namespace, str(name)]
         else:
             _drop_tool(kind, request)
     return namespaces
@@ -412,7 +459,7 @@ def decode_request(body: dict[str, Any]) -> Request:
         extras={NAME: _extras_in(body)},
     )
     _decode_input(body, request)
-    namespaces = _decode_tools(body.get("tools"), request)
+    namespaces = _decode_tools(client_tools(body), request)
     if namespaces:
         request.extras[NAMESPACES_EXTRA] = namespaces
     return request

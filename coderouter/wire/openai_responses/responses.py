@@ -3,13 +3,17 @@ output items they are made of, and usage."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from coderouter.wire import model as ir
 from coderouter.wire.openai_responses.common import (
+    CUSTOM_INPUT,
     REDACTED_PREFIX,
     SIGNATURE_PREFIX,
+    client_tools,
+    custom_tool_names,
     dumps,
     flat_tool_name,
     new_id,
@@ -72,7 +76,10 @@ def function_call_item(
     arguments: str,
     status: str,
     namespaces: dict[str, tuple[str, str]],
+    customs: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """A ``function_call`` item, or a ``custom_tool_call`` with the raw input for a
+    free-form tool (decoded as a function of one string argument)."""
     name = str(block.get("name", ""))
     item: dict[str, Any] = {
         "id": item_id,
@@ -82,10 +89,24 @@ def function_call_item(
         "call_id": block.get("id") or new_id("call"),
         "name": name,
     }
+    if name in customs:
+        del item["arguments"]
+        item["type"] = "custom_tool_call"
+        item["input"] = _custom_input(arguments) if status == "completed" else ""
     split = namespaces.get(name)
     if split is not None:
         item["namespace"], item["name"] = split
     return item
+
+
+def _custom_input(arguments: str) -> str:
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
+    if isinstance(parsed, dict) and isinstance(parsed.get(CUSTOM_INPUT), str):
+        return str(parsed[CUSTOM_INPUT])
+    return arguments
 
 
 def reasoning_item(item_id: str, block: ir.Block, text: str | None) -> dict[str, Any]:
@@ -102,7 +123,9 @@ def reasoning_item(item_id: str, block: ir.Block, text: str | None) -> dict[str,
 
 
 def _output_items(
-    blocks: list[ir.Block], namespaces: dict[str, tuple[str, str]]
+    blocks: list[ir.Block],
+    namespaces: dict[str, tuple[str, str]],
+    customs: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for block in blocks:
@@ -111,7 +134,9 @@ def _output_items(
             items.append(message_item(new_id("msg"), block.get("text", ""), "completed"))
         elif kind == "tool_use":
             args = dumps(block.get("input") or {})
-            items.append(function_call_item(new_id("fc"), block, args, "completed", namespaces))
+            items.append(
+                function_call_item(new_id("fc"), block, args, "completed", namespaces, customs)
+            )
         elif kind in ("thinking", "redacted_thinking"):
             items.append(reasoning_item(new_id("rs"), block, block.get("thinking")))
     return items
@@ -287,13 +312,14 @@ def encode_response(
     """A whole Response object. With ``request_body`` the response echoes its settings
     and namespaced tool calls get their ``namespace`` back."""
     body = request_body or {}
+    tools = client_tools(body)
     response = ir.accumulate(events)
     obj = response_object(
         response_id=new_id(),
         created_at=int(time.time()),
         model=model or response.model,
         request_body=body,
-        output=_output_items(response.content, tool_namespaces(body.get("tools"))),
+        output=_output_items(response.content, tool_namespaces(tools), custom_tool_names(tools)),
         usage=response.usage,
     )
     finish_object(obj, response)

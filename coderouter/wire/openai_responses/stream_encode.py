@@ -9,7 +9,13 @@ from typing import Any
 import attrs
 
 from coderouter.wire import model as ir
-from coderouter.wire.openai_responses.common import new_id, sse_frame, tool_namespaces
+from coderouter.wire.openai_responses.common import (
+    client_tools,
+    custom_tool_names,
+    new_id,
+    sse_frame,
+    tool_namespaces,
+)
 from coderouter.wire.openai_responses.errors import failed_error, failed_frame
 from coderouter.wire.openai_responses.responses import (
     finish_object,
@@ -43,6 +49,7 @@ class ResponsesStreamEncoder:
     __slots__ = (
         "_body",
         "_created",
+        "_customs",
         "_done",
         "_finished",
         "_id",
@@ -62,7 +69,9 @@ class ResponsesStreamEncoder:
         self._model = model
         self._body = request_body
         self._created = int(time.time())
-        self._namespaces = tool_namespaces(request_body.get("tools"))
+        tools = client_tools(request_body)
+        self._namespaces = tool_namespaces(tools)
+        self._customs = custom_tool_names(tools)
         self._seq = 0
         self._started = False
         self._done = False
@@ -168,7 +177,9 @@ class ResponsesStreamEncoder:
             return message_item(item.item_id, None if status != "completed" else text, status)
         if item.kind == "tool_use":
             args = text if status != "completed" or text.strip() else "{}"
-            return function_call_item(item.item_id, item.block, args, status, self._namespaces)
+            return function_call_item(
+                item.item_id, item.block, args, status, self._namespaces, self._customs
+            )
         block = {**item.block, "signature": item.signature} if item.signature else item.block
         return reasoning_item(item.item_id, block, text if status == "completed" else None)
 
@@ -185,7 +196,10 @@ class ResponsesStreamEncoder:
                 out, "response.output_text.delta", **where, content_index=0, delta=text, logprobs=[]
             )
         elif kind == "tool_use":
-            self._emit(out, "response.function_call_arguments.delta", **where, delta=text)
+            # A free-form tool's input arrives as JSON arguments: it goes out whole, in the
+            # item's output_item.done.
+            if item.block.get("name") not in self._customs:
+                self._emit(out, "response.function_call_arguments.delta", **where, delta=text)
         else:
             if not item.part_open:
                 item.part_open = True
@@ -214,6 +228,8 @@ class ResponsesStreamEncoder:
             self._emit(
                 out, "response.content_part.done", **where, content_index=0, part=done["content"][0]
             )
+        elif item.kind == "tool_use" and done["type"] == "custom_tool_call":
+            self._emit(out, "response.custom_tool_call_input.done", **where, input=done["input"])
         elif item.kind == "tool_use":
             self._emit(
                 out, "response.function_call_arguments.done", **where, arguments=done["arguments"]
