@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire import check
 from coderouter.wire.anthropic.common import NAME, as_blocks, system_blocks
-from coderouter.wire.check import (
-    object_with_type,
-    opt_bool,
-    opt_int,
-    opt_list,
-    opt_number,
-    opt_object,
-    opt_str,
-    opt_str_or_list,
-    req_str,
-)
 from coderouter.wire.model import Request
 
 _KNOWN_KEYS = frozenset(
@@ -57,35 +47,35 @@ def _check_content(content: Any, i: int) -> None:
 
 def _check_source(source: dict[str, Any], path: str) -> None:
     for key in ("type", "media_type", "data", "url"):
-        opt_str(source, key, path)
+        check.opt_str(source, key, path)
 
 
 def _check_result_part(part: Any, path: str) -> None:
-    check_block(object_with_type(part, path), path)
+    check_block(check.object_with_type(part, path), path)
 
 
 def check_block(value: Any, path: str) -> None:
     """One content block: the fields of the block types the router reads or rewrites."""
-    block = object_with_type(value, path)
-    opt_object(block, "cache_control", path)
+    block = check.object_with_type(value, path)
+    check.opt_object(block, "cache_control", path)
     kind = block["type"]
     if kind == "text":
-        req_str(block, "text", path)
+        check.req_str(block, "text", path)
     elif kind in ("image", "document"):
-        opt_object(block, "source", path, _check_source)
+        check.opt_object(block, "source", path, _check_source)
     elif kind == "tool_use":
-        opt_str(block, "id", path)
-        req_str(block, "name", path)
-        opt_object(block, "input", path)
+        check.opt_str(block, "id", path)
+        check.req_str(block, "name", path)
+        check.opt_object(block, "input", path)
     elif kind == "tool_result":
-        opt_str(block, "tool_use_id", path)
-        opt_str_or_list(block, "content", path, _check_result_part)
-        opt_bool(block, "is_error", path)
+        check.opt_str(block, "tool_use_id", path)
+        check.opt_str_or_list(block, "content", path, _check_result_part)
+        check.opt_bool(block, "is_error", path)
     elif kind == "thinking":
-        opt_str(block, "thinking", path)
-        opt_str(block, "signature", path)
+        check.opt_str(block, "thinking", path)
+        check.opt_str(block, "signature", path)
     elif kind == "redacted_thinking":
-        opt_str(block, "data", path)
+        check.opt_str(block, "data", path)
 
 
 def _check_messages(messages: Any) -> None:
@@ -115,31 +105,31 @@ def _check_system(system: Any) -> None:
 def _check_tool(tool: Any, path: str) -> None:
     if not isinstance(tool, dict):
         raise ValueError(f"{path} must be an object")
-    opt_str(tool, "type", path)
-    opt_str(tool, "name", path)
-    opt_str(tool, "description", path)
-    opt_object(tool, "input_schema", path)
-    opt_object(tool, "cache_control", path)
+    check.opt_str(tool, "type", path)
+    check.opt_str(tool, "name", path)
+    check.opt_str(tool, "description", path)
+    check.opt_object(tool, "input_schema", path)
+    check.opt_object(tool, "cache_control", path)
 
 
 def _check_tool_choice(choice: dict[str, Any], path: str) -> None:
-    opt_str(choice, "type", path)
-    opt_str(choice, "name", path)
-    opt_bool(choice, "disable_parallel_tool_use", path)
+    check.opt_str(choice, "type", path)
+    check.opt_str(choice, "name", path)
+    check.opt_bool(choice, "disable_parallel_tool_use", path)
 
 
 def _check_thinking(thinking: dict[str, Any], path: str) -> None:
-    opt_str(thinking, "type", path)
-    opt_int(thinking, "budget_tokens", path)
+    check.opt_str(thinking, "type", path)
+    check.opt_int(thinking, "budget_tokens", path)
 
 
 def _check_format(fmt: dict[str, Any], path: str) -> None:
-    opt_str(fmt, "type", path)
-    opt_object(fmt, "schema", path)
+    check.opt_str(fmt, "type", path)
+    check.opt_object(fmt, "schema", path)
 
 
 def _check_output_config(config: dict[str, Any], path: str) -> None:
-    opt_object(config, "format", path, _check_format)
+    check.opt_object(config, "format", path, _check_format)
 
 
 def _check_optional(body: dict[str, Any]) -> None:
@@ -149,16 +139,16 @@ def _check_optional(body: dict[str, Any]) -> None:
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise ValueError("'tools' must be an array")
-    opt_list(body, "tools", "", _check_tool)
+    check.opt_list(body, "tools", "", _check_tool)
     for key in ("tool_choice", "thinking", "metadata"):
         if body.get(key) is not None and not isinstance(body[key], dict):
             raise ValueError(f"'{key}' must be an object")
-    opt_object(body, "tool_choice", "", _check_tool_choice)
-    opt_object(body, "thinking", "", _check_thinking)
-    opt_object(body, "output_config", "", _check_output_config)
-    opt_object(body, "output_format", "", _check_format)
+    check.opt_object(body, "tool_choice", "", _check_tool_choice)
+    check.opt_object(body, "thinking", "", _check_thinking)
+    check.opt_object(body, "output_config", "", _check_output_config)
+    check.opt_object(body, "output_format", "", _check_format)
     for key in ("temperature", "top_p", "top_k"):
-        opt_number(body, key, "")
+        check.opt_number(body, key, "")
     stops = body.get("stop_sequences")
     if stops is not None and not (
         isinstance(stops, list) and all(isinstance(s, str) for s in stops)

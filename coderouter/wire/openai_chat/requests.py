@@ -6,19 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from coderouter.wire.check import (
-    fail,
-    join,
-    object_with_type,
-    opt_bool,
-    opt_int,
-    opt_list,
-    opt_number,
-    opt_object,
-    opt_str,
-    req_str,
-    str_item,
-)
+from coderouter.wire import check
 from coderouter.wire.model import (
     Block,
     Message,
@@ -162,57 +150,57 @@ def _response_format_in(fmt: Any) -> dict[str, Any] | None:
 
 
 def _check_part(value: Any, path: str) -> None:
-    part = object_with_type(value, path)
+    part = check.object_with_type(value, path)
     kind = part["type"]
     if kind in ("text", "input_text"):
-        req_str(part, "text", path)
+        check.req_str(part, "text", path)
     elif kind == "image_url":
         image = part.get("image_url")
         if isinstance(image, dict):
-            opt_str(image, "url", join(path, "image_url"))
+            check.opt_str(image, "url", check.join(path, "image_url"))
         elif image is not None and not isinstance(image, str):
-            fail(join(path, "image_url"), "an object with a 'url' string", image)
+            check.fail(check.join(path, "image_url"), "an object with a 'url' string", image)
 
 
 def _check_function_call(value: Any, path: str) -> None:
     if not isinstance(value, dict):
-        fail(path, "an object", value)
-    opt_str(value, "id", path)
+        check.fail(path, "an object", value)
+    check.opt_str(value, "id", path)
     function = value.get("function")
     if not isinstance(function, dict):
-        fail(join(path, "function"), "an object", function)
-    at = join(path, "function")
-    opt_str(function, "name", at)
+        check.fail(check.join(path, "function"), "an object", function)
+    at = check.join(path, "function")
+    check.opt_str(function, "name", at)
     arguments = function.get("arguments")
     if arguments is not None and not isinstance(arguments, str | dict):
-        fail(join(at, "arguments"), "a string", arguments)
+        check.fail(check.join(at, "arguments"), "a string", arguments)
 
 
 def _check_message(msg: dict[str, Any], path: str) -> None:
     content = msg.get("content")
-    at = join(path, "content")
+    at = check.join(path, "content")
     if isinstance(content, list):
         for j, part in enumerate(content):
             _check_part(part, f"{at}[{j}]")
     elif content is not None and not isinstance(content, str):
-        fail(at, "a string, an array of content parts or null", content)
+        check.fail(at, "a string, an array of content parts or null", content)
     for key in ("reasoning_content", "reasoning", "tool_call_id", "name"):
         if not isinstance(msg.get(key), dict):  # some servers put reasoning objects here
-            opt_str(msg, key, path)
-    opt_list(msg, "tool_calls", path, _check_function_call)
+            check.opt_str(msg, key, path)
+    check.opt_list(msg, "tool_calls", path, _check_function_call)
 
 
 def _check_tool(value: Any, path: str) -> None:
     if not isinstance(value, dict):
-        fail(path, "an object", value)
-    opt_str(value, "type", path)
-    opt_object(value, "function", path, _check_function)
+        check.fail(path, "an object", value)
+    check.opt_str(value, "type", path)
+    check.opt_object(value, "function", path, _check_function)
 
 
 def _check_function(function: dict[str, Any], path: str) -> None:
-    opt_str(function, "name", path)
-    opt_str(function, "description", path)
-    opt_object(function, "parameters", path)
+    check.opt_str(function, "name", path)
+    check.opt_str(function, "description", path)
+    check.opt_object(function, "parameters", path)
 
 
 def _check_tool_choice(body: dict[str, Any]) -> None:
@@ -220,33 +208,33 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
     if choice is None or isinstance(choice, str):
         return
     if not isinstance(choice, dict):
-        fail("tool_choice", "a string or an object", choice)
-    opt_object(choice, "function", "tool_choice", _check_function)
+        check.fail("tool_choice", "a string or an object", choice)
+    check.opt_object(choice, "function", "tool_choice", _check_function)
 
 
 def _check_response_format(fmt: dict[str, Any], path: str) -> None:
-    opt_str(fmt, "type", path)
-    opt_object(fmt, "json_schema", path, _check_json_schema)
+    check.opt_str(fmt, "type", path)
+    check.opt_object(fmt, "json_schema", path, _check_json_schema)
 
 
 def _check_json_schema(spec: dict[str, Any], path: str) -> None:
-    opt_str(spec, "name", path)
-    opt_object(spec, "schema", path)
-    opt_bool(spec, "strict", path)
+    check.opt_str(spec, "name", path)
+    check.opt_object(spec, "schema", path)
+    check.opt_bool(spec, "strict", path)
 
 
 def _check_options(body: dict[str, Any]) -> None:
     for key in ("max_tokens", "max_completion_tokens"):
-        opt_int(body, key, "")
+        check.opt_int(body, key, "")
     for key in ("temperature", "top_p"):
-        opt_number(body, key, "")
+        check.opt_number(body, key, "")
     stop = body.get("stop")
     if not isinstance(stop, str):
-        opt_list(body, "stop", "", str_item)
-    opt_object(body, "stream_options", "")
-    opt_object(body, "response_format", "", _check_response_format)
+        check.opt_list(body, "stop", "", check.str_item)
+    check.opt_object(body, "stream_options", "")
+    check.opt_object(body, "response_format", "", _check_response_format)
     _check_tool_choice(body)
-    opt_list(body, "tools", "", _check_tool)
+    check.opt_list(body, "tools", "", _check_tool)
 
 
 def validate_request(body: dict[str, Any]) -> None:

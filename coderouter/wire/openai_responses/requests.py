@@ -7,16 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from coderouter.wire.check import (
-    fail,
-    object_with_type,
-    opt_bool,
-    opt_list,
-    opt_number,
-    opt_object,
-    opt_str,
-    opt_str_or_list,
-)
+from coderouter.wire import check
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
 from coderouter.wire.openai_chat.requests import keyword_choice_in, output_format_in
 from coderouter.wire.openai_responses.common import (
@@ -53,24 +44,24 @@ _KNOWN_KEYS = frozenset(
 
 
 def _check_part(value: Any, path: str) -> None:
-    part = object_with_type(value, path)
+    part = check.object_with_type(value, path)
     kind = part["type"]
     if kind in ("input_text", "output_text", "text"):
-        opt_str(part, "text", path)
+        check.opt_str(part, "text", path)
     elif kind == "refusal":
-        opt_str(part, "refusal", path)
+        check.opt_str(part, "refusal", path)
     elif kind == "input_image":
         image = part.get("image_url")
         if isinstance(image, dict):
-            opt_str(image, "url", f"{path}.image_url")
+            check.opt_str(image, "url", f"{path}.image_url")
         else:
-            opt_str(part, "image_url", path)
+            check.opt_str(part, "image_url", path)
 
 
 def _check_summary(value: Any, path: str) -> None:
     if not isinstance(value, dict):
-        fail(path, "an object", value)
-    opt_str(value, "text", path)
+        check.fail(path, "an object", value)
+    check.opt_str(value, "text", path)
 
 
 def _validate_item(i: int, item: Any) -> None:
@@ -87,37 +78,37 @@ def _validate_item(i: int, item: Any) -> None:
             )
         if not isinstance(item.get("content"), str | list):
             raise ValueError(f"input[{i}].content must be a string or an array")
-        opt_str_or_list(item, "content", path, _check_part)
+        check.opt_str_or_list(item, "content", path, _check_part)
     elif kind == "function_call":
         for key in ("call_id", "name"):
             if not isinstance(item.get(key), str):
                 raise ValueError(f"input[{i}].{key} must be a string")
-        opt_str(item, "namespace", path)
-        opt_str(item, "id", path)
+        check.opt_str(item, "namespace", path)
+        check.opt_str(item, "id", path)
         arguments = item.get("arguments")
         if arguments is not None and not isinstance(arguments, str | dict):
-            fail(f"{path}.arguments", "a string", arguments)
+            check.fail(f"{path}.arguments", "a string", arguments)
     elif kind == "function_call_output":
         if not isinstance(item.get("call_id"), str):
             raise ValueError(f"input[{i}].call_id must be a string")
         if not isinstance(item.get("output"), str | list):
             raise ValueError(f"input[{i}].output must be a string or an array")
-        opt_str_or_list(item, "output", path, _check_part)
+        check.opt_str_or_list(item, "output", path, _check_part)
     elif kind == "reasoning":
-        opt_str(item, "encrypted_content", path)
-        opt_list(item, "summary", path, _check_summary)
+        check.opt_str(item, "encrypted_content", path)
+        check.opt_list(item, "summary", path, _check_summary)
 
 
 def _check_function_tool(tool: dict[str, Any], path: str) -> None:
-    opt_str(tool, "description", path)
-    opt_object(tool, "parameters", path)
+    check.opt_str(tool, "description", path)
+    check.opt_object(tool, "parameters", path)
 
 
 def _check_inner_tool(value: Any, path: str) -> None:
     if not isinstance(value, dict):
-        fail(path, "an object", value)
-    opt_str(value, "type", path)
-    opt_str(value, "name", path)
+        check.fail(path, "an object", value)
+    check.opt_str(value, "type", path)
+    check.opt_str(value, "name", path)
     _check_function_tool(value, path)
 
 
@@ -126,25 +117,27 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
     if choice is None or isinstance(choice, str):
         return
     if not isinstance(choice, dict):
-        fail("tool_choice", "a string or an object", choice)
+        check.fail("tool_choice", "a string or an object", choice)
     for key in ("type", "name", "namespace"):
-        opt_str(choice, key, "tool_choice")
+        check.opt_str(choice, key, "tool_choice")
 
 
 def _check_format(fmt: dict[str, Any], path: str) -> None:
-    opt_str(fmt, "type", path)
-    opt_str(fmt, "name", path)
-    opt_object(fmt, "schema", path)
-    opt_bool(fmt, "strict", path)
+    check.opt_str(fmt, "type", path)
+    check.opt_str(fmt, "name", path)
+    check.opt_object(fmt, "schema", path)
+    check.opt_bool(fmt, "strict", path)
 
 
 def _check_options(body: dict[str, Any]) -> None:
     for key in ("temperature", "top_p"):
-        opt_number(body, key, "")
+        check.opt_number(body, key, "")
     _check_tool_choice(body)
-    opt_object(body, "reasoning", "", lambda value, path: opt_str(value, "effort", path))
-    opt_object(
-        body, "text", "", lambda value, path: opt_object(value, "format", path, _check_format)
+    check.opt_object(
+        body, "reasoning", "", lambda value, path: check.opt_str(value, "effort", path)
+    )
+    check.opt_object(
+        body, "text", "", lambda value, path: check.opt_object(value, "format", path, _check_format)
     )
 
 
@@ -161,7 +154,7 @@ def _validate_tools(tools: Any) -> None:
         if tool["type"] == "function":
             _check_function_tool(tool, f"tools[{i}]")
         elif tool["type"] == "namespace":
-            opt_list(tool, "tools", f"tools[{i}]", _check_inner_tool)
+            check.opt_list(tool, "tools", f"tools[{i}]", _check_inner_tool)
 
 
 # --- decode ---------------------------------------------------------------------------------
