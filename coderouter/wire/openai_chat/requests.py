@@ -214,10 +214,12 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
 
 def _check_response_format(fmt: dict[str, Any], path: str) -> None:
     check.opt_str(fmt, "type", path)
-    check.opt_object(fmt, "json_schema", path, _check_json_schema)
+    check.opt_object(fmt, "json_schema", path, check_json_schema)
 
 
-def _check_json_schema(spec: dict[str, Any], path: str) -> None:
+def check_json_schema(spec: dict[str, Any], path: str) -> None:
+    """The fields of an OpenAI JSON-schema spec (Chat's ``response_format.json_schema``,
+    Responses' ``text.format``)."""
     check.opt_str(spec, "name", path)
     check.opt_object(spec, "schema", path)
     check.opt_bool(spec, "strict", path)

@@ -9,7 +9,11 @@ from typing import Any
 
 from coderouter.wire import check
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
-from coderouter.wire.openai_chat.requests import keyword_choice_in, output_format_in
+from coderouter.wire.openai_chat.requests import (
+    check_json_schema,
+    keyword_choice_in,
+    output_format_in,
+)
 from coderouter.wire.openai_responses.common import (
     CUSTOM_INPUT,
     EFFORT_BUDGETS,
@@ -124,9 +128,7 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
 
 def _check_format(fmt: dict[str, Any], path: str) -> None:
     check.opt_str(fmt, "type", path)
-    check.opt_str(fmt, "name", path)
-    check.opt_object(fmt, "schema", path)
-    check.opt_bool(fmt, "strict", path)
+    check_json_schema(fmt, path)
 
 
 def _check_options(body: dict[str, Any]) -> None:
