@@ -16,6 +16,7 @@ __all__ = [
     "find_text_problem",
     "join",
     "kind_of",
+    "model_and_stream",
     "object_with_type",
     "opt_bool",
     "opt_int",
@@ -128,6 +129,16 @@ def opt_str_or_list(obj: dict[str, Any], key: str, path: str, item: Check) -> No
     at = join(path, key)
     for i, element in enumerate(value):
         item(element, f"{at}[{i}]")
+
+
+def model_and_stream(body: dict[str, Any]) -> None:
+    """The OpenAI formats' top-level ``model`` (a string) and ``stream`` (a boolean), where
+    present."""
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ValueError("'model' must be a string")
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise ValueError("'stream' must be a boolean")
 
 
 def object_with_type(value: Any, path: str) -> dict[str, Any]:

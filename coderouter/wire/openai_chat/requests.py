@@ -249,11 +249,7 @@ def validate_request(body: dict[str, Any]) -> None:
         if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
             raise ValueError(f"messages[{i}] must be an object with a 'role' string")
         _check_message(msg, f"messages[{i}]")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise ValueError("'model' must be a string")
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise ValueError("'stream' must be a boolean")
+    check.model_and_stream(body)
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise ValueError("'tools' must be an array")

@@ -422,11 +422,7 @@ def validate_request(body: dict[str, Any]) -> None:
             _validate_item(i, item)
     elif not isinstance(items, str):
         raise ValueError("'input' must be a string or an array of input items")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise ValueError("'model' must be a string")
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise ValueError("'stream' must be a boolean")
+    check.model_and_stream(body)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise ValueError("'instructions' must be a string")
