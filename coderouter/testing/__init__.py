@@ -11,8 +11,8 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   :func:`raw_response` builds a well-formed response to start from.
 * bodies (:mod:`coderouter.testing.bodies`): upstream answers as providers write them
   (:func:`chat_completion`, :func:`anthropic_stream`, ...) and request parts that routing tests
-  send (:func:`anthropic_image`, :func:`anthropic_image_question`, :func:`chat_image_question`,
-  :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
+  send (:data:`READ_TOOL`, :func:`anthropic_image`, :func:`anthropic_image_question`,
+  :func:`chat_image_question`, :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
 * :func:`chat_headers` — the response headers of one Chat request through an openai SDK client
   (a streamed answer read to its end first).
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
@@ -44,6 +44,7 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
 """
 
 from coderouter.testing.bodies import (
+    READ_TOOL,
     anthropic_image,
     anthropic_image_question,
     anthropic_message,
@@ -70,6 +71,7 @@ from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream, RecordedRequest, free_port
 
 __all__ = [
+    "READ_TOOL",
     "Answer",
     "ConfigBuilder",
     "FakeClock",

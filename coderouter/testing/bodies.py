@@ -431,6 +431,14 @@ def responses_stream(
 # --- request messages with images -------------------------------------------------------------
 
 
+READ_TOOL: dict[str, Any] = {
+    "name": "Read",
+    "description": "Read a file",
+    "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+}
+"""An Anthropic tool definition: the file-reading tool every coding agent declares."""
+
+
 def anthropic_image(data: str, media_type: str = "image/png") -> dict[str, Any]:
     """An Anthropic Messages ``image`` content block with the base64 ``data``."""
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}

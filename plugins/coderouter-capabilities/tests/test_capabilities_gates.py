@@ -13,18 +13,13 @@ from coderouter_capabilities import CapabilitiesConfig, CapabilitiesPlugin
 from coderouter_capabilities.gates import clamp
 
 from coderouter.config import ProviderConfig
-from coderouter.testing import anthropic_image, anthropic_tool_image_turns, chat_tool
+from coderouter.testing import READ_TOOL, anthropic_image, anthropic_tool_image_turns, chat_tool
 from coderouter.types import Attempt, Chain, Draft, RequestView
 from coderouter.wire.model import Request
 from coderouter.wire.tokens import estimate_request_tokens
 
 DATA = Path(__file__).parent / "data"
 PNG = "iVBORw0KGgo="
-TOOL = {
-    "name": "Read",
-    "description": "Read a file",
-    "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
-}
 
 
 def provider(name: str, **capabilities: Any) -> ProviderConfig:
@@ -54,7 +49,7 @@ def chat(
         **extra,
     }
     if tools:
-        body["tools"] = [chat_tool(TOOL)]
+        body["tools"] = [chat_tool(READ_TOOL)]
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     return RequestView("openai_chat", body, {})
@@ -78,7 +73,7 @@ def anthropic(
         **extra,
     }
     if tools:
-        body["tools"] = [TOOL]
+        body["tools"] = [READ_TOOL]
     return RequestView("anthropic", body, {})
 
 

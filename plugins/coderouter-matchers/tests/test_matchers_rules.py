@@ -17,17 +17,12 @@ from coderouter_matchers import MatchersConfig, MatchersPlugin
 from coderouter_matchers.facts import code_fence_ratio, latest_turn
 
 from coderouter.config import ProviderConfig, structure
-from coderouter.testing import anthropic_image, anthropic_tool_image_turns, chat_tool
+from coderouter.testing import READ_TOOL, anthropic_image, anthropic_tool_image_turns, chat_tool
 from coderouter.types import Attempt, Draft, RequestView
 from coderouter.wire.tokens import TokenCounter, estimate_request_tokens
 
 DATA = Path(__file__).parent / "data"
 PNG = "iVBORw0KGgo="
-TOOL = {
-    "name": "Read",
-    "description": "Read a file",
-    "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
-}
 
 # --- building requests in either wire format ------------------------------------------------
 
@@ -66,7 +61,7 @@ def chat(
         messages.append({"role": role, "content": _chat_content(parts)})
     body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 100}
     if tools:
-        body["tools"] = [chat_tool(TOOL)]
+        body["tools"] = [chat_tool(READ_TOOL)]
     return RequestView("openai_chat", body, headers or {})
 
 
@@ -84,7 +79,7 @@ def anthropic(
         "messages": [{"role": role, "content": _anthropic_content(parts)} for role, parts in turns],
     }
     if tools:
-        body["tools"] = [TOOL]
+        body["tools"] = [READ_TOOL]
     return RequestView("anthropic", body, headers or {})
 
 
@@ -211,7 +206,7 @@ def test_token_counter_agrees_with_the_host_estimate_and_reuses_tool_counts() ->
         {**t, "description": t["description"] + " (v2)"} for t in first.conversation().tools
     ]
     counter.tools_tokens(other_tools)
-    counter.tools_tokens([TOOL])
+    counter.tools_tokens([READ_TOOL])
     assert len(counter) == 1
 
 
