@@ -302,6 +302,8 @@ def assert_one_responses_stream(final: Any, events: list[Any], offset: int) -> N
     """One ``response.created`` and one ``response.completed`` with the same id, and every
     event of an item carrying the id its ``output_item.added`` gave it."""
     kinds = [e.type for e in events]
+    numbers = [e.sequence_number for e in events]
+    assert numbers == sorted(set(numbers)), (offset, numbers)
     assert kinds.count("response.created") == 1, offset
     assert kinds.count("response.completed") == 1 and kinds[-1] == "response.completed", offset
     assert events[0].response.id == final.id, offset

@@ -86,6 +86,8 @@ class SentState:
     usage: Usage
     message_started: bool
     message_ended: bool
+    last_sequence: int | None = None
+    """The last event number the client saw, in formats that number their events."""
 
     @property
     def open_block(self) -> SentBlock | None:
@@ -137,6 +139,7 @@ def read_sent(wire: WireFormat, log: SentLog) -> SentState:
     state = fold_sent(events)
     # A format whose stop reason arrives before its end (Chat's finish chunk) says so here.
     state.message_ended = state.message_ended or bool(decoder.finish())
+    state.last_sequence = getattr(decoder, "last_sequence", None)
     return state
 
 

@@ -28,13 +28,17 @@ def primed_encoder(
 ) -> StreamEncoder:
     """A fresh encoder of the client's format that has seen what the client was sent (its
     output for those events is thrown away: the client has it). An encoder with a ``prime``
-    method is primed with it: it takes the events exactly as sent."""
+    method is primed with it: it takes the events exactly as sent. An encoder that numbers its
+    events (``number_after``) goes on after the last number the client saw."""
     encoder = wire.stream_encoder(model=model, request_body=request_body)
     prime = getattr(encoder, "prime", None)
     if prime is not None:
         prime(state.events)
     else:
         encoder.encode(state.events)
+    number_after = getattr(encoder, "number_after", None)
+    if number_after is not None and state.last_sequence is not None:
+        number_after(state.last_sequence)
     return encoder
 
 

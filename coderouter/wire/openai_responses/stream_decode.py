@@ -39,7 +39,7 @@ class ResponsesStreamDecoder:
     """Responses SSE -> internal events. Complete at ``response.completed`` (or
     ``response.incomplete``); a stream without either was cut."""
 
-    __slots__ = ("_blocks", "_next_index", "_saw_call", "_started", "complete")
+    __slots__ = ("_blocks", "_next_index", "_saw_call", "_started", "complete", "last_sequence")
 
     _HANDLERS: dict[str, _Handler] = {}
 
@@ -49,6 +49,8 @@ class ResponsesStreamDecoder:
         self._next_index = 0
         self._saw_call = False
         self.complete = False
+        # The last ``sequence_number`` seen: a resumed stream numbers its events after it.
+        self.last_sequence: int | None = None
 
     def feed(self, frame: Frame) -> list[ir.Event]:
         data = frame.data
@@ -61,6 +63,9 @@ class ResponsesStreamDecoder:
         if not isinstance(payload, dict):
             return []
         kind = payload.get("type") or frame.event or ""
+        number = payload.get("sequence_number")
+        if type(number) is int:
+            self.last_sequence = number
         out: list[ir.Event] = []
         if not self._started and kind not in ("error", "response.failed"):
             self._started = True

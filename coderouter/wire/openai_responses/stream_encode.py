@@ -82,6 +82,11 @@ class ResponsesStreamEncoder:
         self._usage = ir.Usage()
         self._stop: ir.StopReason | None = None
 
+    def number_after(self, sequence: int) -> None:
+        """Number the next event after ``sequence`` (a resumed stream goes on numbering where
+        the one its client was reading stopped)."""
+        self._seq = max(self._seq, sequence + 1)
+
     def _emit(self, out: list[str], kind: str, **payload: Any) -> None:
         out.append(sse_frame(kind, payload, self._seq))
         self._seq += 1
