@@ -63,11 +63,14 @@ def create_app(
         builtin = Http1Client()
     router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
+    from coderouter.redact import remember
     from coderouter.resources.guard import IngressGuard
     from coderouter.security import ingress_keys
 
     allowed_hosts = frozenset(h.rstrip(".").lower() for h in config.server.allowed_hosts)
-    guard = IngressGuard(ingress_keys(config), allowed_hosts)
+    keys = ingress_keys(config)
+    remember([p.api_key for p in config.providers] + [k.decode() for k in keys])
+    guard = IngressGuard(keys, allowed_hosts)
     middleware: list[Any] = [_Lifespan(context, transport), guard]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

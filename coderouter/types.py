@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
+from coderouter.redact import redact
 from coderouter.wire.model import Usage
 
 if TYPE_CHECKING:
@@ -304,6 +305,12 @@ class UpstreamError(Exception):
     usage: Usage | None = None
     """What the stream had reported when it failed after commit (the upstream may bill it)."""
     context_overflow: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        # Upstream error text may echo the key it was sent; everything downstream of here
+        # (client error bodies, headers, hooks, logs) sees it redacted.
+        self.message = redact(self.message)
+        self.body = redact(self.body)
 
     def __str__(self) -> str:
         if self.status is not None:

@@ -1,0 +1,78 @@
+"""Secrets never leave the router: every configured key value, and anything shaped like a
+common provider key, is replaced by ``[redacted]`` in text that goes out.
+
+Upstream error bodies sometimes echo the key they were sent (``invalid x-api-key sk-ant-...``);
+that text reaches the client's error body, ``x-coderouter-fallback``, the log, the event log and
+the metrics plugin. :class:`~coderouter.types.UpstreamError` redacts its message and body when
+it is made, and :class:`~coderouter.log.RequestLog` redacts every record it writes, so each of
+those sees redacted text.
+
+The known values are the process's keys (provider ``api_key_env`` and ingress keys, read from
+the environment): :func:`remember` adds them when an app is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["REDACTED", "redact", "remember"]
+
+REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 8
+"""Shorter values are not redacted by value (``abc`` would blank every word containing it);
+the patterns below still catch real key shapes."""
+
+_KEY_SHAPES = (
+    r"sk-ant-[A-Za-z0-9_\-]{8,}",  # Anthropic
+    r"sk-(?:proj-|svcacct-|or-v1-)?[A-Za-z0-9_\-]{20,}",  # OpenAI, OpenRouter
+    r"AIza[0-9A-Za-z_\-]{30,}",  # Google
+    r"gsk_[A-Za-z0-9]{20,}",  # Groq
+    r"xai-[A-Za-z0-9]{20,}",  # xAI
+    r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
+    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub
+    r"AKIA[0-9A-Z]{16}",  # AWS access key id
+    r"(?<=[Bb]earer )[A-Za-z0-9._~+/\-]{16,}=*",  # any bearer token
+)
+_SHAPES = re.compile("|".join(_KEY_SHAPES))
+_MARKERS = (
+    "sk-",
+    "AIza",
+    "gsk_",
+    "xai-",
+    "hf_",
+    "hp_",
+    "ho_",
+    "hu_",
+    "hs_",
+    "hr_",
+    "AKIA",
+    "earer ",
+)
+"""A substring every shape contains: text holding none (almost every log line) skips the
+regular expression, which costs ten times the scans."""
+_known: set[str] = set()
+_values: re.Pattern[str] | None = None
+
+
+def remember(secrets: Iterable[str]) -> None:
+    """Add key values to redact by value (surrounding whitespace ignored)."""
+    global _values
+    added = {s.strip() for s in secrets if len(s.strip()) >= MIN_SECRET_CHARS} - _known
+    if not added:
+        return
+    _known.update(added)
+    # Longest first, so a key that contains another is replaced whole.
+    ordered = sorted(_known, key=len, reverse=True)
+    _values = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact(text: str) -> str:
+    """``text`` with every known key value and key-shaped token replaced by ``[redacted]``."""
+    if not text:
+        return text
+    if _values is not None and any(value in text for value in _known):
+        text = _values.sub(REDACTED, text)
+    if any(marker in text for marker in _MARKERS):
+        text = _SHAPES.sub(REDACTED, text)
+    return text

@@ -1,0 +1,36 @@
+"""Key values and key shapes are redacted; ordinary text is left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from coderouter.redact import redact, remember
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-ant-api03-AAAAbbbbCCCCdddd_eeee",
+        "sk-proj-AAAAbbbbCCCCddddEEEEffff",
+        "sk-or-v1-0123456789abcdef0123456789",
+        "AIzaSyA0123456789abcdefghijklmnopqrstu",
+        "gsk_0123456789abcdefghijABCD",
+        "AKIAABCDEFGHIJKLMNOP",
+    ],
+)
+def test_common_key_shapes_are_redacted(key: str) -> None:
+    assert redact(f"bad key: {key}.") == "bad key: [redacted]."
+
+
+def test_remembered_values_are_redacted_and_short_ones_ignored() -> None:
+    remember(["plain-but-secret-1", "plain-but-secret-12", "abc", "  padded-secret-9  "])
+    text = "k=plain-but-secret-12 j=plain-but-secret-1 p=padded-secret-9 abc"
+    assert redact(text) == "k=[redacted] j=[redacted] p=[redacted] abc"
+
+
+def test_ordinary_text_is_unchanged() -> None:
+    text = "model claude-sonnet-4-5 answered 429: rate limited; retry in 3 s (task-12345)"
+    assert redact(text) == text
+    assert redact("Authorization: Bearer sk-ant-api03-xxxxxxxxxxxx") == (
+        "Authorization: Bearer [redacted]"
+    )
