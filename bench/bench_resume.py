@@ -2,10 +2,10 @@
 ``router.resume`` off, ``text`` (the sent bytes kept, error events held back) and ``all``
 (tool calls held until complete, too).
 
-Each stream is a 40-event Anthropic answer (text, then a tool call) relayed Anthropic ->
-Anthropic through :class:`~coderouter.streaming.Pipeline` one frame per chunk, as the router's
-relay loop does, and, for the same answer from a Chat Completions upstream, translated to
-Anthropic.
+Each stream is a 40-event answer (text, then a tool call) through
+:class:`~coderouter.streaming.Pipeline` one frame per chunk, as the router's relay loop does:
+relayed Anthropic -> Anthropic and Responses -> Responses, and translated from a Chat
+Completions upstream to Anthropic (Claude Code) and to Responses (codex).
 
 Run: ``.venv/bin/python bench/bench_resume.py [--runs N]``. Target: at most 50 µs per stream
 over ``off``.
@@ -21,28 +21,34 @@ from typing import Any
 
 from coderouter.resume import SentLog, ToolHolder
 from coderouter.streaming import Pipeline
-from coderouter.testing import anthropic_stream, chat_stream
+from coderouter.testing import anthropic_stream, chat_stream, responses_stream
 from coderouter.wire import wire_format
 
 ANTHROPIC = wire_format("anthropic")
 CHAT = wire_format("openai_chat")
+RESPONSES = wire_format("openai_responses")
 TOOL = [{"name": "Read", "input": {"path": "coderouter/config.py", "limit": 120}}]
 
 
-def answers() -> dict[str, tuple[Any, list[bytes]]]:
+def answers() -> dict[str, tuple[Any, Any, list[bytes]]]:
+    """name -> (upstream format, client format, upstream frames)."""
     text = [f"word{i} " for i in range(33)]
-    anthropic = anthropic_stream(text, tool_uses=TOOL)
-    chat = chat_stream(text, tool_calls=[{"name": "Read", "arguments": TOOL[0]["input"]}])
+    call = [{"name": "Read", "arguments": TOOL[0]["input"]}]
+    anthropic = [f.encode() for f in anthropic_stream(text, tool_uses=TOOL)]
+    chat = [f.encode() for f in chat_stream(text, tool_calls=call)]
+    responses = [f.encode() for f in responses_stream(text[:27], tool_calls=call)]
     return {
-        "anthropic -> anthropic (relay)": (ANTHROPIC, [f.encode() for f in anthropic]),
-        "chat -> anthropic (translated)": (CHAT, [f.encode() for f in chat]),
+        "anthropic -> anthropic (relay)": (ANTHROPIC, ANTHROPIC, anthropic),
+        "chat -> anthropic (translated)": (CHAT, ANTHROPIC, chat),
+        "responses -> responses (relay)": (RESPONSES, RESPONSES, responses),
+        "chat -> responses (translated)": (CHAT, RESPONSES, chat),
     }
 
 
-def one_stream(source: Any, frames: list[bytes], mode: str) -> int:
+def one_stream(source: Any, target: Any, frames: list[bytes], mode: str) -> int:
     pipeline = Pipeline(
         source=source,
-        target=ANTHROPIC,
+        target=target,
         transforms=[],
         request_body={"model": "m"},
         model="m",
@@ -66,7 +72,7 @@ def one_stream(source: Any, frames: list[bytes], mode: str) -> int:
 MODES = ("off", "text", "all")
 
 
-def measure(source: Any, frames: list[bytes], runs: int) -> dict[str, float]:
+def measure(source: Any, target: Any, frames: list[bytes], runs: int) -> dict[str, float]:
     """Median CPU µs per stream for each mode over ``runs`` batches of 200 streams, the modes
     interleaved batch by batch so a busy machine slows them alike."""
     per_stream: dict[str, list[float]] = {m: [] for m in MODES}
@@ -74,7 +80,7 @@ def measure(source: Any, frames: list[bytes], runs: int) -> dict[str, float]:
         for mode in MODES:
             start = time.process_time_ns()
             for _ in range(200):
-                one_stream(source, frames, mode)
+                one_stream(source, target, frames, mode)
             per_stream[mode].append((time.process_time_ns() - start) / 200 / 1000)
     return {m: statistics.median(v) for m, v in per_stream.items()}
 
@@ -84,11 +90,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
-    for name, (source, frames) in answers().items():
-        sizes = {one_stream(source, frames, m) for m in MODES}
+    for name, (source, target, frames) in answers().items():
+        sizes = {one_stream(source, target, frames, m) for m in MODES}
         assert len(sizes) == 1, f"{name}: the client bytes differ between modes"
-        measure(source, frames, 1)
-        results[name] = measure(source, frames, args.runs)
+        measure(source, target, frames, 1)
+        results[name] = measure(source, target, frames, args.runs)
     head = ("stream (40 events)", "off µs", "text µs", "all µs", "+text", "+all")
     print(f"{head[0]:34} {head[1]:>9} {head[2]:>9} {head[3]:>9} {head[4]:>7} {head[5]:>7}")
     for name, r in results.items():
