@@ -45,9 +45,9 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def _image_block(part: dict[str, Any]) -> Block:
-    image = part.get("image_url")
-    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+def image_block_of_url(url: str) -> Block:
+    """The internal ``image`` block of an OpenAI image URL: a ``data:`` URL's base64 inline,
+    any other URL by reference (Chat and Responses carry images alike)."""
     if url.startswith("data:") and ";base64," in url:
         media_type, _, data = url[5:].partition(";base64,")
         return {
@@ -55,6 +55,12 @@ def _image_block(part: dict[str, Any]) -> Block:
             "source": {"type": "base64", "media_type": media_type, "data": data},
         }
     return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _image_block(part: dict[str, Any]) -> Block:
+    image = part.get("image_url")
+    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+    return image_block_of_url(url)
 
 
 def _user_blocks(content: Any) -> list[Block]:

@@ -11,6 +11,7 @@ from coderouter.wire import check
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
 from coderouter.wire.openai_chat.requests import (
     check_json_schema,
+    image_block_of_url,
     keyword_choice_in,
     output_format_in,
 )
@@ -167,13 +168,7 @@ def _image_block(part: dict[str, Any]) -> Block | None:
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str) or not url:
         return None
-    if url.startswith("data:") and ";base64," in url:
-        media_type, _, data = url[5:].partition(";base64,")
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data},
-        }
-    return {"type": "image", "source": {"type": "url", "url": url}}
+    return image_block_of_url(url)
 
 
 def _part_block(part: Any, request: Request) -> Block | None:
