@@ -28,6 +28,7 @@ __all__ = [
     "req_str",
     "str_item",
     "text_problem",
+    "tool_choice_object",
     "where",
 ]
 
@@ -139,6 +140,17 @@ def model_and_stream(body: dict[str, Any]) -> None:
         raise ValueError("'model' must be a string")
     if "stream" in body and not isinstance(body["stream"], bool | None):
         raise ValueError("'stream' must be a boolean")
+
+
+def tool_choice_object(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The OpenAI formats' ``tool_choice`` when it is an object; ``None`` when it is absent or a
+    keyword string. Anything else fails."""
+    choice = body.get("tool_choice")
+    if choice is None or isinstance(choice, str):
+        return None
+    if not isinstance(choice, dict):
+        fail("tool_choice", "a string or an object", choice)
+    return choice
 
 
 def object_with_type(value: Any, path: str) -> dict[str, Any]:

@@ -210,12 +210,9 @@ def _check_function(function: dict[str, Any], path: str) -> None:
 
 
 def _check_tool_choice(body: dict[str, Any]) -> None:
-    choice = body.get("tool_choice")
-    if choice is None or isinstance(choice, str):
-        return
-    if not isinstance(choice, dict):
-        check.fail("tool_choice", "a string or an object", choice)
-    check.opt_object(choice, "function", "tool_choice", _check_function)
+    choice = check.tool_choice_object(body)
+    if choice is not None:
+        check.opt_object(choice, "function", "tool_choice", _check_function)
 
 
 def _check_response_format(fmt: dict[str, Any], path: str) -> None:

@@ -118,13 +118,10 @@ def _check_inner_tool(value: Any, path: str) -> None:
 
 
 def _check_tool_choice(body: dict[str, Any]) -> None:
-    choice = body.get("tool_choice")
-    if choice is None or isinstance(choice, str):
-        return
-    if not isinstance(choice, dict):
-        check.fail("tool_choice", "a string or an object", choice)
-    for key in ("type", "name", "namespace"):
-        check.opt_str(choice, key, "tool_choice")
+    choice = check.tool_choice_object(body)
+    if choice is not None:
+        for key in ("type", "name", "namespace"):
+            check.opt_str(choice, key, "tool_choice")
 
 
 def _check_format(fmt: dict[str, Any], path: str) -> None:
