@@ -15,7 +15,7 @@ from coderouter.config import Config
 from coderouter.context import AppContext
 from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
-from coderouter.plugins import load_plugins
+from coderouter.plugins import attach_plugins, load_plugins
 from coderouter.router import Router
 from coderouter.upstream import make_client
 
@@ -32,6 +32,8 @@ class _Lifespan:
             # A server may run the lifespan more than once (test clients do, per request).
             self.context.client = make_client(self.transport)
             self.context.router.upstream.client = self.context.client
+        # Again at each startup: a plugin may detach in shutdown, a server may start twice.
+        attach_plugins(self.context.pm, self.context)
         self.context.pm.hook.startup(app=self.context)
 
     async def process_shutdown(self, scope: Any, event: Any) -> None:
@@ -63,6 +65,7 @@ def create_app(
         builtin = Http1Client()
     router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
     context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
+    attach_plugins(pm, context)
     from coderouter.redact import remember
     from coderouter.resources.guard import IngressGuard
     from coderouter.security import ingress_keys

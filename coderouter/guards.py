@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from coderouter.plugins import AttachedPlugin
 
 if TYPE_CHECKING:
-    pass
+    from coderouter.types import RequestView
 
 __all__ = ["GuardPlugin", "MemoryRecords", "ProviderRecords", "remaining_s"]
 
@@ -85,7 +85,10 @@ class GuardPlugin(AttachedPlugin, Generic[R]):
             records if records is not None else MemoryRecords(type(self).Record)
         )
 
-    def guard_event(self, provider: str, profile: str, **fields: Any) -> None:
-        """Log a ``guard`` event about ``provider``."""
+    def guard_event(
+        self, provider: str, profile: str, *, request: RequestView | None = None, **fields: Any
+    ) -> None:
+        """Log a ``guard`` event about ``provider``; with ``request``, the one that caused it
+        (its ``request_id``)."""
         record = {"event": "guard", "plugin": self.name, "provider": provider}
-        self.emit({**record, **fields, "profile": profile})
+        self.emit({**record, **fields, "profile": profile}, request=request)

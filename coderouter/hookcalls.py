@@ -7,18 +7,52 @@ microseconds per hook with ten plugins, none of it needed when no implementation
 :class:`HookCalls` keeps each hook's implementations as plain functions in pluggy's call order
 and calls them in a loop. It rebuilds a hook's list whenever its registered implementations
 change, and hands a hook that has wrappers to pluggy unchanged.
+
+An exception out of an implementation becomes a :class:`PluginHookError` naming the plugin, so
+the answer to the client and the log can say whose bug it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 
-__all__ = ["HookCalls"]
+__all__ = ["HookCalls", "PluginHookError"]
 
 Call = Callable[..., Any]
+
+
+class PluginHookError(Exception):
+    """A plugin's hook implementation raised. ``plugin`` and ``hook`` say whose and which; the
+    exception it raised is ``error`` (and ``__cause__``, so a logged traceback shows it)."""
+
+    def __init__(self, plugin: str, hook: str, error: Exception) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error
+
+
+def _raise_named(hook: str, caller: pluggy.HookCaller, error: Exception) -> NoReturn:
+    """Raise ``error`` as a :class:`PluginHookError` naming the plugin whose implementation
+    it came out of (the outermost frame that runs one); unchanged when it came from none."""
+    if isinstance(error, PluginHookError):
+        raise error
+    impls = caller.get_hookimpls()
+    owners: dict[Any, str] = {}
+    for impl in impls:
+        code = getattr(impl.function, "__code__", None)
+        if code is not None:
+            owners[code] = impl.plugin_name
+    tb = error.__traceback__
+    while tb is not None:
+        owner = owners.get(tb.tb_frame.f_code)
+        if owner is not None:
+            raise PluginHookError(owner, hook, error) from error
+        tb = tb.tb_next
+    raise error
 
 
 def _bound(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> Call:
@@ -71,24 +105,30 @@ class HookCalls:
 
     def each(self, name: str, *args: Any) -> list[Any]:
         calls, caller = self._calls(name)
-        if calls is None:
-            assert caller.spec is not None
-            result: list[Any] = caller(**dict(zip(caller.spec.argnames, args, strict=True)))
-            return result
-        results = []
-        for call in calls:
-            value = call(*args)
-            if value is not None:
-                results.append(value)
-        return results
+        try:
+            if calls is None:
+                assert caller.spec is not None
+                result: list[Any] = caller(**dict(zip(caller.spec.argnames, args, strict=True)))
+                return result
+            results = []
+            for call in calls:
+                value = call(*args)
+                if value is not None:
+                    results.append(value)
+            return results
+        except Exception as exc:
+            _raise_named(name, caller, exc)
 
     def first(self, name: str, *args: Any) -> Any:
         calls, caller = self._calls(name)
-        if calls is None:
-            assert caller.spec is not None
-            return caller(**dict(zip(caller.spec.argnames, args, strict=True)))
-        for call in calls:
-            value = call(*args)
-            if value is not None:
-                return value
-        return None
+        try:
+            if calls is None:
+                assert caller.spec is not None
+                return caller(**dict(zip(caller.spec.argnames, args, strict=True)))
+            for call in calls:
+                value = call(*args)
+                if value is not None:
+                    return value
+            return None
+        except Exception as exc:
+            _raise_named(name, caller, exc)

@@ -23,12 +23,14 @@ from coderouter.config import Config, ConfigError, structure
 
 if TYPE_CHECKING:
     from coderouter.context import AppContext
+    from coderouter.types import RequestView
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "InstalledPlugin",
     "Plugin",
     "PluginError",
+    "attach_plugins",
     "describe_plugins",
     "installed_plugins",
     "load_plugins",
@@ -54,9 +56,10 @@ class Plugin:
     ``[plugins.<name>]`` into it, and each ``[profiles.<p>.plugins.<name>]`` table (merged over
     the plugin-wide one) into a per-profile instance; :meth:`config_for` picks the right one.
 
-    ``clock`` drives every timer (tests pass a fake one). Call :meth:`attach` from your
-    ``startup`` hook to adopt the app's clock (unless one was given) and let :meth:`emit`
-    write structured events into the request log.
+    ``clock`` drives every timer (tests pass a fake one). The app attaches every plugin built
+    on this class when it is built and at each startup (:meth:`attach`): the plugin adopts the
+    app's clock (unless one was given) and :meth:`emit` writes into the request log, with no
+    ``startup`` hook of the plugin's own.
     """
 
     name: str = ""
@@ -86,9 +89,12 @@ class Plugin:
     def detach(self) -> None:
         self.app = None
 
-    def emit(self, record: dict[str, Any]) -> None:
+    def emit(self, record: dict[str, Any], *, request: RequestView | None = None) -> None:
         """A structured event (``{"event": "guard", ...}``) into the JSON request log, or to
-        Python logging before the app has started."""
+        Python logging when no app is attached. With ``request``, the event carries its
+        ``request_id`` (the request log line's ``id``)."""
+        if request is not None and request.request_id:
+            record.setdefault("request_id", request.request_id)
         if self.app is not None:
             self.app.log.emit(record)
         else:
@@ -112,6 +118,15 @@ class AttachedPlugin(Plugin):
     @hookspecs.hookimpl
     def shutdown(self, app: AppContext) -> None:
         self.detach()
+
+
+def attach_plugins(pm: pluggy.PluginManager, app: Any) -> None:
+    """Give every :class:`Plugin` registered in ``pm`` the app (``AppContext``: its clock, the
+    request log :meth:`Plugin.emit` writes to). The app does it when it is built and at each
+    startup, so a plugin needs no ``startup`` hook to log events."""
+    for plugin in pm.get_plugins():
+        if isinstance(plugin, Plugin):
+            plugin.attach(app)
 
 
 @attrs.frozen

@@ -243,8 +243,9 @@ class Router:
         """Answer one client request. ``disconnected`` is set when the client goes away
         (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream."""
         wire = wire_format(ingress)
-        view = RequestView(ingress, body, headers, path)
-        trace = Trace(_request_id(), view, wire, self.clock(), disconnected=disconnected)
+        request_id = _request_id()
+        view = RequestView(ingress, body, headers, path, request_id=request_id)
+        trace = Trace(request_id, view, wire, self.clock(), disconnected=disconnected)
         try:
             trace.profile = view.profile = self.select_profile(view)
         except ProfileError as exc:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from coderouter.redact import redact
+from coderouter.wire import turns
 from coderouter.wire.model import Usage
+from coderouter.wire.turns import ToolResult
 
 if TYPE_CHECKING:
     from coderouter.config import ProviderConfig
@@ -33,6 +35,7 @@ __all__ = [
     "Result",
     "Skip",
     "StreamTransform",
+    "ToolResult",
     "UpstreamError",
     "Usage",
 ]
@@ -46,7 +49,12 @@ class RequestView:
 
     ``body`` is the decoded JSON exactly as the client sent it, in the ingress wire format. Use
     :meth:`conversation` for a format-independent view (system, messages, tools); it is decoded
-    on first use and cached, so requests nobody inspects pay nothing for it.
+    on first use and cached, so requests nobody inspects pay nothing for it. A guard usually
+    needs less: :meth:`last_user_text`, :meth:`last_tool_results` and :meth:`tool_names` read
+    it the same way whatever the ingress format.
+
+    ``request_id`` is the id the client gets in ``x-request-id`` and the request log line
+    carries as ``id``; put it in the events a plugin emits about this request.
     """
 
     ingress: Ingress
@@ -54,6 +62,7 @@ class RequestView:
     headers: Mapping[str, str]
     path: str = ""
     profile: str = ""
+    request_id: str = ""
     _conversation: Request | None = attrs.field(default=None, alias="_conversation")
     _tokens: int | None = attrs.field(default=None, alias="_tokens")
 
@@ -85,6 +94,20 @@ class RequestView:
 
             self._tokens = SHARED_COUNTER(self.conversation())
         return self._tokens
+
+    def last_user_text(self) -> str:
+        """The text of the last user message that has any (a message carrying only tool
+        results is the client, not the user); ``""`` when there is none."""
+        return turns.last_user_text(self.conversation())
+
+    def last_tool_results(self) -> list[ToolResult]:
+        """The tool results the client sends back with this turn (``tool_use_id``, the tool's
+        ``name``, ``text``, ``is_error``), in order; empty when the turn has none."""
+        return turns.last_tool_results(self.conversation())
+
+    def tool_names(self) -> list[str]:
+        """The names of the tools the client declares for this request, in its order."""
+        return turns.tool_names(self.conversation())
 
 
 @attrs.define(slots=True)

@@ -185,7 +185,9 @@ def test_plugin_exception_is_a_500_in_wire_shape_and_worker_keeps_serving(app_cl
     client = build(app_client, upstreams, ("bug", Exploding()))
     result = client.simulate_post("/v1/chat/completions", json=BODY)
     assert result.status_code == 500
-    assert result.json["error"]["message"] == "internal error in the router: RuntimeError"
+    assert result.json["error"]["message"].startswith(
+        "internal error in plugin 'bug' (filter_chain hook)"
+    )
     assert client.simulate_get("/healthz").status_code == 200
 
 

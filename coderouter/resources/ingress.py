@@ -10,6 +10,7 @@ import falcon
 import falcon.asgi
 
 from coderouter.disconnect import SCOPE_KEY
+from coderouter.hookcalls import PluginHookError
 from coderouter.resources.errors import BadRequest, write_error
 from coderouter.resources.guard import INGRESS_ROUTES, ingress_of_path
 from coderouter.router import Reply, StreamReply
@@ -146,6 +147,33 @@ def not_found_message(path: str) -> str:
     return f"{message} (routes: {', '.join(sorted(INGRESS_ROUTES))}, /v1/models, /healthz)"
 
 
+def _internal_error(req: falcon.asgi.Request, exc: Exception) -> tuple[str, dict[str, Any]]:
+    """Log ``exc`` with its traceback; the message for the client and the event's fields.
+    A plugin's exception names the plugin and its hook: the bug is theirs to report."""
+    if isinstance(exc, PluginHookError):
+        error = exc.error
+        logger.error(
+            "plugin %r failed in its %s hook on %s %s",
+            exc.plugin,
+            exc.hook,
+            req.method,
+            req.path,
+            exc_info=error,
+        )
+        message = (
+            f"internal error in plugin {exc.plugin!r} ({exc.hook} hook): "
+            f"{type(error).__name__}; the router's log has the traceback"
+        )
+        return message, {
+            "plugin": exc.plugin,
+            "hook": exc.hook,
+            "error": f"{type(error).__name__}: {error}",
+        }
+    logger.exception("unhandled error on %s %s", req.method, req.path)
+    message = f"internal error in the router: {type(exc).__name__}"
+    return message, {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def install_error_handler(app: falcon.asgi.App[Any, Any], context: AppContext) -> None:
     """Falcon's errors (404, 405, 413 ...) in the client's wire format; any unexpected
     exception becomes a 500 in that format too, and the worker lives."""
@@ -169,17 +197,10 @@ def install_error_handler(app: falcon.asgi.App[Any, Any], context: AppContext) -
             )
             resp.set_headers(exc.headers or {})
             return
-        logger.exception("unhandled error on %s %s", req.method, req.path)
-        context.log.emit(
-            {"event": "internal_error", "path": req.path, "error": f"{type(exc).__name__}: {exc}"}
-        )
-        write_error(
-            resp,
-            getattr(req.context, "ingress", None) or ingress_of_path(req.path),
-            500,
-            "api_error",
-            f"internal error in the router: {type(exc).__name__}",
-        )
+        message, fields = _internal_error(req, exc)
+        context.log.emit({"event": "internal_error", "path": req.path, **fields})
+        ingress = getattr(req.context, "ingress", None) or ingress_of_path(req.path)
+        write_error(resp, ingress, 500, "api_error", message)
 
     # Falcon's own handler for HTTPError is more specific than one for Exception.
     app.add_error_handler(falcon.HTTPError, handle)

@@ -133,7 +133,12 @@ class AdaptivePlugin(AttachedPlugin):
         return ""
 
     def _settle(
-        self, key: tuple[str, Measure, str], verdict: str, now: float, config: AdaptiveConfig
+        self,
+        key: tuple[str, Measure, str],
+        verdict: str,
+        now: float,
+        config: AdaptiveConfig,
+        request: RequestView,
     ) -> Standing:
         standing = self.standings.setdefault(key, Standing())
         wanted = bool(verdict)
@@ -158,7 +163,8 @@ class AdaptivePlugin(AttachedPlugin):
                 "measure": measure,
                 "demoted": wanted,
                 "reason": verdict or "back in its place",
-            }
+            },
+            request=request,
         )
         return standing
 
@@ -190,7 +196,7 @@ class AdaptivePlugin(AttachedPlugin):
                 standing = standings.get(key)
                 if standing is None or not standing.demoted:
                     continue  # in its place and staying there: nothing to settle
-            standing = self._settle(key, verdict, now, config)
+            standing = self._settle(key, verdict, now, config, request)
             if standing.demoted:
                 demoted.append((name, standing.reason))
         for name, reason in reversed(demoted):

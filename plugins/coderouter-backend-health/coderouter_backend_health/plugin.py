@@ -94,7 +94,11 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
         attempt.scratch[NAME] = {"trial": True}
         attempt.log_fields["health_trial"] = True
         self.guard_event(
-            attempt.provider.name, attempt.profile, circuit="half_open", trial="started"
+            attempt.provider.name,
+            attempt.profile,
+            request=attempt.request,
+            circuit="half_open",
+            trial="started",
         )
         return None
 
@@ -123,6 +127,7 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
             self.guard_event(
                 attempt.provider.name,
                 attempt.profile,
+                request=attempt.request,
                 circuit="open",
                 trial="failed",
                 error=health.last_error,
@@ -139,7 +144,7 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
         }
         if health.failures:
             fields["error"] = health.last_error
-        self.guard_event(attempt.provider.name, attempt.profile, **fields)
+        self.guard_event(attempt.provider.name, attempt.profile, request=attempt.request, **fields)
 
     # --- state ---------------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class MemoryPressurePlugin(GuardPlugin[Pressure]):
         fields["error"] = pressure.error
         if config.action == "skip":
             fields["cooldown_s"] = config.cooldown_s
-        self.guard_event(attempt.provider.name, attempt.profile, **fields)
+        self.guard_event(attempt.provider.name, attempt.profile, request=attempt.request, **fields)
 
     # --- the chain -----------------------------------------------------------------------------
 

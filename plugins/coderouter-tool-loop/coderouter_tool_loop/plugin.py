@@ -98,7 +98,8 @@ class ToolLoopPlugin(AttachedPlugin):
                 "count": loop.count,
                 "profile": draft.request.profile,
                 "ingress": draft.request.ingress,
-            }
+            },
+            request=draft.request,
         )
 
     # --- state ---------------------------------------------------------------------------------

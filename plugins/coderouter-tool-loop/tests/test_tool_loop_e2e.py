@@ -53,12 +53,13 @@ def test_warn_forwards_the_request_and_logs_a_guard_event(
     router_process: Any, fake_upstream: FakeUpstream
 ) -> None:
     proc = router_process(builder(fake_upstream))
-    reply = sdk(proc.url).chat.completions.create(model="m", messages=history(3))
-    assert reply.choices[0].message.content == "hello"
+    raw = sdk(proc.url).chat.completions.with_raw_response.create(model="m", messages=history(3))
+    assert raw.parse().choices[0].message.content == "hello"
     assert fake_upstream.count == 1
     sent = fake_upstream.requests[0].body["messages"]
     assert [m["role"] for m in sent] == ["user"] + ["assistant", "tool"] * 3
     [guard] = proc.wait_for_log(1, event="guard")
+    assert guard["request_id"] == raw.headers["x-request-id"]
     assert (guard["plugin"], guard["action"], guard["tool"], guard["count"]) == (
         "tool_loop",
         "warn",
