@@ -122,24 +122,31 @@ class Pipeline:
         # unchanged (``passes``) are relayed undecoded, and re-encoded frames keep the
         # upstream's ids and fields (the encoder follows the decoder).
         self._passes: tuple[Callable[[bytes], bool], ...] | None = None
+        # Translating: a chunk that only adds text (and that every transform would leave
+        # unchanged) is carried over as the JSON string the upstream wrote, without decoding
+        # and re-encoding it.
+        self._literal: tuple[Callable[[bytes], Any], Callable[[int, bytes], Any]] | None = None
+        self._literal_checks: tuple[Callable[[bytes], bool], ...] = ()
         if encoder is None and not self.relay:
             encoder = target.stream_encoder(model=model, request_body=request_body)
+            found = [getattr(t, "passes", None) for t in transforms]
+            checks = (
+                tuple(c for c in found if c is not None)
+                if holder is None and all(c is not None for c in found)
+                else None
+            )
             if source.name == target.name:
                 follow = getattr(encoder, "follow", None)
                 if follow is not None:
                     follow(self.decoder)
-                checks = [getattr(t, "passes", None) for t in transforms]
-                if holder is None and all(c is not None for c in checks):
-                    self._passes = tuple(c for c in checks if c is not None)
+                self._passes = checks
+            elif checks is not None:
+                find = getattr(self.decoder, "text_literal", None)
+                make = getattr(encoder, "text_literal", None)
+                if find is not None and make is not None:
+                    self._literal = (find, make)
+                    self._literal_checks = checks
         self.encoder: StreamEncoder | None = encoder
-        # Translating with nothing in between: a chunk that only adds text is carried over as
-        # the JSON string the upstream wrote, without decoding and re-encoding it.
-        self._literal: tuple[Callable[[bytes], Any], Callable[[int, bytes], Any]] | None = None
-        if not self.relay and not transforms and holder is None and encoder is not None:
-            find = getattr(self.decoder, "text_literal", None)
-            make = getattr(encoder, "text_literal", None)
-            if find is not None and make is not None and source.name != target.name:
-                self._literal = (find, make)
         self.holder = holder
         self.hold_errors = False
         self.committed = False
@@ -195,12 +202,18 @@ class Pipeline:
         holder = self.holder
         passes = self._passes
         literal = self._literal
+        literal_checks = self._literal_checks
         try:
             raws = self.parser.feed_raw(chunk)
         except SSEError as exc:
             raise UpstreamError("bad_response", str(exc), committed=self.committed) from None
         for raw in raws:
-            if literal is not None and self.committed and skippable(raw):
+            if (
+                literal is not None
+                and self.committed
+                and skippable(raw)
+                and (not literal_checks or _all_pass(literal_checks, raw))
+            ):
                 found = literal[0](raw)
                 data = None if found is None else literal[1](*found)
                 if data is not None:
