@@ -34,4 +34,7 @@ class AppContext:
     clock: Callable[[], float]
     client: httpx.AsyncClient
     started_at: float = attrs.Factory(time.time)
+    pages: dict[str, str] = attrs.Factory(dict)
+    """Pages for people that plugins serve (``{"dashboard": "/dashboard"}``), set in
+    ``register_routes``; ``GET /`` links them."""
     state: dict[str, Any] = attrs.Factory(dict)

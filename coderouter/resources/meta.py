@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,33 @@ if TYPE_CHECKING:
 __all__ = ["HealthResource", "ModelsResource", "PluginsResource", "RootResource"]
 
 
+ENDPOINTS = (
+    "/v1/messages",
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/models",
+    "/healthz",
+    "/-/plugins",
+)
+
+
+def _root_page(pages: dict[str, str]) -> str:
+    """What a browser opening the router's address sees: the pages, then the endpoints."""
+    links = "".join(
+        f'<li><a href="{html.escape(path)}">{html.escape(name)}</a></li>'
+        for name, path in pages.items()
+    )
+    if not links:
+        links = "<li>no pages (enable the metrics plugin for the dashboard)</li>"
+    endpoints = "".join(f"<li><code>{path}</code></li>" for path in ENDPOINTS)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>CodeRouter</title>'
+        "</head><body><h1>CodeRouter " + html.escape(version()) + "</h1>"
+        f"<h2>Pages</h2><ul>{links}</ul><h2>API endpoints</h2><ul>{endpoints}</ul>"
+        "</body></html>"
+    )
+
+
 class RootResource:
     """``HEAD /`` is Claude Code's pre-connect; ``GET /`` says what this is."""
 
@@ -23,17 +51,16 @@ class RootResource:
         self.context = context
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        pages = dict(self.context.pages)
+        if req.client_prefers(["application/json", "text/html"]) == "text/html":
+            resp.content_type = "text/html; charset=utf-8"
+            resp.text = _root_page(pages)
+            return
         resp.media = {
             "name": "coderouter",
             "version": version(),
-            "endpoints": [
-                "/v1/messages",
-                "/v1/chat/completions",
-                "/v1/responses",
-                "/v1/models",
-                "/healthz",
-                "/-/plugins",
-            ],
+            "endpoints": list(ENDPOINTS),
+            "pages": pages,
         }
 
     async def on_head(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:

@@ -114,6 +114,7 @@ class MetricsPlugin(Plugin):
         app.add_route("/metrics", MetricsResource(self))
         app.add_route("/metrics.json", MetricsJSONResource(self))
         app.add_route("/dashboard", DashboardResource(self, page))
+        context.pages["dashboard"] = "/dashboard"
 
     @hookimpl
     def startup(self, app: AppContext) -> None:

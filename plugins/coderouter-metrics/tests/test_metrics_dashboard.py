@@ -1,19 +1,22 @@
 """The dashboard page in real headless Chromium, against a running router with traffic.
 
 The page records script errors into ``<pre id="js-errors">`` and sets ``data-ready`` on
-``<body>`` after its first successful refresh, so the DOM dumped by Chromium shows both. A
-screenshot is saved under ``test-artifacts/`` in the repository root.
+``<body>`` once it has rendered a document (``data-first-paint="inline"`` when that was the one
+the server put in the page). The screenshot is saved in the test's tmp dir.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -22,14 +25,6 @@ from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_stream
 CHROMIUM = "/usr/bin/chromium"
 MESSAGES = [{"role": "user", "content": "hi"}]
 INSTALL_TIMEOUT_S = 1200
-
-
-def repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "coderouter" / "hookspecs.py").is_file():
-            return parent
-    return Path.cwd()
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +121,8 @@ def test_dashboard_renders_providers_and_events_without_script_errors(
     chromium: str, router_process: Any, fake_upstreams: Any, tmp_path: Path
 ) -> None:
     cloud, flaky, local = fake_upstreams(), fake_upstreams(), fake_upstreams()
-    flaky.script(Answer.error(500, "boom"))
+    # Three failures in a row: backend_health calls flaky degraded, then healthy again.
+    flaky.script(*[Answer.error(500, "boom")] * 3)
     builder = (
         ConfigBuilder()
         .provider("cloud", cloud, paid=True)
@@ -134,6 +130,7 @@ def test_dashboard_renders_providers_and_events_without_script_errors(
         .provider("local", local)
         .profile("default", ["cloud", "flaky", "local"])
         .router(state_dir=str(tmp_path / "state"))
+        .plugin("backend_health")
         .plugin("metrics")
     )
     proc = router_process(builder, workers=2)
@@ -144,14 +141,33 @@ def test_dashboard_renders_providers_and_events_without_script_errors(
     list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
     assert len(proc.wait_for_log(5)) == 5
 
+    assert httpx.get(proc.url + "/").json()["pages"] == {"dashboard": "/dashboard"}
+    front = httpx.get(proc.url + "/", headers={"accept": "text/html"})
+    assert front.headers["content-type"].startswith("text/html")
+    assert '<a href="/dashboard">dashboard</a>' in front.text
+
+    # The first document is in the page itself: the first paint has the numbers.
+    page = httpx.get(proc.url + "/dashboard").text
+    inline = re.search(r'<script id="first-snapshot" type="application/json">(.*?)</script>', page)
+    assert inline is not None
+    first = json.loads(inline.group(1))
+    assert [p["name"] for p in first["providers"]] == ["cloud", "flaky", "local"]
+    assert "<b>" not in inline.group(1), "a reason could close the script element"
+
     dom = Dom(run_chromium(chromium, tmp_path / "profile", proc.url + "/dashboard", "--dump-dom"))
     assert dom.by_id("js-errors")["text"].strip() == ""
     assert dom.find("body", data_ready="1"), "the first refresh did not complete"
+    assert dom.find("body", data_first_paint="inline")
     assert dom.by_id("status")["text"] == "live"
     rows = {e["attrs"]["data-provider"]: e for e in dom.find("tr") if "data-provider" in e["attrs"]}
     assert list(rows) == ["cloud", "flaky", "local"]
     assert "paid" in rows["cloud"]["text"] and "skipped" in rows["cloud"]["text"]
     assert rows["flaky"]["attrs"]["class"] == "serving"
+    assert "2 ok, 3 failed" in rows["flaky"]["text"]
+    assert "3 ok, 0 failed" in rows["local"]["text"]
+    assert "none yet" in rows["cloud"]["text"]
+    tags = {e["text"] for e in dom.find("span") if "data-tag" in e["attrs"]}
+    assert "request · fallback" in tags and "guard · backend_health" in tags
     events = dom.find("li", data_event="request")
     assert len(events) == 5
     assert "flaky failed: HTTP 500" in " ".join(e["text"] for e in events)
@@ -161,10 +177,7 @@ def test_dashboard_renders_providers_and_events_without_script_errors(
     assert "paid provider; allow_paid is off" in dom.by_id("gate-skips")["text"]
     assert dom.find("polyline", **{"class": "line"})
 
-    artefacts = repo_root() / "test-artifacts"
-    artefacts.mkdir(exist_ok=True)
-    shot = artefacts / "metrics-dashboard.png"
-    shot.unlink(missing_ok=True)
+    shot = tmp_path / "metrics-dashboard.png"
     run_chromium(
         chromium,
         tmp_path / "profile",
