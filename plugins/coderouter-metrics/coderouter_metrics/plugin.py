@@ -308,9 +308,20 @@ class MetricsPlugin(Plugin):
 
     async def collect(self) -> Aggregate:
         """Every worker's values summed (this worker's live, the others' from their files)."""
+        seq = self._next_seq()
         own = self.snapshot()
-        return await asyncio.to_thread(
-            aggregate,
+        return await asyncio.to_thread(self._publish_and_aggregate, own, seq)
+
+    def _publish_and_aggregate(self, own: dict[str, Any], seq: int) -> Aggregate:
+        # The values a scrape reports for this worker are on disk before it reads the other
+        # files, so a later scrape answered by another worker reads at least these values:
+        # each worker's share, and so every counter, never goes backwards between scrapes.
+        if self.shared is not None:
+            try:
+                self._write_snapshot(encode(own), seq)
+            except Exception:
+                self._failed("writing the snapshot before a scrape")
+        return aggregate(
             own,
             self.shared,
             self.new_store,

@@ -329,3 +329,78 @@ def test_a_resumed_stream_is_a_success_and_counted_as_a_resume(
     assert series(found, "coderouter_requests", "provider", "outcome") == {
         ("local", "success"): 1.0
     }
+
+
+def counter_samples(found: dict[str, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of every counter and histogram, keyed by sample name and labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in found.values()
+        if family.type in ("counter", "histogram")
+        for s in family.samples
+    }
+
+
+def test_counters_never_go_backwards_across_workers_right_after_a_burst(
+    router_process: Any, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    # A long snapshot interval keeps each worker's file behind its live counts for a while
+    # after the burst: exactly when scrapes answered by different workers used to disagree.
+    builder = (
+        ConfigBuilder()
+        .provider("local", fake_upstream)
+        .profile("default", ["local"])
+        .router(state_dir=str(tmp_path / "state"))
+        .plugin("metrics", snapshot_interval_s=3.0)
+    )
+    proc = router_process(builder, workers=2)
+    body = {"model": "m", "messages": MESSAGES}
+
+    def one(_: int) -> None:
+        response = httpx.post(
+            proc.url + "/v1/chat/completions",
+            json=body,
+            headers={"connection": "close"},
+            timeout=30,
+        )
+        assert response.status_code == 200
+
+    busy: set[int] = set()
+
+    def both_busy() -> bool:
+        doc = httpx.get(proc.url + "/metrics.json", headers={"connection": "close"}).json()
+        busy.update(w["pid"] for w in doc["workers"] if w["requests"] > 0)
+        return len(busy) == 2
+
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while sent < 400 and not both_busy():
+            sent += len(list(pool.map(one, range(16))))
+        assert len(busy) == 2, "one worker answered every request"
+        sent += len(list(pool.map(one, range(48))))
+
+    def total(found: dict[str, Any]) -> float:
+        return sum(series(found, "coderouter_requests", "outcome").values())
+
+    seen: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    workers: set[str] = set()
+    totals: list[float] = []
+
+    def scrape_and_compare() -> bool:
+        worker, found = scrape(proc.url)
+        workers.add(worker)
+        samples = counter_samples(found)
+        for key, before in seen.items():
+            assert samples.get(key, 0.0) >= before, (
+                f"{key} went from {before} to {samples.get(key)}"
+            )
+        seen.update(samples)
+        totals.append(total(found))
+        return totals[-1] == sent and len(workers) == 2
+
+    for _ in range(100):
+        scrape_and_compare()
+    assert wait_until(scrape_and_compare), f"totals {totals[-5:]} never reached {sent}"
+    assert len(workers) == 2, "one worker answered every scrape"
+    assert totals == sorted(totals)
+    assert len(proc.wait_for_log(sent)) == sent
