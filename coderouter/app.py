@@ -17,6 +17,7 @@ from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.plugins import attach_plugins, load_plugins
 from coderouter.router import Router
+from coderouter.state import build_store
 from coderouter.upstream import make_client
 
 __all__ = ["AppContext", "create_app"]
@@ -35,9 +36,12 @@ class _Lifespan:
         # Again at each startup: a plugin may detach in shutdown, a server may start twice.
         attach_plugins(self.context.pm, self.context)
         self.context.pm.hook.startup(app=self.context)
+        # After the plugins' startup: the store reads the namespaces they asked for.
+        await self.context.store.start()
 
     async def process_shutdown(self, scope: Any, event: Any) -> None:
         self.context.pm.hook.shutdown(app=self.context)
+        await self.context.store.stop()
         await self.context.client.aclose()
         builtin = self.context.router.upstream.builtin
         if builtin is not None:
@@ -64,7 +68,10 @@ def create_app(
     if transport is None and config.router.http_client == "builtin":
         builtin = Http1Client()
     router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
-    context = AppContext(config=config, pm=pm, router=router, log=log, clock=clock, client=client)
+    store = build_store(config, clock=clock, log=log)
+    context = AppContext(
+        config=config, pm=pm, router=router, log=log, clock=clock, client=client, store=store
+    )
     attach_plugins(pm, context)
     from coderouter.redact import remember
     from coderouter.resources.guard import IngressGuard

@@ -163,6 +163,19 @@ def deadlines_for(provider: ProviderConfig, profile: ProfileConfig | None) -> De
     )
 
 
+STATE_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+@attrs.frozen
+class StateConfig:
+    """``[state]``: where plugins keep state that several hosts may share."""
+
+    backend: Literal["embedded", "redis"] = "embedded"
+    url: str = ""
+    prefix: str = "coderouter:"
+    on_outage: Literal["closed", "open"] = "closed"
+
+
 @attrs.frozen
 class PluginsConfig:
     enabled: list[str] = attrs.Factory(list)
@@ -176,6 +189,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     router: RouterConfig = RouterConfig()
     plugins: PluginsConfig = PluginsConfig()
+    state: StateConfig = StateConfig()
     source: str = "<built-in default>"
 
     def provider(self, name: str) -> ProviderConfig:
@@ -371,7 +385,7 @@ def _table(raw: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
 
 def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
     """Build a :class:`Config` from a TOML document already parsed into ``raw``."""
-    known = {"server", "router", "plugins", "providers", "profiles"}
+    known = {"server", "router", "plugins", "providers", "profiles", "state"}
     for key in raw:
         if key not in known:
             raise ConfigError(
@@ -415,6 +429,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
             _table(raw, "router", source), RouterConfig, source=source, prefix="router"
         ),
         plugins=PluginsConfig(enabled=list(enabled), settings=plugins_raw),
+        state=structure(_table(raw, "state", source), StateConfig, source=source, prefix="state"),
         source=source,
     )
     validate(config)
@@ -423,7 +438,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
 
 def validate(config: Config) -> None:
     """Cross-references the type system cannot check: names, kinds, URLs."""
-    errors = _provider_errors(config) + _profile_errors(config)
+    errors = _provider_errors(config) + _profile_errors(config) + _state_errors(config.state)
     if config.server.max_body_bytes < 1024:
         errors.append("server.max_body_bytes: must be at least 1024")
     if config.server.workers < 1:
@@ -432,6 +447,24 @@ def validate(config: Config) -> None:
         errors.append(f"server.port: must be between 1 and 65535, got {config.server.port}")
     if errors:
         raise ConfigError("\n".join(f"config error in {config.source}: {e}" for e in errors))
+
+
+def _state_errors(state: StateConfig) -> list[str]:
+    if state.backend != "redis":
+        return []
+    schemes = ", ".join(f"{s}://" for s in STATE_URL_SCHEMES)
+    if not state.url:
+        return [
+            'state.url: required when state.backend is "redis" '
+            f"(for example redis://127.0.0.1:6379/0; schemes: {schemes})"
+        ]
+    scheme = state.url.partition("://")[0] if "://" in state.url else ""
+    errors = []
+    if scheme not in STATE_URL_SCHEMES:
+        errors.append(f"state.url: unknown scheme in {state.url!r} (valid: {schemes})")
+    if not state.prefix:
+        errors.append('state.prefix: must not be empty (the default is "coderouter:")')
+    return errors
 
 
 def _provider_errors(config: Config) -> list[str]:

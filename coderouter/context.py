@@ -14,6 +14,8 @@ import attrs
 import httpx
 import pluggy
 
+from coderouter.state import EmbeddedStore, StateStore
+
 if TYPE_CHECKING:
     from coderouter.config import Config
     from coderouter.log import RequestLog
@@ -25,7 +27,8 @@ __all__ = ["AppContext"]
 @attrs.define
 class AppContext:
     """What plugins get in ``startup``/``shutdown``/``register_routes``: the config, the
-    plugin manager, the worker's upstream client, the router and the request log."""
+    plugin manager, the worker's upstream client, the router, the request log and the state
+    store (``[state]``) that guards keep their per-provider records in."""
 
     config: Config
     pm: pluggy.PluginManager
@@ -38,3 +41,4 @@ class AppContext:
     """Pages for people that plugins serve (``{"dashboard": "/dashboard"}``), set in
     ``register_routes``; ``GET /`` links them."""
     state: dict[str, Any] = attrs.Factory(dict)
+    store: StateStore = attrs.Factory(EmbeddedStore)

@@ -1,62 +1,30 @@
 """The shared skeleton of plugins that guard providers: a record per provider, kept in a store,
 and the structured ``guard`` events they log.
 
-A guard keeps what it has seen of each provider (failures, a cooldown, a circuit) in a
-:class:`ProviderRecords` store. :class:`MemoryRecords` keeps them per worker process; a store
-shared between workers implements the same four methods, so a guard never changes to use it.
-A guard reads a record, changes it, and calls :meth:`ProviderRecords.save`, which a shared
-store needs and the in-memory one ignores.
+A guard keeps what it has seen of each provider (failures, a cooldown, a circuit) in
+:class:`ProviderRecords`. It starts with :class:`MemoryRecords` (this worker's memory); at
+``startup`` it takes the records of the app's state store (``app.store``), which are the same
+memory records with the embedded store, and records shared between hosts with Redis. A guard
+reads a record, changes it, and calls :meth:`ProviderRecords.save`, which a shared store needs
+and the in-memory one ignores. Fields holding clock readings are declared with
+:func:`clock_field`, so a shared store can carry them between hosts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from coderouter.plugins import AttachedPlugin
+from coderouter.state import MemoryRecords, ProviderRecords, clock_field
 
 if TYPE_CHECKING:
+    from coderouter.context import AppContext
     from coderouter.types import RequestView
 
-__all__ = ["GuardPlugin", "MemoryRecords", "ProviderRecords", "remaining_s"]
+__all__ = ["GuardPlugin", "MemoryRecords", "ProviderRecords", "clock_field", "remaining_s"]
 
 R = TypeVar("R")
-
-
-class ProviderRecords(Protocol[R]):
-    """Where a guard keeps one record per provider."""
-
-    scope: str
-    """Said in ``describe_state``: how far the records are shared."""
-
-    def get(self, provider: str) -> R | None: ...
-
-    def record(self, provider: str) -> R:
-        """The provider's record, created empty when there is none yet."""
-        ...
-
-    def save(self, provider: str, record: R) -> None: ...
-
-    def __iter__(self) -> Iterator[str]: ...
-
-
-class MemoryRecords(dict[str, R]):
-    """Records in this worker's memory, by provider name."""
-
-    scope = "per worker process, in memory"
-
-    def __init__(self, new: Callable[[], R]) -> None:
-        super().__init__()
-        self._new = new
-
-    def record(self, provider: str) -> R:
-        found = self.get(provider)
-        if found is None:
-            found = self[provider] = self._new()
-        return found
-
-    def save(self, provider: str, record: R) -> None:
-        self[provider] = record
 
 
 def remaining_s(since: float | None, length_s: float, now: float) -> float:
@@ -81,9 +49,20 @@ class GuardPlugin(AttachedPlugin, Generic[R]):
         records: ProviderRecords[R] | None = None,
     ) -> None:
         super().__init__(config, profile_configs, clock=clock)
-        self.records: ProviderRecords[R] = (
-            records if records is not None else MemoryRecords(type(self).Record)
-        )
+        self._given = records is not None
+        self._local: MemoryRecords[R] = MemoryRecords(type(self).Record)
+        self.records: ProviderRecords[R] = records if records is not None else self._local
+
+    def attach(self, app: AppContext) -> None:
+        """Also take the records from the app's state store (unless records were given)."""
+        super().attach(app)
+        if not self._given:
+            self.records = app.store.records(self.name, self._local)
+
+    def detach(self) -> None:
+        super().detach()
+        if not self._given:
+            self.records = self._local
 
     def guard_event(
         self, provider: str, profile: str, *, request: RequestView | None = None, **fields: Any

@@ -17,6 +17,7 @@ from coderouter.config import (
     ProviderConfig,
     RouterConfig,
     ServerConfig,
+    StateConfig,
     load_config,
     parse_config,
 )
@@ -40,7 +41,9 @@ def test_hook_is_documented(hook: str) -> None:
     assert getattr(hookspecs, hook).__doc__, f"hookspecs.{hook} has no docstring"
 
 
-@pytest.mark.parametrize("cls", [ServerConfig, RouterConfig, ProviderConfig, ProfileConfig])
+@pytest.mark.parametrize(
+    "cls", [ServerConfig, RouterConfig, ProviderConfig, ProfileConfig, StateConfig]
+)
 def test_every_config_key_is_documented(cls: type) -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
     for field in attrs.fields(cls):

@@ -133,4 +133,5 @@ class PluginsResource:
         info = describe_plugins(self.context.pm, self.context.config)
         info["state"] = plugin_states(self.context.pm)
         info["cooldowns"] = self.context.router.cooldowns.describe()
+        info["store"] = self.context.store.describe()
         resp.media = info

@@ -15,6 +15,9 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   :func:`chat_image_question`, :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
 * :func:`chat_headers` — the response headers of one Chat request through an openai SDK client
   (a streamed answer read to its end first).
+* :class:`RedisServer` — a real ``redis-server`` on a free loopback port with a temp dir
+  (:func:`ensure_redis_server` installs Debian's package when it is missing); ``stop()`` and
+  ``start()`` take it away and bring it back on the same port.
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
 * plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
@@ -28,7 +31,8 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   (llama-cpp-python with Gemma 3 270M) as a process; built once into a cache outside the clone
   (:mod:`coderouter.testing.llama`).
 * fixtures: ``fake_upstream``, ``fake_upstreams`` (a factory), ``raw_upstreams`` (a factory),
-  ``config_builder``, ``plugin_manager`` (fresh, nothing auto-loaded), ``router_process``
+  ``config_builder``, ``redis_server``, ``plugin_manager`` (fresh, nothing auto-loaded),
+  ``router_process``
   (a factory), ``app_client`` (a factory for in-process Falcon test clients), ``llama_server``
   (session-scoped factory: ``llama_server(n_ctx=2048)`` returns a running
   :class:`~coderouter.testing.llama.LlamaServer`, one per ``n_ctx``; its ``base_url`` is what a
@@ -67,6 +71,7 @@ from coderouter.testing.harness import (
     start_plugin,
 )
 from coderouter.testing.raw import RawPeer, RawUpstream, raw_response
+from coderouter.testing.redis_server import RedisServer, ensure_redis_server
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import Answer, FakeUpstream, RecordedRequest, free_port
 
@@ -79,6 +84,7 @@ __all__ = [
     "RawPeer",
     "RawUpstream",
     "RecordedRequest",
+    "RedisServer",
     "RouterProcess",
     "anthropic_image",
     "anthropic_image_question",
@@ -93,6 +99,7 @@ __all__ = [
     "chat_stream",
     "chat_tool",
     "config_error",
+    "ensure_redis_server",
     "free_port",
     "raw_response",
     "readme_config",

@@ -17,6 +17,7 @@ import pluggy
 from coderouter.config import Config, ConfigError, parse_config
 from coderouter.log import RequestLog
 from coderouter.plugins import Plugin, load_plugins
+from coderouter.state import EmbeddedStore
 from coderouter.testing.router import ConfigBuilder
 
 __all__ = [
@@ -51,13 +52,14 @@ def start_plugin(
     config: Config | None = None,
 ) -> list[dict[str, Any]]:
     """Register ``plugin`` as ``name`` in ``pm`` and run the ``startup`` hook with an app that
-    has ``clock``, ``config`` (when given) and a request log that writes nowhere. Returns the
+    has ``clock``, ``config`` (when given), the embedded state store and a request log that
+    writes nowhere. Returns the
     list every record the plugins write to that log is appended to."""
     pm.register(plugin, name=name)
     events: list[dict[str, Any]] = []
     log = RequestLog(enabled=False)
     log.listeners.append(events.append)
-    app = types.SimpleNamespace(log=log, clock=clock)
+    app = types.SimpleNamespace(log=log, clock=clock, store=EmbeddedStore())
     if config is not None:
         app.config = config
     pm.hook.startup(app=app)

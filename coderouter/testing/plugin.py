@@ -17,6 +17,7 @@ from coderouter.config import Config
 from coderouter.testing.agents import ClientInstallError, installed_clients
 from coderouter.testing.llama import LlamaServer, ensure_llama_venv, ensure_model
 from coderouter.testing.raw import RawUpstream
+from coderouter.testing.redis_server import RedisServer, ensure_redis_server
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import FakeUpstream
 
@@ -36,8 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build the llama.cpp environment before the first test runs when a selected test needs
-    it, so the build (minutes, once per machine) is not charged to one test's timeout."""
+    """Install ``redis-server`` and build the llama.cpp environment before the first test runs
+    when a selected test needs them, so the install or build (minutes, once per machine) is
+    not charged to one test's timeout."""
+    if any("redis_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        try:
+            ensure_redis_server()
+        except RuntimeError as exc:
+            raise pytest.UsageError(f"the redis_server fixture needs redis-server: {exc}") from exc
     if not any(item.get_closest_marker(REAL_BACKEND) for item in session.items):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -124,6 +131,18 @@ def router_process(tmp_path: Path) -> Iterator[Any]:
     yield start
     for process in processes:
         process.stop(signal.SIGINT)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port (apt-get installs it when missing),
+    stopped and its temp dir removed after the test."""
+    try:
+        server = RedisServer()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.close()
 
 
 @pytest.fixture

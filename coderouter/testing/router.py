@@ -73,6 +73,11 @@ class ConfigBuilder:
         self.data["server"].update(settings)
         return self
 
+    def state(self, **settings: Any) -> ConfigBuilder:
+        """``[state]`` settings (``backend="redis", url=...``)."""
+        self.data.setdefault("state", {}).update(settings)
+        return self
+
     def raw(self) -> dict[str, Any]:
         data = json.loads(json.dumps(self.data))
         if not data["router"].get("default_profile") and data["profiles"]:

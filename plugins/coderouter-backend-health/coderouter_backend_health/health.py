@@ -12,6 +12,8 @@ from typing import Literal
 
 import attrs
 
+from coderouter.guards import clock_field
+
 __all__ = ["DEGRADED", "HEALTHY", "UNHEALTHY", "Circuit", "ProviderHealth", "state_of"]
 
 HEALTHY = "healthy"
@@ -37,10 +39,10 @@ class ProviderHealth:
     """Consecutive failures since the last success."""
     total_failures: int = 0
     total_successes: int = 0
-    last_failure_at: float | None = None
-    last_success_at: float | None = None
+    last_failure_at: float | None = clock_field()
+    last_success_at: float | None = clock_field()
     last_error: str = ""
-    trial_since: float | None = None
+    trial_since: float | None = clock_field()
     trial_lease_s: float = 0.0
 
     def state(self, threshold: int) -> str:

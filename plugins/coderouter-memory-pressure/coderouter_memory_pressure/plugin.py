@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from coderouter import hookimpl
-from coderouter.guards import GuardPlugin, ProviderRecords, remaining_s
+from coderouter.guards import GuardPlugin, ProviderRecords, clock_field, remaining_s
 from coderouter.types import Attempt, Chain, RequestView, Skip, UpstreamError
 from coderouter_memory_pressure.config import MemoryPressureConfig
 from coderouter_memory_pressure.phrases import find_oom
@@ -22,7 +22,7 @@ class Pressure:
     """Out-of-memory failures one worker has seen from one provider."""
 
     count: int = 0
-    last_at: float | None = None
+    last_at: float | None = clock_field()
     phrase: str = ""
     error: str = ""
 

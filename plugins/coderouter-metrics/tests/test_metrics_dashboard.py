@@ -8,7 +8,6 @@ the server put in the page). The screenshot is saved in the test's tmp dir.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -21,38 +20,19 @@ import openai
 import pytest
 
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_stream
+from coderouter.testing.debian import INSTALL_TIMEOUT_S, ensure_installed
 
 CHROMIUM = "/usr/bin/chromium"
 MESSAGES = [{"role": "user", "content": "hi"}]
-INSTALL_TIMEOUT_S = 1200
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium, installed with apt-get when it is missing."""
-    if not os.path.exists(CHROMIUM):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "chromium"],
-        ):
-            try:
-                done = subprocess.run(
-                    command, capture_output=True, text=True, env=env, timeout=INSTALL_TIMEOUT_S
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                pytest.fail(
-                    f"cannot install Chromium for the dashboard tests: {' '.join(command)}: {exc}"
-                )
-            if done.returncode != 0:
-                pytest.fail(
-                    f"cannot install Chromium for the dashboard tests: "
-                    f"{' '.join(command)} exited {done.returncode}:\n"
-                    f"{done.stderr[-2000:]}"
-                )
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"apt-get install chromium succeeded but {CHROMIUM} is missing")
-    return CHROMIUM
+    try:
+        return ensure_installed(CHROMIUM, "chromium")
+    except RuntimeError as exc:
+        pytest.fail(f"for the dashboard tests: {exc}")
 
 
 def run_chromium(binary: str, profile: Path, url: str, *mode: str) -> str:

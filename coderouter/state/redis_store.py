@@ -1,0 +1,313 @@
+"""State shared between workers and hosts through Redis (``[state] backend = "redis"``).
+
+Hooks are synchronous and read only this worker's in-memory view, so Redis is never waited on
+while a request is routed. Three background tasks keep the view and Redis in step:
+
+* the writer sends changed records (``HSET`` into one hash per namespace, then ``PUBLISH``);
+  changes wait in a map keyed by record, so a burst of saves to one provider is one write, and
+  the map is bounded (past :attr:`RedisStore.max_pending` the oldest change is dropped);
+* the listener is subscribed to the store's channel and lays each record another worker wrote
+  over the view; after every (re)subscription it reads all hashes once, so what was written
+  while it was away is caught up;
+* both fall back to local state on any Redis error: the view keeps serving, the outage is
+  logged once (``state_outage``, then ``state_restored``) and shown in ``GET /-/plugins``, and
+  they retry every :attr:`RedisStore.retry_s`.
+
+A record is whole: the last writer of a provider's record wins it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio
+from redis.exceptions import RedisError
+
+from coderouter.state.codec import decode, dumps, encode
+from coderouter.state.records import MemoryRecords
+
+if TYPE_CHECKING:
+    from coderouter.config import StateConfig
+    from coderouter.log import RequestLog
+
+__all__ = ["RedisRecords", "RedisStore", "redacted"]
+
+R = TypeVar("R")
+Key = tuple[str, str]
+
+_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and ``/-/plugins``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class RedisRecords(Generic[R]):
+    """One namespace's records: reads from the worker's view, saves written through."""
+
+    def __init__(self, store: RedisStore, namespace: str, view: MemoryRecords[R]) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.view = view
+
+    @property
+    def scope(self) -> str:
+        if self.store.outage is not None:
+            return "per worker process, in memory (Redis unreachable; shared again when it is back)"
+        return f"shared through Redis ({self.store.where})"
+
+    def get(self, provider: str) -> R | None:
+        return self.view.get(provider)
+
+    def record(self, provider: str) -> R:
+        return self.view.record(provider)
+
+    def save(self, provider: str, record: R) -> None:
+        self.view.save(provider, record)
+        self.store.changed(self.namespace, provider, record)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.view))
+
+    def apply(self, provider: str, data: Any) -> None:
+        """Lay a record another worker wrote over the view."""
+        self.view[provider] = decode(data, self.view.new, self.store.to_local)
+
+
+class RedisStore:
+    """The Redis state store of one worker (see the module docstring)."""
+
+    max_pending = 1024
+    retry_s = 1.0
+    timeout_s = 1.0
+    first_sync_s = 1.0
+
+    def __init__(
+        self,
+        config: StateConfig,
+        *,
+        clock: Callable[[], float],
+        log: RequestLog,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = config.url
+        self.prefix = config.prefix
+        self.clock = clock
+        self.wall = wall
+        self.log = log
+        self.writer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.where = f"{redacted(config.url)}, prefix {config.prefix!r}"
+        self.channel = f"{config.prefix}records"
+        self.outage: dict[str, Any] | None = None
+        self.dropped = 0
+        self._namespaces: dict[str, RedisRecords[Any]] = {}
+        self._pending: dict[Key, str] = {}
+        self._wake = asyncio.Event()
+        self._synced = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: redis.asyncio.Redis | None = None
+
+    # --- the interface -------------------------------------------------------------------------
+
+    def records(self, namespace: str, local: MemoryRecords[R]) -> RedisRecords[R]:
+        found = RedisRecords(self, namespace, local)
+        self._namespaces[namespace] = found
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "redis",
+            "url": redacted(self.url),
+            "prefix": self.prefix,
+            "writer": self.writer,
+            "connected": self.outage is None and bool(self._tasks),
+            "outage": self.outage,
+            "pending_writes": len(self._pending),
+            "dropped_writes": self.dropped,
+        }
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._client = redis.asyncio.from_url(
+            self.url,
+            socket_timeout=self.timeout_s,
+            socket_connect_timeout=self.timeout_s,
+            decode_responses=True,
+        )
+        self._synced.clear()
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="coderouter-state-writer"),
+            asyncio.create_task(self._listen_loop(), name="coderouter-state-listener"),
+        ]
+        # A host that starts beside running ones takes their state before its first request;
+        # an unreachable Redis costs at most this wait.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._synced.wait(), self.first_sync_s)
+
+    async def stop(self) -> None:
+        if not self._tasks:
+            return
+        if self._pending and self.outage is None:
+            with contextlib.suppress(*_ERRORS):
+                await asyncio.wait_for(self._flush(), self.timeout_s)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._client is not None:
+            with contextlib.suppress(*_ERRORS):
+                await self._client.aclose()
+            self._client = None
+
+    # --- clock readings between hosts ----------------------------------------------------------
+
+    def to_wall(self, reading: float) -> float:
+        return reading - self.clock() + self.wall()
+
+    def to_local(self, wall_time: float) -> float:
+        return wall_time - self.wall() + self.clock()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def changed(self, namespace: str, provider: str, record: Any) -> None:
+        """Queue ``record`` to be written through (called from hooks: never waits)."""
+        key = (namespace, provider)
+        self._pending.pop(key, None)
+        self._pending[key] = dumps({"w": self.writer, "r": encode(record, self.to_wall)})
+        while len(self._pending) > self.max_pending:
+            del self._pending[next(iter(self._pending))]
+            self.dropped += 1
+        self._wake.set()
+
+    def _hash(self, namespace: str) -> str:
+        return f"{self.prefix}records:{namespace}"
+
+    async def _flush(self) -> None:
+        assert self._client is not None
+        batch, self._pending = self._pending, {}
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for (namespace, provider), value in batch.items():
+                    pipe.hset(self._hash(namespace), provider, value)
+                    message = {"n": namespace, "p": provider, "v": value}
+                    pipe.publish(self.channel, json.dumps(message, separators=(",", ":")))
+                await pipe.execute()
+        except BaseException:
+            # Changes saved meanwhile are newer than the batch's and stay.
+            for key, value in batch.items():
+                self._pending.setdefault(key, value)
+            raise
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._flush()
+            except _ERRORS as exc:
+                self._down(exc)
+                await asyncio.sleep(self.retry_s)
+                self._wake.set()
+            else:
+                self._up()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def _listen_loop(self) -> None:
+        assert self._client is not None
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                await self._load_all()
+                self._up()
+                self._synced.set()
+                while True:
+                    message = await pubsub.get_message(timeout=self.retry_s)
+                    if message is not None:
+                        self._on_message(message.get("data"))
+            except _ERRORS as exc:
+                self._down(exc)
+                self._synced.set()
+                await asyncio.sleep(self.retry_s)
+            finally:
+                with contextlib.suppress(*_ERRORS):
+                    await pubsub.aclose()
+
+    async def _load_all(self) -> None:
+        assert self._client is not None
+        for namespace, records in list(self._namespaces.items()):
+            stored = await self._client.hgetall(self._hash(namespace))
+            for provider, value in stored.items():
+                self._apply(records, str(provider), str(value))
+
+    def _on_message(self, data: Any) -> None:
+        try:
+            message = json.loads(data)
+            records = self._namespaces.get(message["n"])
+            if records is not None:
+                self._apply(records, str(message["p"]), message["v"])
+        except (TypeError, ValueError, KeyError):
+            return
+
+    def _apply(self, records: RedisRecords[Any], provider: str, value: str) -> None:
+        try:
+            stored = json.loads(value)
+        except (TypeError, ValueError):
+            return
+        if not isinstance(stored, dict) or stored.get("w") == self.writer:
+            return
+        if (records.namespace, provider) in self._pending:
+            return  # this worker's newer change is on its way
+        records.apply(provider, stored.get("r"))
+
+    # --- outages -------------------------------------------------------------------------------
+
+    def _down(self, exc: BaseException) -> None:
+        if self.outage is not None:
+            return
+        error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        self.outage = {"since": round(self.wall(), 3), "error": error[:300]}
+        self.log.emit(
+            {
+                "event": "state_outage",
+                "backend": "redis",
+                "url": redacted(self.url),
+                "error": self.outage["error"],
+                "fallback": "local state in each worker",
+            }
+        )
+
+    def _up(self) -> None:
+        if self.outage is None:
+            return
+        since = self.outage["since"]
+        self.outage = None
+        self.log.emit(
+            {
+                "event": "state_restored",
+                "backend": "redis",
+                "url": redacted(self.url),
+                "down_s": round(self.wall() - since, 1),
+            }
+        )

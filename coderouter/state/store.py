@@ -1,0 +1,50 @@
+"""The state store plugins get from the app context (``app.store``).
+
+A guard hands the store its in-memory records and gets back the records it uses from then on.
+The embedded store gives the same records back: they stay in this worker. A shared store
+(:mod:`coderouter.state.redis_store`) keeps those in-memory records as the view that hooks
+read, so a hook never waits on the network, and writes changes through in the background.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+from coderouter.state.records import MemoryRecords, ProviderRecords
+
+__all__ = ["EmbeddedStore", "StateStore"]
+
+R = TypeVar("R")
+
+
+class StateStore(Protocol):
+    """Where plugins keep state that may be shared between workers and hosts."""
+
+    def records(self, namespace: str, local: MemoryRecords[R]) -> ProviderRecords[R]:
+        """The records of ``namespace`` (a plugin's name), with ``local`` as this worker's
+        copy of them."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """For ``GET /-/plugins``: the backend and whether it is reachable."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class EmbeddedStore:
+    """State in each worker's memory (the default: one host, nothing to run beside it)."""
+
+    def records(self, namespace: str, local: MemoryRecords[R]) -> ProviderRecords[R]:
+        return local
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "embedded", "scope": MemoryRecords.scope}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
