@@ -63,7 +63,7 @@ def test_circuit_opens_and_a_trial_after_the_default_30s_closes_it(fake_upstream
 
     async def scenario(client: falcon.testing.ASGIConductor) -> None:
         async def post() -> None:
-            result = await client.simulate_post("/v1/chat/completions", json=BODY)
+            result = await client.simulate_post("/v1/chat/completions", json=BODY, host="localhost")
             assert result.status_code == 200
             seen.append(
                 (
@@ -104,7 +104,7 @@ def test_half_open_sends_one_trial_while_concurrent_requests_keep_skipping(
 
     async def scenario(client: falcon.testing.ASGIConductor) -> None:
         async def post(tag: str) -> None:
-            result = await client.simulate_post("/v1/chat/completions", json=BODY)
+            result = await client.simulate_post("/v1/chat/completions", json=BODY, host="localhost")
             answers[tag] = (
                 result.headers["x-coderouter-provider"],
                 result.headers.get("x-coderouter-fallback", ""),
