@@ -33,7 +33,7 @@ class CostConfig:
     price_table: str = ""
     use_bundled_prices: bool = True
     busy_timeout_ms: int = 2000
-    write_interval_s: float = 0.25
+    write_interval_s: float = 0.0
 
 
 @attrs.frozen

@@ -55,8 +55,8 @@ def stats(config: Path, *args: str) -> Any:
 
 
 def ledger_rows(state_dir: Path, *, at_least: int = 0) -> list[tuple[Any, ...]]:
-    """The ledger's rows; without budgets a worker writes them in batches a moment after
-    the answer, so this waits (at most 5 s) until ``at_least`` rows are there."""
+    """The ledger's rows; with ``write_interval_s`` a worker writes them in batches a moment
+    after the answer, so this waits (at most 5 s) until ``at_least`` rows are there."""
     deadline = time.monotonic() + 5.0
     while True:
         conn = sqlite3.connect(state_dir / "cost-ledger.sqlite3")
@@ -255,7 +255,7 @@ def test_killed_server_loses_no_ledger_row(
         ConfigBuilder()
         .provider("paid", fake_upstream, paid=True, cost=DOLLAR_A_REQUEST)
         .profile("default", ["paid"])
-        .plugin("cost", write_interval_s=0)
+        .plugin("cost")
         .router(state_dir=str(tmp_path))
     )
     proc = router_process(builder, env=PAID)
