@@ -187,6 +187,30 @@ def test_pending_writes_are_bounded_and_coalesced_per_record(redis_server: Redis
     assert described["pending_writes"] == 3 and described["dropped_writes"] == 2
 
 
+def test_a_store_started_again_on_another_event_loop_writes_what_waited(
+    redis_server: RedisServer,
+) -> None:
+    host = Host(redis_server.url, clock=0.0, wall=0.0)
+    reader = Host(redis_server.url, clock=0.0, wall=0.0)
+
+    async def first() -> None:
+        await host.store.start()
+        await host.store.stop()
+
+    async def second() -> None:
+        await reader.store.start()
+        await host.store.start()
+        try:
+            await until(lambda: reader.records.get("a") == Seen(count=2))
+        finally:
+            await host.store.stop()
+            await reader.store.stop()
+
+    run(first)
+    host.records.save("a", Seen(count=2))  # saved between the two lifespans
+    run(second)
+
+
 # --- outages -------------------------------------------------------------------------------------
 
 

@@ -152,7 +152,11 @@ class RedisStore:
             socket_connect_timeout=self.timeout_s,
             decode_responses=True,
         )
-        self._synced.clear()
+        # Fresh events: a server may run the lifespan again, on another event loop.
+        self._wake = asyncio.Event()
+        self._synced = asyncio.Event()
+        if self._pending:
+            self._wake.set()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="coderouter-state-writer"),
             asyncio.create_task(self._listen_loop(), name="coderouter-state-listener"),
