@@ -54,6 +54,7 @@ from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
 from coderouter.wire.check import text_problem
 from coderouter.wire.edits import append_system_prompt, deep_merge
+from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
 
 __all__ = ["Reply", "Router", "StreamReply"]
@@ -336,10 +337,25 @@ class Router:
                 request.max_tokens is None or request.max_tokens > attempt.max_tokens
             ):
                 request.max_tokens = attempt.max_tokens
-            body = target.encode_request(request, model=model, stream=view.stream)
+            body = target.encode_request(
+                request,
+                model=model,
+                stream=view.stream,
+                thinking=self._thinking_support(attempt.provider, request),
+            )
             if request.dropped:
                 attempt.log_fields["dropped"] = dict(request.dropped)
         return _encode(self._configured_edits(attempt, target.name, body), view.body)
+
+    def _thinking_support(self, provider: ProviderConfig, request: Request) -> ThinkingSupport:
+        """What ``provider``'s model can do with the request's thinking setting, from
+        ``capabilities_for`` (asked only when the request has a setting)."""
+        if request.thinking is None:
+            return ThinkingSupport()
+        caps = self.hook.capabilities_for(provider=provider)
+        if caps is None:
+            return ThinkingSupport()
+        return ThinkingSupport(caps.thinking, caps.thinking_switch)
 
     def _configured_edits(
         self, attempt: Attempt, wire: str, body: dict[str, Any]

@@ -248,6 +248,7 @@ class Capabilities:
     max_context_tokens: int | None = None
     max_output_tokens: int | None = None
     reasoning_field: str | None = None
+    thinking_switch: str | None = None
     agent_suitability: Literal["ok", "degraded"] | None = None
     sources: dict[str, str] = attrs.Factory(dict)
 

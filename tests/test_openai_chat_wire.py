@@ -5,12 +5,15 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 
 from coderouter.sse import SSEParser
 from coderouter.testing import chat_completion, chat_stream
+from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import (
     BlockStart,
     MessageDelta,
+    Request,
     TextDelta,
     ThinkingDelta,
     accumulate,
@@ -249,3 +252,65 @@ def test_error_shapes() -> None:
     assert FORMAT.error_message({"error": {"message": "boom"}}) == "boom"
     assert FORMAT.error_message({"error": "plain"}) == "plain"
     assert json.loads(FORMAT.stream_error("api_error", "x")[6:])["error"]["message"] == "x"
+
+
+def _thinking_request(thinking: dict[str, Any] | None) -> Request:
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    return Request(model="m", messages=messages, thinking=thinking)
+
+
+@pytest.mark.parametrize(
+    ("thinking", "support", "fields", "dropped"),
+    [
+        (
+            {"type": "enabled", "budget_tokens": 1024},
+            ThinkingSupport(True, "enable_thinking"),
+            {"reasoning_effort": "low", "chat_template_kwargs": {"enable_thinking": True}},
+            {},
+        ),
+        (
+            {"type": "enabled", "budget_tokens": 8192},
+            ThinkingSupport(True),
+            {"reasoning_effort": "medium"},
+            {},
+        ),
+        ({"type": "enabled"}, ThinkingSupport(True), {"reasoning_effort": "medium"}, {}),
+        (
+            {"type": "disabled"},
+            ThinkingSupport(True, "enable_thinking"),
+            {"chat_template_kwargs": {"enable_thinking": False}},
+            {},
+        ),
+        (None, ThinkingSupport(True, "enable_thinking"), {}, {}),
+        (
+            {"type": "enabled", "budget_tokens": 30000},
+            ThinkingSupport(False, "enable_thinking"),
+            {},
+            {"thinking_config": 1},
+        ),
+        ({"type": "enabled", "budget_tokens": 30000}, None, {}, {"thinking_config": 1}),
+    ],
+)
+def test_thinking_maps_to_reasoning_effort_and_the_template_switch_of_a_thinking_target(
+    thinking: dict[str, Any] | None,
+    support: ThinkingSupport | None,
+    fields: dict[str, Any],
+    dropped: dict[str, int],
+) -> None:
+    request = _thinking_request(thinking)
+    body = FORMAT.encode_request(request, model="qwen3", stream=False, thinking=support)
+    assert {k: body[k] for k in ("reasoning_effort", "chat_template_kwargs") if k in body} == fields
+    assert request.dropped == dropped
+
+
+def test_the_clients_own_template_kwargs_are_kept_beside_the_switch() -> None:
+    request = _thinking_request({"type": "enabled", "budget_tokens": 30000})
+    request.extras["openai_chat"] = {
+        "chat_template_kwargs": {"custom": 1},
+        "reasoning_effort": "low",
+    }
+    body = FORMAT.encode_request(
+        request, model="qwen3", stream=False, thinking=ThinkingSupport(True, "enable_thinking")
+    )
+    assert body["chat_template_kwargs"] == {"custom": 1, "enable_thinking": True}
+    assert body["reasoning_effort"] == "low"

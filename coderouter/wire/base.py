@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from coderouter.sse import Frame
+from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Event, Request, Usage
 
 __all__ = ["ERROR_STATUS", "StreamDecoder", "StreamEncoder", "WireFormat"]
@@ -75,8 +76,16 @@ class WireFormat(Protocol):
         """Cheap shape checks run on every request (raise ``ValueError``)."""
         ...
 
-    def encode_request(self, request: Request, *, model: str, stream: bool) -> dict[str, Any]:
-        """Internal request -> this format's upstream body."""
+    def encode_request(
+        self,
+        request: Request,
+        *,
+        model: str,
+        stream: bool,
+        thinking: ThinkingSupport | None = None,
+    ) -> dict[str, Any]:
+        """Internal request -> this format's upstream body. ``thinking`` says what the target
+        model can do with the request's thinking setting (``None``: unknown)."""
         ...
 
     def passthrough_request(

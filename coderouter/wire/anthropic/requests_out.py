@@ -20,6 +20,7 @@ from coderouter.wire.anthropic.thinking import (
     thinking_is_on,
     without_clear_thinking,
 )
+from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Block, Message, Request
 
 DEFAULT_MAX_TOKENS = 4096
@@ -209,7 +210,11 @@ def _apply_extras(body: dict[str, Any], extras: dict[str, Any]) -> None:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def encode_request(request: Request, *, model: str, stream: bool) -> dict[str, Any]:
+def encode_request(
+    request: Request, *, model: str, stream: bool, thinking: ThinkingSupport | None = None
+) -> dict[str, Any]:
+    # The Messages API carries thinking natively: every target of this format can take it.
+    del thinking
     max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
     thinking = fit_budget(request.thinking, max_tokens)
     if thinking is None and request.thinking is not None:

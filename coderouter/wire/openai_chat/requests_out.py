@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire.effort import ThinkingSupport, effort_for, wants_thinking
 from coderouter.wire.model import (
     Block,
     Request,
@@ -135,7 +136,29 @@ def _encode_assistant(blocks: list[Block], request: Request) -> dict[str, Any]:
     return msg
 
 
-def encode_request(request: Request, *, model: str, stream: bool) -> dict[str, Any]:
+def _thinking_out(request: Request, body: dict[str, Any], support: ThinkingSupport) -> None:
+    """The request's thinking setting as ``reasoning_effort`` and the target's template
+    switch, for a target known to think; otherwise dropped and counted (thinking blocks count
+    as "thinking", the setting as "thinking_config")."""
+    thinking = request.thinking
+    wanted = wants_thinking(thinking)
+    if not support.can_think:
+        if wanted:
+            request.note_dropped("thinking_config")
+        return
+    effort = effort_for(thinking)
+    if effort is not None:
+        body.setdefault("reasoning_effort", effort)
+    switch = support.template_switch
+    if switch and thinking is not None:
+        kwargs = dict(body.get("chat_template_kwargs") or {})
+        kwargs.setdefault(switch, wanted)
+        body["chat_template_kwargs"] = kwargs
+
+
+def encode_request(
+    request: Request, *, model: str, stream: bool, thinking: ThinkingSupport | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "messages": _encode_messages(request)}
     if request.tools:
         body["tools"] = [
@@ -165,11 +188,7 @@ def encode_request(request: Request, *, model: str, stream: bool) -> dict[str, A
         body["response_format"] = fmt
     for key, value in request.extras.get(NAME, {}).items():
         body.setdefault(key, value)
-    thinking = request.thinking
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        # Chat Completions has no field for the request's thinking setting (thinking blocks
-        # count as "thinking"); the count shows up in the request log.
-        request.note_dropped("thinking_config")
+    _thinking_out(request, body, thinking or ThinkingSupport())
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Any
 
+from coderouter.wire.effort import EFFORT_BUDGETS as EFFORT_BUDGETS
 from coderouter.wire.model import Block
 
 NAME = "openai_responses"
@@ -22,14 +23,6 @@ SIGNATURE_PREFIX = "coderouter-thinking:"
 REDACTED_PREFIX = "coderouter-redacted:"
 """``encrypted_content`` of a reasoning item made from redacted thinking: prefix + data."""
 NAMESPACES_EXTRA = "openai_responses.tool_namespaces"
-
-EFFORT_BUDGETS: dict[str, int] = {
-    "minimal": 1024,
-    "low": 1024,
-    "medium": 8192,
-    "high": 24576,
-    "xhigh": 32768,
-}
 
 
 def new_id(prefix: str = "resp") -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire.effort import ThinkingSupport, effort_for
 from coderouter.wire.model import Block, Request
 from coderouter.wire.openai_chat import BILLING_HEADER_PREFIX
-from coderouter.wire.openai_responses.common import EFFORT_BUDGETS, NAME, dumps, thinking_of
+from coderouter.wire.openai_responses.common import NAME, dumps, thinking_of
 from coderouter.wire.openai_responses.requests import thinking_in
 
 
@@ -148,23 +149,12 @@ def _tool_choice_out(choice: dict[str, Any] | None) -> Any:
     return {"auto": "auto", "none": "none", "any": "required"}.get(str(kind))
 
 
-def _effort_for(thinking: dict[str, Any] | None) -> str | None:
-    if not thinking or thinking.get("type") == "disabled":
-        return None
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int):
-        return "medium"
-    if budget <= EFFORT_BUDGETS["low"]:
-        return "low"
-    return "medium" if budget <= EFFORT_BUDGETS["medium"] else "high"
-
-
 def _reasoning_out(request: Request, extras: dict[str, Any]) -> dict[str, Any] | None:
     reasoning = extras.get("reasoning")
     out = dict(reasoning) if isinstance(reasoning, dict) else {}
     if thinking_in(out) == request.thinking:
         return out or None  # the client's own effort, unchanged ("minimal" stays "minimal")
-    effort = _effort_for(request.thinking)
+    effort = effort_for(request.thinking)
     if effort is not None:
         out["effort"] = effort
     return out or None
@@ -197,7 +187,11 @@ def _is_synthetic_reasoning(item: Any) -> bool:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def encode_request(request: Request, *, model: str, stream: bool) -> dict[str, Any]:
+def encode_request(
+    request: Request, *, model: str, stream: bool, thinking: ThinkingSupport | None = None
+) -> dict[str, Any]:
+    # Responses carries its own reasoning setting: every target of this format can take it.
+    del thinking
     extras: dict[str, Any] = request.extras.get(NAME, {})
     body: dict[str, Any] = {"model": model, "input": _encode_input(request)}
     if request.tools:

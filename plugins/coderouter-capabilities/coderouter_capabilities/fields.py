@@ -16,7 +16,8 @@ __all__ = ["FIELDS", "SUITABILITY", "capabilities_of", "check_values"]
 
 BOOL_FIELDS = ("tools", "vision", "thinking", "cache_control")
 INT_FIELDS = ("max_context_tokens", "max_output_tokens")
-FIELDS = (*BOOL_FIELDS, *INT_FIELDS, "reasoning_field", "agent_suitability")
+STRING_FIELDS = ("reasoning_field", "thinking_switch")
+FIELDS = (*BOOL_FIELDS, *INT_FIELDS, *STRING_FIELDS, "agent_suitability")
 SUITABILITY = ("ok", "degraded")
 
 
@@ -30,6 +31,9 @@ def _problem(key: str, value: Any) -> str | None:
     elif key == "reasoning_field":
         if not isinstance(value, str) or not value:
             return f"expected the name of a response field, got {value!r}"
+    elif key == "thinking_switch":
+        if not isinstance(value, str) or not value:
+            return f"expected the name of a chat_template_kwargs switch, got {value!r}"
     elif key == "agent_suitability" and value not in SUITABILITY:
         return f"unknown value {value!r} (valid: {', '.join(SUITABILITY)})"
     return None

@@ -302,3 +302,62 @@ def test_thinking_keeps_claude_code_on_the_local_model_unless_the_profile_prefer
         (line,) = proc.wait_for_log(1)
         assert line["dropped"]["thinking_config"] == 1
         assert "thinking" not in local.requests[0].body
+
+
+# --- thinking on OpenAI-compatible targets --------------------------------------------------
+
+
+def test_thinking_reaches_a_chat_target_that_can_think_and_is_dropped_elsewhere(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    qwen3, coder = upstream(fake_upstreams, "qwen3"), upstream(fake_upstreams, "coder")
+    builder = (
+        ConfigBuilder()
+        .provider("qwen3", qwen3, model="qwen3:8b")
+        .provider("coder", coder, model="qwen2.5-coder:7b")
+        .profile("default", ["qwen3"])
+        .profile("plain", ["coder"])
+        .plugin("capabilities")
+    )
+    proc = router_process(builder)
+    client = anthropic.Anthropic(base_url=proc.url, api_key="k", max_retries=0)
+    for model in ("default", "plain"):
+        client.messages.create(
+            model="claude-opus-4-8",
+            max_tokens=20000,
+            thinking={"type": "enabled", "budget_tokens": 16000},
+            messages=[{"role": "user", "content": "think"}],
+            extra_body={"profile": model},
+        )
+    client.messages.create(
+        model="claude-opus-4-8",
+        max_tokens=100,
+        thinking={"type": "disabled"},
+        messages=[{"role": "user", "content": "quick"}],
+    )
+    thinking, plain = qwen3.requests[0].body, coder.requests[0].body
+    assert thinking["reasoning_effort"] == "high"
+    assert thinking["chat_template_kwargs"] == {"enable_thinking": True}
+    assert "reasoning_effort" not in plain and "chat_template_kwargs" not in plain
+    assert qwen3.requests[1].body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "reasoning_effort" not in qwen3.requests[1].body
+    lines = proc.wait_for_log(3)
+    assert "dropped" not in lines[0]
+    assert lines[1]["dropped"] == {"thinking_config": 1}
+
+
+def test_responses_reasoning_becomes_reasoning_effort_on_a_chat_target(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    qwen3 = upstream(fake_upstreams, "qwen3")
+    builder = (
+        ConfigBuilder()
+        .provider("qwen3", qwen3, model="qwen3:8b")
+        .profile("default", ["qwen3"])
+        .plugin("capabilities")
+    )
+    proc = router_process(builder)
+    sdk(proc.url).responses.create(model="m", input="think", reasoning={"effort": "low"})
+    sent = qwen3.requests[0].body
+    assert sent["reasoning_effort"] == "low"
+    assert sent["chat_template_kwargs"] == {"enable_thinking": True}

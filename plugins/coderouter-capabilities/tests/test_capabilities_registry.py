@@ -100,7 +100,15 @@ def test_every_listed_family_is_known(bundled: Resolver, model: str) -> None:
             "openai",
             {"max_context_tokens": 262144, "thinking": False, "reasoning_field": None},
         ),
-        ("qwen3:8b", "openai", {"thinking": True, "reasoning_field": "reasoning_content"}),
+        (
+            "qwen3:8b",
+            "openai",
+            {
+                "thinking": True,
+                "reasoning_field": "reasoning_content",
+                "thinking_switch": "enable_thinking",
+            },
+        ),
         ("gemma3:27b", "openai", {"vision": True, "tools": False}),
         ("gemma3:1b", "openai", {"vision": False, "max_context_tokens": 32768}),
         ("gemma4:e4b", "openai", {"vision": True, "max_context_tokens": 131072}),
@@ -182,7 +190,7 @@ def test_resolver_remembers_each_provider_object() -> None:
             '[[rules]]\nmodel = "x"\nvison = true\n',
             "test: rules[0].vison: unknown key (valid keys: kind, model, note, tools, vision, "
             "thinking, cache_control, max_context_tokens, max_output_tokens, reasoning_field, "
-            "agent_suitability)",
+            "thinking_switch, agent_suitability)",
         ),
         ('[[rules]]\nmodel = "x"\ntools = "yes"\n', "test: rules[0].tools: expected true or false"),
         (
@@ -250,7 +258,7 @@ def test_provider_table_errors_name_the_provider_index_key_and_valid_keys() -> N
     assert errors == [
         "config error in <test config>: providers[1].capabilities.vison: unknown key (valid "
         "keys: tools, vision, thinking, cache_control, max_context_tokens, max_output_tokens, "
-        "reasoning_field, agent_suitability)",
+        "reasoning_field, thinking_switch, agent_suitability)",
         "config error in <test config>: providers[1].capabilities.max_output_tokens: expected "
         "a positive whole number of tokens, got 'lots'",
     ]
