@@ -342,3 +342,59 @@ def test_count_tokens_estimate_and_upstream(
     )
     assert real.input_tokens == 4242
     assert fake_upstream.requests[-1].path == "/v1/messages/count_tokens"
+
+
+def test_tool_search_is_emulated_for_an_openai_provider(
+    openai_backed: Any, fake_upstream: FakeUpstream
+) -> None:
+    # Deferred tools all go up front (a Chat target has no tool search), the tool search
+    # tool is dropped and counted, and a tool_reference result tells the model the tool is
+    # there.
+    fake_upstream.script(Answer.json(chat_completion("done")))
+    deferred = {**TOOLS[0], "name": "Grep", "defer_loading": True}
+    body = {
+        "model": "claude-opus-4-8",
+        "max_tokens": 1000,
+        "tools": [
+            {"type": "tool_search_tool_regex_20251119", "name": "tool_search_tool_regex"},
+            TOOLS[0],
+            deferred,
+        ],
+        "messages": [
+            {"role": "user", "content": "find uses of x"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "find_tool", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [{"type": "tool_reference", "tool_name": "Grep"}],
+                    }
+                ],
+            },
+        ],
+    }
+    response = httpx.post(
+        openai_backed.url + "/v1/messages",
+        json=body,
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    sent = fake_upstream.requests[0].body
+    assert [t["function"]["name"] for t in sent["tools"]] == ["Read", "Grep"]
+    assert all("defer_loading" not in t["function"] for t in sent["tools"])
+    tool_message = sent["messages"][-1]
+    assert tool_message == {
+        "role": "tool",
+        "tool_call_id": "toolu_1",
+        "content": "Tool Grep is available; call it as a function.",
+    }
+    [line] = openai_backed.wait_for_log(1)
+    assert line["dropped"]["server_tools"] == 1

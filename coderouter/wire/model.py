@@ -93,6 +93,15 @@ class Request:
         self.dropped[what] = self.dropped.get(what, 0) + count
 
 
+def tool_reference_text(block: Block) -> str | None:
+    """A ``tool_reference`` block (what a tool search returns: a deferred tool now loaded) as
+    text, for formats without deferred tools; they receive every tool up front, so the
+    reference only tells the model the tool is there. ``None`` for any other block."""
+    if block.get("type") != "tool_reference":
+        return None
+    return f"Tool {block.get('tool_name', '')} is available; call it as a function."
+
+
 # --- stream events -------------------------------------------------------------------------
 
 

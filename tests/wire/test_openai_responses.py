@@ -22,6 +22,7 @@ from coderouter.wire.model import (
     MessageDelta,
     MessageStart,
     MessageStop,
+    Request,
     SignatureDelta,
     StreamError,
     TextDelta,
@@ -1157,3 +1158,33 @@ def test_error_message_shapes() -> None:
     assert FORMAT.error_message({"error": "plain"}) == "plain"
     assert FORMAT.error_message({"message": "top"}) == "top"
     assert FORMAT.error_message("nope") == ""
+
+
+def test_a_tool_reference_result_becomes_text_naming_the_tool() -> None:
+    request = Request(
+        model="m",
+        messages=[
+            {"role": "user", "content": "find uses"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "find_tool", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "text", "text": "found:"},
+                            {"type": "tool_reference", "tool_name": "Grep"},
+                        ],
+                    }
+                ],
+            },
+        ],
+    )
+    body = FORMAT.encode_request(request, model="gpt-5", stream=False)
+    [output] = [item for item in body["input"] if item["type"] == "function_call_output"]
+    assert output["output"] == "found:\nTool Grep is available; call it as a function."
+    assert request.dropped == {}

@@ -9,6 +9,7 @@ from coderouter.wire.effort import ThinkingSupport, effort_for, wants_thinking
 from coderouter.wire.model import (
     Block,
     Request,
+    tool_reference_text,
 )
 from coderouter.wire.openai_chat.common import BILLING_HEADER_PREFIX, NAME, tool_call_of
 
@@ -77,9 +78,14 @@ def _tool_result_text(block: Block) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text"
-        )
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            text = part.get("text", "") if part.get("type") == "text" else tool_reference_text(part)
+            if text is not None:
+                texts.append(text)
+        return "\n".join(texts)
     return ""
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from coderouter.wire.effort import ThinkingSupport, effort_for
-from coderouter.wire.model import Block, Request
+from coderouter.wire.model import Block, Request, tool_reference_text
 from coderouter.wire.openai_chat import BILLING_HEADER_PREFIX
 from coderouter.wire.openai_responses.common import NAME, dumps, thinking_of
 from coderouter.wire.openai_responses.requests import thinking_in
@@ -49,6 +49,9 @@ def _input_part(block: Block, request: Request) -> dict[str, Any] | None:
         return {"type": "input_text", "text": block.get("text", "")}
     if kind == "image":
         return {"type": "input_image", "image_url": _image_url(block), "detail": "auto"}
+    reference = tool_reference_text(block)
+    if reference is not None:
+        return {"type": "input_text", "text": reference}
     if kind in ("thinking", "redacted_thinking"):
         request.note_dropped("thinking")
     else:
