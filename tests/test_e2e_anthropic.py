@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from coderouter.testing import (
@@ -398,3 +399,39 @@ def test_tool_search_is_emulated_for_an_openai_provider(
     }
     [line] = openai_backed.wait_for_log(1)
     assert line["dropped"]["server_tools"] == 1
+
+
+def test_a_forced_tool_call_wins_over_thinking_on_an_anthropic_provider(
+    anthropic_backed: Any, fake_upstream: FakeUpstream
+) -> None:
+    # The Messages API refuses a forced tool_choice while thinking is on: the translated
+    # request keeps the forced call and drops the thinking setting, counted in the log line.
+    fake_upstream.script(
+        Answer.json(
+            anthropic_message(
+                "", tool_uses=[{"id": "toolu_1", "name": "Read", "input": {"path": "a"}}]
+            )
+        )
+    )
+    tools: Any = [
+        {
+            "type": "function",
+            "name": "Read",
+            "description": "read a file",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+        }
+    ]
+    sdk = openai.OpenAI(base_url=anthropic_backed.url + "/v1", api_key="k", max_retries=0)
+    response = sdk.responses.create(
+        model="m",
+        input="read a",
+        tools=tools,
+        tool_choice="required",
+        reasoning={"effort": "high"},
+    )
+    assert [item.type for item in response.output][-1] == "function_call"
+    sent = fake_upstream.requests[0].body
+    assert sent["tool_choice"]["type"] == "any"
+    assert "thinking" not in sent
+    [line] = anthropic_backed.wait_for_log(1)
+    assert line["dropped"] == {"thinking_config": 1}

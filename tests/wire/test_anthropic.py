@@ -1682,3 +1682,22 @@ def test_openai_sdk_accumulates_a_converted_anthropic_stream() -> None:
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == 12 + 4000 + 300
     assert completion.usage.completion_tokens == 87
+
+
+@pytest.mark.parametrize(
+    ("choice", "keeps_thinking"),
+    [({"type": "any"}, False), ({"type": "tool", "name": "Read"}, False), ({"type": "auto"}, True)],
+)
+def test_a_translated_forced_tool_choice_drops_thinking(
+    choice: dict[str, Any], keeps_thinking: bool
+) -> None:
+    request = OPENAI.decode_request(
+        {"model": "m", "messages": [{"role": "user", "content": "read a"}]}
+    )
+    request.tool_choice = choice
+    request.tools = [{"name": "Read", "input_schema": {"type": "object"}}]
+    request.thinking = {"type": "enabled", "budget_tokens": 2048}
+    body = FORMAT.encode_request(request, model="claude", stream=False)
+    assert body["tool_choice"]["type"] == choice["type"]
+    assert ("thinking" in body) is keeps_thinking
+    assert request.dropped == ({} if keeps_thinking else {"thinking_config": 1})

@@ -14,6 +14,7 @@ from coderouter.wire.anthropic.common import (
 )
 from coderouter.wire.anthropic.thinking import (
     fit_budget,
+    forces_tool_use,
     guard_thinking,
     is_signed,
     thinking_conflict,
@@ -221,7 +222,9 @@ def encode_request(
         request.note_dropped("thinking_config")
     counted = dict(request.dropped)
     messages = _messages_out(request, thinking_is_on(thinking))
-    if thinking_conflict(thinking, request.messages, messages):
+    if thinking_conflict(thinking, request.messages, messages) or (
+        thinking_is_on(thinking) and forces_tool_use(request.tool_choice)
+    ):
         request.dropped = counted
         request.note_dropped("thinking_config")
         thinking = None

@@ -94,6 +94,13 @@ def thinking_conflict(thinking: Any, before: list[Message], after: list[Message]
     return thinking.get("type") == "enabled" or _starts_with_thinking(_final_tool_turn(before))
 
 
+def forces_tool_use(choice: dict[str, Any] | None) -> bool:
+    """A ``tool_choice`` that forces a tool call (``any`` or one named tool): the Messages API
+    refuses it while thinking is on, so a translated request keeps the forced call (the client
+    depends on it) and drops the thinking setting, which is only a preference."""
+    return isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+
+
 def without_clear_thinking(body: dict[str, Any]) -> None:
     """Thinking is off: drop ``clear_thinking`` context edits, which require it."""
     management = body.get("context_management")
