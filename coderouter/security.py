@@ -4,6 +4,7 @@ names. Plain functions over the config; the Falcon middleware in
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
@@ -46,8 +47,12 @@ def key_matches(offered: bytes, keys: list[bytes]) -> bool:
     return found
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or address, without port or brackets) is this machine only."""
+    """Whether ``host`` (a name or address, without port or brackets) is this machine only.
+
+    Cached: every request asks it of its ``Host`` header, and parsing an address costs more
+    than the rest of the check (the cache is bounded, so odd ``Host`` values cannot grow it)."""
     name = host.strip().rstrip(".").lower()
     if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return True

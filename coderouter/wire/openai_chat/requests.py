@@ -182,14 +182,21 @@ def _check_function_call(value: Any, path: str) -> None:
         check.fail(check.join(at, "arguments"), "a string", arguments)
 
 
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+
+
 def _check_message(msg: dict[str, Any], path: str) -> None:
     content = msg.get("content")
-    at = check.join(path, "content")
     if isinstance(content, list):
+        at = check.join(path, "content")
         for j, part in enumerate(content):
             _check_part(part, f"{at}[{j}]")
     elif content is not None and not isinstance(content, str):
-        check.fail(at, "a string, an array of content parts or null", content)
+        check.fail(
+            check.join(path, "content"), "a string, an array of content parts or null", content
+        )
+    if msg.keys() <= _PLAIN_MESSAGE_KEYS:  # most turns: nothing else to check
+        return
     for key in ("reasoning_content", "reasoning", "tool_call_id", "name"):
         if not isinstance(msg.get(key), dict):  # some servers put reasoning objects here
             check.opt_str(msg, key, path)
