@@ -20,8 +20,13 @@ import falcon.testing
 from hypothesis import HealthCheck, given, seed, settings
 
 from coderouter.app import create_app
-from coderouter.testing import ConfigBuilder
-from coderouter.testing.fuzz import INGRESS_PATHS, bodies, encode, fake_upstream_transport
+from coderouter.testing.fuzz import (
+    INGRESS_PATHS,
+    bodies,
+    encode,
+    fake_upstream_transport,
+    fuzz_config,
+)
 
 KINDS = ("openai", "anthropic", "openai_responses")
 
@@ -29,14 +34,7 @@ KINDS = ("openai", "anthropic", "openai_responses")
 def run_pair(
     ingress: str, kind: str, cases: int, seed_value: int
 ) -> tuple[Counter[int], list[str]]:
-    url = "http://upstream" + ("" if kind == "anthropic" else "/v1")
-    config = (
-        ConfigBuilder()
-        .provider("p", url, kind=kind, model="m")
-        .profile("default", ["p"])
-        .router(log_requests=False)
-        .build()
-    )
+    config = fuzz_config(kind)
     client = falcon.testing.TestClient(create_app(config, transport=fake_upstream_transport()))
     statuses: Counter[int] = Counter()
     failures: list[str] = []

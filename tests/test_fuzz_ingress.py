@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from coderouter.testing import ConfigBuilder
-from coderouter.testing.fuzz import INGRESS_PATHS, bodies, encode, fake_upstream_transport
+from coderouter.testing.fuzz import (
+    INGRESS_PATHS,
+    bodies,
+    encode,
+    fake_upstream_transport,
+    fuzz_config,
+)
 
 KINDS = ("openai", "anthropic", "openai_responses")
 CASES = 150
@@ -28,14 +33,7 @@ def error_shape_ok(ingress: str, answer: Any) -> bool:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("ingress", list(INGRESS_PATHS))
 def test_hostile_bodies_never_get_a_5xx(app_client: Any, ingress: str, kind: str) -> None:
-    url = "http://upstream" + ("" if kind == "anthropic" else "/v1")
-    config = (
-        ConfigBuilder()
-        .provider("p", url, kind=kind, model="m")
-        .profile("default", ["p"])
-        .router(log_requests=False)
-        .build()
-    )
+    config = fuzz_config(kind)
     client = app_client(config, transport=fake_upstream_transport())
     statuses: dict[int, int] = {}
 

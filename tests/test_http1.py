@@ -40,6 +40,7 @@ from coderouter.http1 import (
     TotalTimeout,
     _Connection,
 )
+from coderouter.testing.raw import raw_response
 
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 Script = Callable[["Peer"], Awaitable[None]]
@@ -48,9 +49,8 @@ OK_BODY = b'{"ok":true}'
 
 
 def reply(body: bytes = OK_BODY, *headers: str, status: str = "200 OK") -> bytes:
-    """A length-delimited HTTP/1.1 response."""
-    head = [f"HTTP/1.1 {status}", *headers, f"content-length: {len(body)}"]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    """A length-delimited HTTP/1.1 response (``OK_BODY`` unless told otherwise)."""
+    return raw_response(body, *headers, status=status)
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])

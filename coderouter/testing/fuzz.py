@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from hypothesis import strategies as st
@@ -23,8 +23,19 @@ from coderouter.testing.bodies import (
     responses_body,
     responses_stream,
 )
+from coderouter.testing.router import ConfigBuilder
 
-__all__ = ["INGRESS_PATHS", "Deep", "bodies", "encode", "fake_upstream_transport"]
+if TYPE_CHECKING:
+    from coderouter.config import Config
+
+__all__ = [
+    "INGRESS_PATHS",
+    "Deep",
+    "bodies",
+    "encode",
+    "fake_upstream_transport",
+    "fuzz_config",
+]
 
 INGRESS_PATHS = {
     "anthropic": "/v1/messages",
@@ -259,3 +270,16 @@ def fake_upstream_transport() -> httpx.MockTransport:
         return httpx.Response(200, json=whole)
 
     return httpx.MockTransport(answer)
+
+
+def fuzz_config(kind: str) -> Config:
+    """One provider of ``kind`` (answered by :func:`fake_upstream_transport`) in the default
+    profile, request log off: the router a fuzz run sends its bodies to."""
+    url = "http://upstream" + ("" if kind == "anthropic" else "/v1")
+    return (
+        ConfigBuilder()
+        .provider("p", url, kind=kind, model="m")
+        .profile("default", ["p"])
+        .router(log_requests=False)
+        .build()
+    )
