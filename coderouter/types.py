@@ -55,6 +55,10 @@ class RequestView:
 
     ``request_id`` is the id the client gets in ``x-request-id`` and the request log line
     carries as ``id``; put it in the events a plugin emits about this request.
+
+    ``key_name`` is the ``name`` of the ingress key (``[[server.keys]]``) the client sent,
+    ``"default"`` for a key of ``server.api_keys_env``, and ``""`` when the router takes no keys.
+    It is a configured name, never the key, so it is safe in logs and metric labels.
     """
 
     ingress: Ingress
@@ -63,6 +67,7 @@ class RequestView:
     path: str = ""
     profile: str = ""
     request_id: str = ""
+    key_name: str = ""
     _conversation: Request | None = attrs.field(default=None, alias="_conversation")
     _tokens: int | None = attrs.field(default=None, alias="_tokens")
 

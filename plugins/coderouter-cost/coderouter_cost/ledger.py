@@ -6,6 +6,10 @@ own committed transaction, written at once (:meth:`Ledger.append`), or, once
 :meth:`Ledger.defer_writes` is called, queued in memory and written in batches by
 :meth:`Ledger.write_queued` off the event loop on a connection of its own.
 
+``key_name`` is the name of the ingress key (``[[server.keys]]``) that sent the request, ``""``
+when the router has no named keys. Ledgers written before the column existed get it on open
+(``ALTER TABLE ... ADD COLUMN``, their rows read as ``""``).
+
 Budgets need this month's spend on every request. :class:`MonthSpend` keeps it in memory per
 worker and catches up incrementally: rows are append-only with increasing ids, so reading
 ``WHERE id > last_seen`` (a primary-key range, usually empty) picks up what other workers wrote.
@@ -23,9 +27,9 @@ from typing import Final
 
 import attrs
 
-__all__ = ["COLUMNS", "Ledger", "MonthSpend", "Row", "connect", "month_bounds"]
+__all__ = ["COLUMNS", "Ledger", "MonthSpend", "Row", "connect", "has_column", "month_bounds"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLUMNS = (
     "ts",
     "profile",
@@ -43,6 +47,7 @@ COLUMNS = (
     "savings_usd",
     "priced",
     "paid",
+    "key_name",
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
@@ -62,7 +67,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     cost_usd REAL NOT NULL,
     savings_usd REAL NOT NULL,
     priced INTEGER NOT NULL,
-    paid INTEGER NOT NULL
+    paid INTEGER NOT NULL,
+    key_name TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS attempts_ts ON attempts(ts);
 """
@@ -71,9 +77,12 @@ _TS: Final = 0
 _PROFILE: Final = 1
 _PROVIDER: Final = 2
 _COST: Final = 12
+_KEY: Final = 16
 
 # One ledger row in COLUMNS order; a plain tuple keeps the per-request write cheap.
-Row = tuple[float, str, str, str, str, int, int, int, int, int, int, int, float, float, int, int]
+Row = tuple[
+    float, str, str, str, str, int, int, int, int, int, int, int, float, float, int, int, str
+]
 
 
 def month_bounds(ts: float) -> tuple[str, float, float]:
@@ -86,7 +95,8 @@ def month_bounds(ts: float) -> tuple[str, float, float]:
 
 @attrs.define
 class MonthSpend:
-    """What was spent in one UTC month, per provider, per profile and in total."""
+    """What was spent in one UTC month, per provider, per profile, per ingress key and in
+    total."""
 
     month: str
     start: float
@@ -95,18 +105,24 @@ class MonthSpend:
     total: float = 0.0
     by_provider: dict[str, float] = attrs.Factory(dict)
     by_profile: dict[str, float] = attrs.Factory(dict)
+    by_key: dict[str, float] = attrs.Factory(dict)
 
-    def add(self, ts: float, provider: str, profile: str, cost: float) -> None:
+    def add(self, ts: float, provider: str, profile: str, cost: float, key: str = "") -> None:
         if cost and self.start <= ts < self.end:
             self.total += cost
             self.by_provider[provider] = self.by_provider.get(provider, 0.0) + cost
             self.by_profile[profile] = self.by_profile.get(profile, 0.0) + cost
+            if key:
+                self.by_key[key] = self.by_key.get(key, 0.0) + cost
 
     def provider(self, name: str) -> float:
         return self.by_provider.get(name, 0.0)
 
     def profile(self, name: str) -> float:
         return self.by_profile.get(name, 0.0)
+
+    def key(self, name: str) -> float:
+        return self.by_key.get(name, 0.0)
 
     def seconds_left(self, now: float) -> float:
         return max(0.0, self.end - now)
@@ -133,9 +149,26 @@ def connect(path: Path, *, busy_timeout_ms: int, create: bool = True) -> sqlite3
     if create:
         _set_wal(conn, busy_timeout_ms)
         conn.executescript(_SCHEMA)
+        _migrate(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def has_column(conn: sqlite3.Connection, name: str) -> bool:
+    return any(row[1] == name for row in conn.execute("PRAGMA table_info(attempts)"))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added since a ledger was created; SQLite adds one without rewriting rows."""
+    if has_column(conn, "key_name"):
+        return
+    try:
+        conn.execute("ALTER TABLE attempts ADD COLUMN key_name TEXT NOT NULL DEFAULT ''")
+    except sqlite3.OperationalError:
+        # Another worker opening the same old ledger added it first.
+        if not has_column(conn, "key_name"):
+            raise
 
 
 def _set_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
@@ -307,7 +340,7 @@ class Ledger:
             if month is not None and rowid == month.last_id + 1:
                 # Nobody wrote in between: count the row here and spare the next read.
                 month.last_id = rowid
-                month.add(row[_TS], row[_PROVIDER], row[_PROFILE], row[_COST])
+                month.add(row[_TS], row[_PROVIDER], row[_PROFILE], row[_COST], row[_KEY])
             return True
 
     def _write_many(self, rows: list[Row]) -> bool:
@@ -361,12 +394,15 @@ class Ledger:
             if not self.pending and not self._in_flight:
                 return month
             view = attrs.evolve(
-                month, by_provider=dict(month.by_provider), by_profile=dict(month.by_profile)
+                month,
+                by_provider=dict(month.by_provider),
+                by_profile=dict(month.by_profile),
+                by_key=dict(month.by_key),
             )
             # Rows being written right now may already be committed and read back into
             # ``month``: for that moment they count twice, never zero times.
             for row in (*self.pending, *self._in_flight):
-                view.add(row[_TS], row[_PROVIDER], row[_PROFILE], row[_COST])
+                view.add(row[_TS], row[_PROVIDER], row[_PROFILE], row[_COST], row[_KEY])
             return view
 
     def _load(self, now: float) -> MonthSpend:
@@ -379,23 +415,23 @@ class Ledger:
         try:
             (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()
             rows = conn.execute(
-                "SELECT provider, profile, sum(cost_usd) FROM attempts "
-                "WHERE ts >= ? AND ts < ? AND id <= ? GROUP BY provider, profile",
+                "SELECT provider, profile, key_name, sum(cost_usd) FROM attempts "
+                "WHERE ts >= ? AND ts < ? AND id <= ? GROUP BY provider, profile, key_name",
                 (start, end, last),
             ).fetchall()
         finally:
             conn.execute("COMMIT")
         month.last_id = last
-        for provider, profile, cost in rows:
-            month.add(start, provider, profile, cost)
+        for provider, profile, key, cost in rows:
+            month.add(start, provider, profile, cost, key)
         return month
 
     def _catch_up(self, month: MonthSpend) -> None:
         assert self._conn is not None
         rows = self._conn.execute(
-            "SELECT id, ts, provider, profile, cost_usd FROM attempts WHERE id > ?",
+            "SELECT id, ts, provider, profile, cost_usd, key_name FROM attempts WHERE id > ?",
             (month.last_id,),
         ).fetchall()
-        for rowid, ts, provider, profile, cost in rows:
-            month.add(ts, provider, profile, cost)
+        for rowid, ts, provider, profile, cost, key in rows:
+            month.add(ts, provider, profile, cost, key)
             month.last_id = max(month.last_id, rowid)

@@ -382,6 +382,7 @@ class CostPlugin(Plugin):
             cost.savings_usd,
             int(price is not None),
             int(provider.paid),
+            attempt.request.key_name,
         )
         ledger.append(row)
 

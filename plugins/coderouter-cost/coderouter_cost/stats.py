@@ -20,7 +20,7 @@ import attrs
 import pluggy
 
 from coderouter.config import Config, ConfigError
-from coderouter_cost.ledger import connect, month_bounds
+from coderouter_cost.ledger import connect, has_column, month_bounds
 from coderouter_cost.pricing import usd
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ GROUPINGS = {
     "provider": "provider",
     "profile": "profile",
     "model": "model",
+    "key": "key_name",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -87,6 +88,8 @@ def parse_since(text: str, now: float) -> float:
 
 def query(conn: sqlite3.Connection, *, by: str, since: float | None) -> list[Group]:
     key = GROUPINGS[by]
+    if by == "key" and not has_column(conn, "key_name"):
+        key = "''"  # a ledger no router opened since the column came: every row is keyless
     order = "k" if by == "day" else "sum(cost_usd) DESC, count(*) DESC, k"
     rows = conn.execute(
         f"SELECT {key} AS k, count(*), sum(input_tokens), sum(output_tokens), "
@@ -186,7 +189,7 @@ def render_text(
         rate = g.cache_hit_rate
         table.append(
             [
-                g.key,
+                g.key or ("(none)" if by == "key" else ""),
                 _int(g.requests),
                 _int(g.input_tokens),
                 _int(g.output_tokens),

@@ -258,8 +258,10 @@ def test_ledger_is_wal_with_normal_sync(tmp_path: Path) -> None:
     ledger.close()
 
 
-def row(ts: float, provider: str = "paid", cost: float = 1.0, profile: str = "default") -> Any:
-    return (ts, profile, provider, "m", "openai_chat", 0, 200, 1, 0, 0, 0, 0, cost, 0.0, 1, 1)
+def row(
+    ts: float, provider: str = "paid", cost: float = 1.0, profile: str = "default", key: str = ""
+) -> Any:
+    return (ts, profile, provider, "m", "openai_chat", 0, 200, 1, 0, 0, 0, 0, cost, 0.0, 1, 1, key)
 
 
 def test_a_locked_ledger_keeps_rows_in_memory_and_writes_them_later(tmp_path: Path) -> None:

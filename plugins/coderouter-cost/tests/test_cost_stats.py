@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 from coderouter_cost import CostPlugin, Ledger
-from coderouter_cost.stats import parse_since
+from coderouter_cost.ledger import COLUMNS, connect, has_column
+from coderouter_cost.stats import parse_since, query
 
 from coderouter.config import Config
 from coderouter.plugins import load_plugins
@@ -45,8 +47,8 @@ SONNET_TURN = (
 )
 
 # (ts, profile, provider, model, ingress, stream, status, input, output, cache read,
-#  cache write, reasoning, cost, savings, priced, paid)
-ROWS: list[Any] = [
+#  cache write, reasoning, cost, savings, priced, paid); the ingress key is added below
+_ROWS: list[Any] = [
     (at(20, 10), *SONNET_TURN),
     (at(20, 11), *SONNET_TURN),
     # gpt-4.1 with 8,000 of 10,000 prompt tokens cached: $0.012, saving $0.012.
@@ -126,6 +128,9 @@ ROWS: list[Any] = [
         1,
     ),
 ]
+# The key that sent each row: "" for a router without named keys.
+KEYS = ["alice", "alice", "bob", "alice", "", "bob"]
+ROWS = [(*row, key) for row, key in zip(_ROWS, KEYS, strict=True)]
 
 
 def build_config(tmp_path: Path) -> Config:
@@ -286,6 +291,55 @@ def test_grouping_by_day_profile_and_model(setup: Any, capsys: pytest.CaptureFix
         ("brand-new-model", 1, 0.0),
         ("qwen2.5-coder:7b", 1, 0.0),
     ]
+
+
+def test_grouping_by_key(setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(setup, capsys, "--json", "--by", "key", "--since", "month")
+    groups = [(g["key"], g["requests"], g["cost_usd"]) for g in json.loads(out)["groups"]]
+    assert groups == [("alice", 3, 0.099822), ("bob", 1, 0.012), ("", 1, 0.0)]
+    _, text, _ = run(setup, capsys, "--by", "key", "--since", "month")
+    lines = text.splitlines()
+    assert lines[3].split()[:2] == ["KEY", "REQUESTS"]
+    assert [line.split()[:2] for line in lines[4:7]] == [
+        ["alice", "3"],
+        ["bob", "1"],
+        ["(none)", "1"],
+    ]
+
+
+def test_a_ledger_from_before_key_names_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE attempts (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
+        + ", ".join(f"{c} {'TEXT' if c in _TEXT else 'REAL'} NOT NULL" for c in COLUMNS[1:-1])
+        + ")"
+    )
+    old.execute(
+        f"INSERT INTO attempts ({', '.join(COLUMNS[:-1])}) VALUES "
+        f"({', '.join('?' for _ in COLUMNS[:-1])})",
+        _ROWS[0],
+    )
+    old.commit()
+    old.close()
+    config = build_config(tmp_path)
+    plugin = load_plugins(config).get_plugin("cost")
+    assert isinstance(plugin, CostPlugin)
+    assert not has_column(connect(path, busy_timeout_ms=100, create=False), "key_name")
+    assert [
+        g.key for g in query(connect(path, busy_timeout_ms=100, create=False), by="key", since=None)
+    ] == [""]
+    ledger = Ledger(path, clock=lambda: NOW)
+    ledger.open()
+    assert ledger.append(ROWS[2])
+    assert ledger.spend().key("bob") == 0.012
+    ledger.close()
+    conn = connect(path, busy_timeout_ms=100, create=False)
+    assert [(g.key, g.requests) for g in query(conn, by="key", since=None)] == [("", 1), ("bob", 1)]
+    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+_TEXT = {"profile", "provider", "model", "ingress"}
 
 
 def test_empty_period_and_bad_since(setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
