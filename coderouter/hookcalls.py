@@ -8,12 +8,17 @@ microseconds per hook with ten plugins, none of it needed when no implementation
 and calls them in a loop. It rebuilds a hook's list whenever its registered implementations
 change, and hands a hook that has wrappers to pluggy unchanged.
 
+:meth:`HookCalls.implemented` says whether any plugin implements a hook, so the router calls
+an awaited hook (``admit_attempt``) only when one does, and :meth:`HookCalls.first_awaited`
+awaits the implementations' results one by one.
+
 An exception out of an implementation becomes a :class:`PluginHookError` naming the plugin, so
 the answer to the client and the log can say whose bug it is.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -127,6 +132,37 @@ class HookCalls:
                 return caller(**dict(zip(caller.spec.argnames, args, strict=True)))
             for call in calls:
                 value = call(*args)
+                if value is not None:
+                    return value
+            return None
+        except Exception as exc:
+            _raise_named(name, caller, exc)
+
+    def implemented(self, name: str) -> bool:
+        """Whether any plugin implements hook ``name``."""
+        calls, caller = self._calls(name)
+        return bool(calls) if calls is not None else bool(caller.get_hookimpls())
+
+    async def first_awaited(self, name: str, *args: Any) -> Any:
+        """The first result other than ``None`` of implementations that may return
+        awaitables, each awaited before the next implementation is called."""
+        calls, caller = self._calls(name)
+        try:
+            if calls is None:
+                assert caller.spec is not None
+                values = caller(**dict(zip(caller.spec.argnames, args, strict=True)))
+                for index, value in enumerate(values):
+                    found = await value if inspect.isawaitable(value) else value
+                    if found is not None:
+                        for rest in values[index + 1 :]:
+                            if inspect.iscoroutine(rest):
+                                rest.close()
+                        return found
+                return None
+            for call in calls:
+                value = call(*args)
+                if inspect.isawaitable(value):
+                    value = await value
                 if value is not None:
                     return value
             return None

@@ -22,9 +22,12 @@ The request protocol, for every ingress (``/v1/chat/completions``, ``/v1/message
    profile's providers); paid providers are skipped unless paid use is allowed.
 5. :func:`filter_chain` runs in every plugin: skip, demote and reorder providers, with reasons.
 6. For each provider left, in order: :func:`before_attempt` (may return ``Skip`` or
-   ``Reject``), then the upstream call; the response or stream passes through the transforms
-   from :func:`stream_transforms`; then :func:`after_attempt` on success or :func:`on_failure`
-   on failure. A retryable failure before the stream committed moves on to the next provider.
+   ``Reject``), then, when some plugin implements it, the awaited :func:`admit_attempt` (the
+   one hook that may wait on I/O; same answers), then the upstream call; the response or
+   stream passes through the transforms from :func:`stream_transforms`; then
+   :func:`after_attempt` on success or :func:`on_failure` on failure (an admitted attempt that
+   ends otherwise gets :func:`release_attempt`). A retryable failure before the stream
+   committed moves on to the next provider.
 7. When the chain is exhausted the client gets 502 (or an error event in the stream) naming
    every provider and why it was skipped or how it failed.
 
@@ -36,6 +39,7 @@ other than ``None``. All other hooks run in every enabled plugin, in the order o
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -138,6 +142,33 @@ def before_attempt(attempt: Attempt) -> Skip | Reject | None:
     *firstresult*. Return :class:`~coderouter.types.Skip` to pass over this provider (the loop
     goes on with the next), :class:`~coderouter.types.Reject` to answer the client now, or
     ``None`` to go ahead. ``attempt.max_tokens`` may be set here to clamp the output budget.
+    """
+
+
+@hookspec
+def admit_attempt(attempt: Attempt) -> Awaitable[Skip | Reject | None] | None:
+    """Admit ``attempt`` with I/O it must wait for (a budget reservation in a shared store).
+
+    Implement it as ``async def``. It runs after :func:`before_attempt` let the attempt go and
+    only when some plugin implements it, so a host without one pays nothing. The router awaits
+    the implementations one after another in config order; the first to return
+    :class:`~coderouter.types.Skip` or :class:`~coderouter.types.Reject` decides as
+    :func:`before_attempt` would and the rest are not called. The client waits meanwhile, so
+    bound every wait. An attempt admitted here ends in :func:`after_attempt`,
+    :func:`on_failure` or :func:`release_attempt`.
+    """
+
+
+@hookspec
+def release_attempt(attempt: Attempt) -> None:
+    """``attempt`` passed :func:`admit_attempt` but ends without :func:`after_attempt` or
+    :func:`on_failure`: a later plugin's admission refused it, its body could not be sent, or
+    the request was cancelled (the client left) while it was in flight.
+
+    Runs in every plugin, for every such attempt, whether or not the plugin admitted it: free
+    what the admission held (a plugin holding nothing for the attempt returns at once). It may
+    also come after the attempt's :func:`after_attempt` or :func:`on_failure` when the request
+    is cancelled just after them, so make it a no-op for what is already settled.
     """
 
 

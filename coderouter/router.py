@@ -274,7 +274,7 @@ class Router:
             attempt = Attempt(
                 draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
             )
-            verdict = self.calls.first("before_attempt", attempt)
+            verdict, admitted = await self._verdict(attempt)
             if isinstance(verdict, Skip):
                 trace.record(provider.name, "skipped", verdict.reason)
                 continue
@@ -282,11 +282,7 @@ class Router:
                 trace.record(provider.name, "rejected", verdict.message[:300])
                 return self._reject(trace, verdict)
             try:
-                if view.stream:
-                    return await self._stream(trace, attempt)
-                return await self._once(trace, attempt)
-            except BodyError as exc:
-                return self._error(trace, 400, "invalid_request", str(exc))
+                return await self._call(trace, attempt, admitted)
             except UpstreamError as err:
                 self.calls.each("on_failure", attempt, err)
                 self.cooldowns.note(provider.name, err)
@@ -295,6 +291,41 @@ class Router:
                 if not err.retryable:
                     return self._final(trace, provider, err)
         return self._exhausted(trace, failures)
+
+    async def _verdict(self, attempt: Attempt) -> tuple[Skip | Reject | None, bool]:
+        """``before_attempt``'s answer, then, when it lets the attempt go and some plugin
+        implements it, the awaited ``admit_attempt``'s; and whether the attempt was admitted
+        (it then ends in ``after_attempt``, ``on_failure`` or ``release_attempt``)."""
+        verdict = self.calls.first("before_attempt", attempt)
+        if verdict is not None or not self.calls.implemented("admit_attempt"):
+            return verdict, False
+        try:
+            verdict = await self.calls.first_awaited("admit_attempt", attempt)
+        except BaseException:
+            self.calls.each("release_attempt", attempt)
+            raise
+        if isinstance(verdict, (Skip, Reject)):
+            self.calls.each("release_attempt", attempt)
+            return verdict, False
+        return None, True
+
+    async def _call(self, trace: Trace, attempt: Attempt, admitted: bool) -> Outcome:
+        """Call the attempt's provider. An :class:`UpstreamError` goes to the loop; anything
+        else ends an admitted attempt with ``release_attempt``."""
+        try:
+            if trace.view.stream:
+                return await self._stream(trace, attempt)
+            return await self._once(trace, attempt)
+        except UpstreamError:
+            raise
+        except BodyError as exc:
+            if admitted:
+                self.calls.each("release_attempt", attempt)
+            return self._error(trace, 400, "invalid_request", str(exc))
+        except BaseException:
+            if admitted:
+                self.calls.each("release_attempt", attempt)
+            raise
 
     # --- one attempt ---------------------------------------------------------------------------
 
@@ -702,7 +733,7 @@ class Router:
             attempt = Attempt(
                 cut.draft, provider, index, trace.profile, clock=self.clock, started_at=self.clock()
             )
-            verdict = self.calls.first("before_attempt", attempt)
+            verdict, admitted = await self._verdict(attempt)
             if isinstance(verdict, Skip):
                 trace.record(provider.name, "skipped", verdict.reason)
                 continue
@@ -728,6 +759,10 @@ class Router:
                 if not err.retryable:
                     break
                 continue
+            except BaseException:
+                if admitted:
+                    self.calls.each("release_attempt", attempt)
+                raise
             report["outcome"] = "resumed"
             report["continued_by"] = provider.name
             return (attempt, segment), cut_usage, state.output_chars()

@@ -31,7 +31,7 @@ HOOKS = sorted(
 
 
 def test_hookspecs_found() -> None:
-    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 16
+    assert "filter_chain" in HOOKS and "describe_state" in HOOKS and len(HOOKS) == 18
 
 
 @pytest.mark.parametrize("hook", HOOKS)
