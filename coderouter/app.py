@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import falcon
 import falcon.asgi
@@ -19,6 +19,9 @@ from coderouter.plugins import attach_plugins, load_plugins
 from coderouter.router import Router
 from coderouter.state import build_store
 from coderouter.upstream import make_client
+
+if TYPE_CHECKING:
+    from coderouter.resources.signin import DashboardSignIn
 
 __all__ = ["AppContext", "create_app"]
 
@@ -80,10 +83,22 @@ def create_app(
     allowed_hosts = frozenset(h.rstrip(".").lower() for h in config.server.allowed_hosts)
     keys = ingress_keys(config)
     remember([p.api_key for p in config.providers] + [k.decode() for k in keys])
-    guard = IngressGuard(keys, allowed_hosts)
+    guard = IngressGuard(keys, allowed_hosts, _signin(config, keys))
     middleware: list[Any] = [_Lifespan(context, transport), guard]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     resources.add_routes(app, context)
     pm.hook.register_routes(app=app, context=context)
     return app
+
+
+def _signin(config: Config, keys: list[bytes]) -> DashboardSignIn | None:
+    """The dashboard's browser sign-in, when ingress keys are set (without keys the read pages
+    are open to loopback browsers and need none)."""
+    if not keys:
+        return None
+    from coderouter.resources.signin import DashboardSignIn, load_secret
+
+    return DashboardSignIn(
+        keys, load_secret(config.state_path), config.server.dashboard_cookie_secure
+    )

@@ -67,6 +67,7 @@ class ServerConfig:
     api_keys_env: str = ""
     allow_unauthenticated: bool = False
     allowed_hosts: list[str] = attrs.Factory(list)
+    dashboard_cookie_secure: Literal["auto", "always", "never"] = "auto"
 
 
 @attrs.frozen

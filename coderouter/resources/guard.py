@@ -12,6 +12,7 @@ from __future__ import annotations
 import falcon.asgi
 
 from coderouter.resources.errors import write_error
+from coderouter.resources.signin import DashboardSignIn
 from coderouter.security import host_allowed, key_matches
 from coderouter.types import Ingress
 
@@ -63,11 +64,18 @@ def _offered_key(req: falcon.asgi.Request) -> bytes:
 class IngressGuard:
     """Falcon middleware. ``keys`` (``server.api_keys_env``) guard every route but
     :data:`OPEN_PATHS`, plugin routes such as ``/metrics`` included; ``allowed_hosts`` extend
-    the loopback names accepted in ``Host``."""
+    the loopback names accepted in ``Host``. ``signin`` lets a browser without a key sign in
+    on the read pages; a request it lets in has ``req.context.signed_in_by_cookie`` set."""
 
-    def __init__(self, keys: list[bytes], allowed_hosts: frozenset[str]) -> None:
+    def __init__(
+        self,
+        keys: list[bytes],
+        allowed_hosts: frozenset[str],
+        signin: DashboardSignIn | None = None,
+    ) -> None:
         self.keys = keys
         self.allowed_hosts = allowed_hosts
+        self.signin = signin
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in OPEN_PATHS:
@@ -85,6 +93,8 @@ class IngressGuard:
             resp.complete = True
             return
         if self.keys and not key_matches(_offered_key(req), self.keys):
+            if await self._signed_in(req, resp):
+                return
             write_error(
                 resp,
                 ingress,
@@ -95,6 +105,24 @@ class IngressGuard:
             )
             resp.complete = True
             return
+        self._check_json(req, resp, ingress)
+
+    async def _signed_in(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> bool:
+        """A request without a key that the browser sign-in lets through (a read page with its
+        cookie) or answers itself (the form, its post, sign-out)."""
+        if self.signin is None:
+            return False
+        if self.signin.accepts(req):
+            req.context.signed_in_by_cookie = True
+            return True
+        if await self.signin.answer(req, resp):
+            resp.complete = True
+            return True
+        return False
+
+    def _check_json(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, ingress: Ingress
+    ) -> None:
         if req.method == "POST" and req.path in INGRESS_ROUTES and not _is_json(req.content_type):
             write_error(
                 resp,

@@ -55,6 +55,7 @@ class MetricsJSONResource:
 
 
 SNAPSHOT_SLOT = b'<script id="first-snapshot" type="application/json"></script>'
+SIGNOUT_HIDDEN = b'<a id="signout" href="/dashboard/signout" hidden>'
 
 
 def inline_json(document: object) -> bytes:
@@ -69,15 +70,19 @@ class DashboardResource:
     document inline, so it shows the numbers on its first paint instead of an empty frame."""
 
     def __init__(self, plugin: MetricsPlugin, page: bytes) -> None:
-        if SNAPSHOT_SLOT not in page:
-            raise ValueError("dashboard.html has no first-snapshot slot")
+        if SNAPSHOT_SLOT not in page or SIGNOUT_HIDDEN not in page:
+            raise ValueError("dashboard.html has no first-snapshot slot or sign-out link")
         self.plugin = plugin
         self.page = page
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         document = inline_json(await self.plugin.document())
         filled = SNAPSHOT_SLOT.replace(b"></script>", b">" + document + b"</script>")
-        resp.data = self.page.replace(SNAPSHOT_SLOT, filled, 1)
+        page = self.page.replace(SNAPSHOT_SLOT, filled, 1)
+        if getattr(req.context, "signed_in_by_cookie", False):
+            # The core's ingress guard let this browser in by its sign-in cookie.
+            page = page.replace(SIGNOUT_HIDDEN, SIGNOUT_HIDDEN.replace(b" hidden", b""), 1)
+        resp.data = page
         resp.content_type = "text/html; charset=utf-8"
         _common(resp, self.plugin)
         resp.set_header(

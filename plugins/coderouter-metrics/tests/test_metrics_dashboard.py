@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_stream
+from coderouter.testing.chromium import Browser
 from coderouter.testing.debian import INSTALL_TIMEOUT_S, ensure_installed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,3 +186,57 @@ def test_script_errors_show_up_in_the_page(
     )
     assert "render failed" in dom.by_id("js-errors")["text"]
     assert not dom.find("body", data_ready="1")
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 300)
+def test_a_browser_signs_in_through_the_key_form_when_keys_are_set(
+    chromium: str, router_process: Any, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.default = Answer.sse(chat_stream(["hello"]))
+    builder = (
+        ConfigBuilder()
+        .provider("local", fake_upstream)
+        .profile("default", ["local"])
+        .server(api_keys_env="CODEROUTER_TEST_KEYS")
+        .router(state_dir=str(tmp_path / "state"))
+        .plugin("metrics")
+    )
+    proc = router_process(builder, workers=2, env={"CODEROUTER_TEST_KEYS": "k-browser"})
+    client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k-browser", max_retries=0)
+    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+
+    with Browser(chromium, tmp_path / "profile") as browser:
+        browser.open(proc.url + "/dashboard")
+        browser.wait_for("document.body && document.body.dataset.signin === 'form'")
+        form_shot = browser.screenshot(tmp_path / "dashboard-signin.png", height=600)
+        assert form_shot[:8] == b"\x89PNG\r\n\x1a\n"
+
+        browser.evaluate(
+            "document.getElementById('key').value = 'wrong';"
+            "document.getElementById('signin').submit()"
+        )
+        browser.wait_for("document.getElementById('signin-error').textContent === 'wrong key'")
+        assert browser.cookies() == []
+
+        browser.evaluate(
+            "document.getElementById('key').value = 'k-browser';"
+            "document.getElementById('signin').submit()"
+        )
+        browser.wait_for("document.body && document.body.dataset.ready === '1'")
+        assert browser.evaluate("document.getElementById('js-errors').textContent") == ""
+        assert browser.evaluate("location.pathname") == "/dashboard"
+        # The page's own poll of metrics.json went through with the cookie too.
+        browser.wait_for("document.getElementById('status').textContent === 'live'")
+        assert browser.evaluate("document.cookie") == "", "HttpOnly: no script reads the cookie"
+        cookies = {c["path"]: c for c in browser.cookies()}
+        assert set(cookies) == {"/dashboard", "/metrics", "/metrics.json"}
+        assert all(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies.values())
+        assert all("k-browser" not in c["value"] for c in cookies.values())
+        assert browser.evaluate("!document.getElementById('signout').hidden")
+
+        shot = browser.screenshot(tmp_path / "dashboard-signed-in.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+
+        browser.evaluate("document.getElementById('signout').click()")
+        browser.wait_for("document.body && document.body.dataset.signin === 'form'")
+        assert browser.cookies() == []
