@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group
@@ -90,8 +91,9 @@ def _provider_row(
             row["cooldown_s"] = max(cooldowns)
         row["p50_ms"] = (metrics.get("latency_ms") or {}).get("p50")
         row["ttft_p50_ms"] = (metrics.get("ttft_ms") or {}).get("p50")
-        row["requests"] = metrics.get("requests")
-        row["spend_usd"] = metrics.get("cost_usd")
+        today = metrics.get("today") or {}
+        row["requests"] = today.get("requests")
+        row["spend_usd"] = today.get("cost_usd")
         last = metrics.get("last") or {}
         if row["last_error"] is None and last.get("outcome") not in (None, "success"):
             row["last_error"] = last.get("reason")
@@ -137,18 +139,34 @@ def collect(
         }
         for name, providers, serving in chains
     ]
-    summary = (metrics or {}).get("summary", {})
+    today = (metrics or {}).get("summary", {}).get("today", {})
     return {
         "url": base,
         "version": health.get("version"),
         "uptime_s": health.get("uptime_s"),
-        "requests": summary.get("requests"),
-        "errors": summary.get("errors"),
-        "spend_usd": summary.get("cost_usd"),
+        "today": today.get("date"),
+        "counted_since": _counted_since(today, health.get("uptime_s"), moment),
+        "requests": today.get("requests"),
+        "errors": today.get("errors"),
+        "spend_usd": today.get("cost_usd"),
         "plugins": [p["name"] for p in plugins.get("enabled", [])],
         "profiles": profiles,
         "notes": notes,
     }
+
+
+def _counted_since(today: dict[str, Any], uptime_s: float | None, now: float) -> float | None:
+    """When today's figures begin: the UTC day's start, or the router's start when that came
+    later (the figures live in the router's memory and its state dir, not in a ledger)."""
+    since = today.get("since")
+    if since is None:
+        return None
+    started = now - uptime_s if uptime_s is not None else since
+    return max(float(since), float(started))
+
+
+def _clock_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")
 
 
 def _number(value: float | None, unit: str = "", digits: int = 0) -> str:
@@ -180,10 +198,10 @@ def render(status: dict[str, Any]) -> Group:
         ("coderouter ", "bold"),
         f"{status['version']} at {status['url']}",
         f" · up {_number(uptime, 's')}" if uptime is not None else "",
-        f" · {_number(status['requests'])} requests, {_number(status['errors'])} failed"
+        f" · today {_number(status['requests'])} requests, {_number(status['errors'])} failed"
         if status["requests"] is not None
         else "",
-        f" · spend ${status['spend_usd']:.4f}" if status["spend_usd"] else "",
+        f", spend ${status['spend_usd']:.4f}" if status["spend_usd"] else "",
         f" · plugins: {', '.join(status['plugins']) or 'none'}",
     )
     parts: list[Any] = [header]
@@ -219,8 +237,20 @@ def render(status: dict[str, Any]) -> Group:
             if row["last_error"]
         )
     parts.extend(Text(f"note: {note}", style="dim") for note in status["notes"])
-    parts.append(Text("requests and spend count from the router's start", style="dim"))
+    parts.append(Text(_counting_note(status), style="dim"))
     return Group(*parts)
+
+
+def _counting_note(status: dict[str, Any]) -> str:
+    since = status.get("counted_since")
+    if since is None or status.get("today") is None:
+        return "requests and spend: no per-day figures (enable the metrics plugin)"
+    if since % 86400 == 0:
+        return f"requests and spend: today, {status['today']} (UTC)"
+    return (
+        f"requests and spend: today, {status['today']} (UTC), "
+        f"since the router started at {_clock_time(since)}"
+    )
 
 
 def run_status(args: argparse.Namespace, config: Config) -> int:

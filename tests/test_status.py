@@ -50,7 +50,9 @@ def test_status_shows_each_provider_of_the_chain(busy_router: Any) -> None:
     result = status("--url", busy_router.url, "--width", "120")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert f"at {busy_router.url}" in out and "4 requests, 0 failed" in out
+    assert f"at {busy_router.url}" in out and "today 4 requests, 0 failed" in out
+    # Started moments ago: today's figures begin at the router's start, and the note says so.
+    assert "requests and spend: today, " in out and "since the router started at" in out
     assert "profile default" in out
     broken = next(line for line in out.splitlines() if line.startswith("│ broken"))
     assert "unhealthy, open" in broken and "s left" in broken
@@ -64,6 +66,8 @@ def test_status_json(busy_router: Any) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["requests"] == 4 and data["plugins"] == ["backend_health", "metrics"]
+    assert data["today"] == time.strftime("%Y-%m-%d", time.gmtime())
+    assert time.time() - 120 < data["counted_since"] <= time.time()
     (profile,) = data["profiles"]
     rows = {row["name"]: row for row in profile["providers"]}
     assert list(rows) == ["broken", "working"]

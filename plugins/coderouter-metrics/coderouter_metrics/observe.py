@@ -100,6 +100,8 @@ def observe_record(
     _observe_resumes(store, record) if record.get("attempts") else 0
     errors = 0 if outcome in ("success", "client_closed") else 1
     store.tick_minute(requests=1, errors=errors, fallbacks=fallbacks)
+    day_cost = (_number(record.get(cost_field)) or 0.0) if provider else 0.0
+    store.tick_day(provider, errors=errors, cost=day_cost)
     if outcome == "success" and provider:
         ts = float(record.get("ts") or store.wall())
         served = store.last_served.get(profile)

@@ -16,10 +16,12 @@ import attrs
 
 from coderouter_metrics.catalog import COUNTERS, HISTOGRAMS, MetricDef
 
-__all__ = ["SNAPSHOT_FORMAT", "Histogram", "Store", "trimmed_event"]
+__all__ = ["DAYS_KEPT", "DAY_S", "SNAPSHOT_FORMAT", "Histogram", "Store", "trimmed_event"]
 
 SNAPSHOT_FORMAT = 1
 MINUTES_KEPT = 60
+DAYS_KEPT = 8
+DAY_S = 86400
 MAX_EVENT_TEXT = 600
 Labels = tuple[str, ...]
 
@@ -77,7 +79,8 @@ class Histogram:
 
 
 class Store:
-    """Counters, histograms, a per-minute series, recent events and "last seen" facts."""
+    """Counters, histograms, a per-minute series, per-UTC-day figures by provider, recent
+    events and "last seen" facts."""
 
     def __init__(
         self,
@@ -93,6 +96,8 @@ class Store:
         self.counters: dict[str, dict[Labels, float]] = {m.name: {} for m in COUNTERS}
         self.histograms: dict[str, dict[Labels, Histogram]] = {m.name: {} for m in HISTOGRAMS}
         self.per_minute: dict[int, list[int]] = {}
+        # UTC day number (epoch days) -> provider -> [requests, errors, cost in USD].
+        self.per_day: dict[int, dict[str, list[float]]] = {}
         # The newest ``_untrimmed`` entries are the callers' records, the rest trimmed copies.
         self._events: deque[Any] = deque(maxlen=recent_events)
         self._untrimmed = 0
@@ -140,6 +145,36 @@ class Store:
         row[2] += fallbacks
         self.changes += 1
 
+    def tick_day(self, provider: str, *, errors: int = 0, cost: float = 0.0) -> None:
+        """Count one request, answered by ``provider`` (``""`` for none), in the current UTC
+        day; days older than :data:`DAYS_KEPT` are dropped when a new one starts."""
+        day = int(self.wall() // DAY_S)
+        rows = self.per_day.get(day)
+        if rows is None:
+            rows = self.per_day[day] = {}
+            self._drop_old_days(day)
+        row = rows.setdefault(provider, [0, 0, 0.0])
+        row[0] += 1
+        row[1] += errors
+        row[2] += cost
+        self.changes += 1
+
+    def _drop_old_days(self, today: int) -> None:
+        for old in [d for d in self.per_day if d <= today - DAYS_KEPT]:
+            del self.per_day[old]
+
+    def day_totals(self, day: int, provider: str | None = None) -> tuple[int, int, float]:
+        """Requests, errors and cost of one UTC day (of one provider, or of all)."""
+        rows = self.per_day.get(day, {})
+        picked = rows.values() if provider is None else [rows.get(provider, [0, 0, 0.0])]
+        requests = errors = 0
+        cost = 0.0
+        for row in picked:
+            requests += int(row[0])
+            errors += int(row[1])
+            cost += float(row[2])
+        return requests, errors, cost
+
     def add_event(self, event: Mapping[str, Any]) -> None:
         """Keep ``event`` (the caller's record, not a copy) among the recent ones; it is
         copied and trimmed when :attr:`events` is read."""
@@ -180,6 +215,12 @@ class Store:
                 if series
             },
             "per_minute": [[minute, *row] for minute, row in sorted(self.per_minute.items())],
+            "per_day": [
+                [day, provider, *row]
+                for day, rows in sorted(self.per_day.items())
+                if day > int(self.wall() // DAY_S) - DAYS_KEPT
+                for provider, row in rows.items()
+            ],
             "events": list(self.events),
             "last_served": {k: dict(v) for k, v in self.last_served.items()},
             "provider_last": {k: dict(v) for k, v in self.provider_last.items()},
@@ -203,6 +244,10 @@ class Store:
             mine = self.per_minute.setdefault(int(minute), [0, 0, 0])
             for i, n in enumerate(row[:3]):
                 mine[i] += int(n)
+        for day, provider, *row in snapshot.get("per_day", []):
+            mine_day = self.per_day.setdefault(int(day), {}).setdefault(str(provider), [0, 0, 0.0])
+            for i, n in enumerate(row[:3]):
+                mine_day[i] += float(n) if i == 2 else int(n)
         self._absorb_events(snapshot.get("events", []), worker)
         _newest(self.last_served, snapshot.get("last_served", {}))
         _newest(self.provider_last, snapshot.get("provider_last", {}))

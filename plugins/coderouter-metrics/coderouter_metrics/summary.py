@@ -4,6 +4,7 @@ providers with their health, and the recent events."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from coderouter.config import Config
@@ -11,7 +12,7 @@ from coderouter_metrics import catalog
 from coderouter_metrics.exposition import AggregateCollector
 from coderouter_metrics.shared import Aggregate
 from coderouter_metrics.states import provider_states
-from coderouter_metrics.store import Histogram, Store
+from coderouter_metrics.store import DAY_S, DAYS_KEPT, Histogram, Store
 
 __all__ = ["SPARKLINE_MINUTES", "build_document"]
 
@@ -58,6 +59,29 @@ def _per_minute(store: Store, now: float) -> list[dict[str, Any]]:
     return rows
 
 
+def _date(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY_S, UTC).date().isoformat()
+
+
+def _day(store: Store, day: int, provider: str | None = None) -> dict[str, Any]:
+    requests, errors, cost = store.day_totals(day, provider)
+    return {"requests": requests, "errors": errors, "cost_usd": round(cost, 6)}
+
+
+def _today(store: Store, now: float) -> dict[str, Any]:
+    """The current UTC day: its date, when it began, and its figures so far."""
+    day = int(now // DAY_S)
+    return {"date": _date(day), "since": day * DAY_S, **_day(store, day)}
+
+
+def _per_day(store: Store, now: float) -> list[dict[str, Any]]:
+    """The UTC days kept, oldest first, today last."""
+    today = int(now // DAY_S)
+    return [
+        {"date": _date(day), **_day(store, day)} for day in range(today - DAYS_KEPT + 1, today + 1)
+    ]
+
+
 def _summary(store: Store, now: float) -> dict[str, Any]:
     tokens = {
         name: store.total(catalog.TOKENS, **{"class": name})
@@ -91,10 +115,11 @@ def _summary(store: Store, now: float) -> dict[str, Any]:
         "cache_savings_usd": round(store.total(catalog.SAVINGS), 6),
         "tokens": tokens,
         "cache_hit_rate": round(tokens["cache_read"] / prompt, 4) if prompt else None,
+        "today": _today(store, now),
     }
 
 
-def _providers(agg: Aggregate, config: Config, own_plugin: str) -> list[dict[str, Any]]:
+def _providers(agg: Aggregate, config: Config, own_plugin: str, now: float) -> list[dict[str, Any]]:
     store = agg.store
     names = set(config.provider_names)
     health: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -134,6 +159,7 @@ def _providers(agg: Aggregate, config: Config, own_plugin: str) -> list[dict[str
                 "latency_ms": _quantiles_ms(store, catalog.UPSTREAM_LATENCY, provider=name),
                 "ttft_ms": _quantiles_ms(store, catalog.TTFT, provider=name),
                 "cost_usd": round(store.total(catalog.COST, provider=name), 6),
+                "today": _day(store, int(now // DAY_S), name),
                 "last": store.provider_last.get(name),
             }
         )
@@ -168,7 +194,8 @@ def build_document(
             }
             for name, profile in config.profiles.items()
         ],
-        "providers": _providers(agg, config, own_plugin),
+        "per_day": _per_day(store, now),
+        "providers": _providers(agg, config, own_plugin, now),
         "gates": {
             "skips": _rows(store, catalog.SKIPS),
             "fallbacks": _rows(store, catalog.FALLBACKS),

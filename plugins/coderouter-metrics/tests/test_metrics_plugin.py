@@ -19,6 +19,7 @@ from coderouter.config import ConfigError
 from coderouter.context import AppContext
 from coderouter.plugins import PluginError, load_plugins, new_plugin_manager
 from coderouter.testing import ConfigBuilder, chat_completion
+from coderouter.testing.harness import FakeClock
 from coderouter.types import Chain, Draft, Reject, RequestView
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -344,3 +345,35 @@ def test_an_older_snapshot_never_replaces_a_newer_one(tmp_path: Path) -> None:
     assert json.loads(plugin.shared.own_file.read_bytes()) == {"n": 2}
     assert plugin.snapshots_written == 1
     assert [p.name for p in plugin.shared.path.iterdir()] == [plugin.shared.own_name]
+
+
+def test_today_rolls_over_at_utc_midnight(app_client: Any, tmp_path: Path) -> None:
+    midnight = 20_000 * 86400.0  # 2024-10-04 00:00 UTC
+    plugin = MetricsPlugin(MetricsConfig())
+    clock = FakeClock(midnight - 30)
+    plugin.wall = clock
+    client, _ = build(app_client, tmp_path, metrics=plugin)
+    client.simulate_post("/v1/chat/completions", json=BODY)
+    before = client.simulate_get("/metrics.json").json
+    assert before["summary"]["today"] == {
+        "date": "2024-10-03",
+        "since": midnight - 86400,
+        "requests": 1,
+        "errors": 0,
+        "cost_usd": 0.0,
+    }
+
+    clock.advance(60)
+    for _ in range(2):
+        client.simulate_post("/v1/chat/completions", json=BODY)
+    after = client.simulate_get("/metrics.json").json
+    today = after["summary"]["today"]
+    assert (today["date"], today["since"], today["requests"]) == ("2024-10-04", midnight, 2)
+    assert after["summary"]["requests"] == 3, "the totals still count from the start"
+    assert [(d["date"], d["requests"]) for d in after["per_day"][-2:]] == [
+        ("2024-10-03", 1),
+        ("2024-10-04", 2),
+    ]
+    providers = {p["name"]: p for p in after["providers"]}
+    assert providers["b"]["today"]["requests"] == 2 and providers["b"]["requests"] == 3
+    assert providers["a"]["today"]["requests"] == 0

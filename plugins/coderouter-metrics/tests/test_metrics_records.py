@@ -216,6 +216,29 @@ def test_snapshots_sum_when_absorbed() -> None:
     assert merged.last_served["default"]["ts"] == NOW + 2
 
 
+def test_spend_per_utc_day_sums_across_workers_and_keeps_a_week() -> None:
+    now = [NOW]
+    day = int(NOW // 86400)
+    worker_a = Store(BOUNDS, wall=lambda: now[0])
+    worker_b = Store(BOUNDS, wall=lambda: now[0])
+    observe_record(worker_a, request(cost_usd=0.25))
+    observe_record(worker_b, request(cost_usd=0.5))
+    observe_record(worker_b, request(status=502, provider="", cost_usd=9.0))
+    merged = Store(BOUNDS, wall=lambda: now[0])
+    merged.absorb(worker_a.to_snapshot())
+    merged.absorb(worker_b.to_snapshot())
+    assert merged.day_totals(day, "local") == (2, 0, 0.75)
+    assert merged.day_totals(day) == (3, 1, 0.75), "no provider, no spend"
+
+    # Eight days later the first day is gone from the snapshot, and from the live store once a
+    # new day starts.
+    now[0] = NOW + 8 * 86400
+    assert json.loads(json.dumps(merged.to_snapshot()))["per_day"] == []
+    observe_record(merged, request(cost_usd=0.125))
+    assert list(merged.per_day) == [day + 8]
+    assert merged.day_totals(day + 8) == (1, 0, 0.125)
+
+
 def test_histograms_with_other_buckets_are_not_summed() -> None:
     old = Store({"latency": [1.0, 2.0], "overhead": [1.0]}, wall=lambda: NOW)
     observe_record(old, request())
