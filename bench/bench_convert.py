@@ -23,6 +23,7 @@ from typing import Any
 
 from coderouter.sse import SSEParser
 from coderouter.wire.anthropic import FORMAT as ANTHROPIC
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.openai_chat import FORMAT as OPENAI
 from coderouter.wire.tokens import estimate_request_tokens
 
@@ -121,7 +122,7 @@ def convert_stream(data: bytes, frames_per_read: int = 3) -> bytes:
 
 def passthrough(body: dict[str, Any]) -> bytes:
     out = ANTHROPIC.passthrough_request(
-        body, model="claude-sonnet-4-5", stream=True, notes=[], max_tokens=None
+        body, PassthroughEdits(model="claude-sonnet-4-5", stream=True, notes=[], max_tokens=None)
     )
     return _dumps(out).encode()
 

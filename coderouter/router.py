@@ -51,7 +51,7 @@ from coderouter.types import (
 )
 from coderouter.upstream import CallLimits, Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
-from coderouter.wire.base import ERROR_STATUS, WireFormat, error_type_for_status
+from coderouter.wire.base import ERROR_STATUS, PassthroughEdits, WireFormat, error_type_for_status
 from coderouter.wire.check import text_problem
 from coderouter.wire.edits import append_system_prompt, deep_merge
 from coderouter.wire.effort import ThinkingSupport
@@ -349,13 +349,8 @@ class Router:
         view = attempt.request
         model = attempt.provider.model_for(view.model)
         if target.name == view.ingress and conversation is None:
-            body = target.passthrough_request(
-                view.body,
-                model=model,
-                stream=view.stream,
-                notes=attempt.draft.notes,
-                max_tokens=attempt.max_tokens,
-            )
+            edits = PassthroughEdits(model, view.stream, attempt.draft.notes, attempt.max_tokens)
+            body = target.passthrough_request(view.body, edits)
         else:
             conversation = conversation or view.conversation()
             request = attrs.evolve(conversation, dropped=dict(conversation.dropped))

@@ -9,6 +9,7 @@ import pytest
 
 from coderouter.sse import SSEParser
 from coderouter.testing import chat_completion, chat_stream
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import (
     BlockStart,
@@ -119,13 +120,15 @@ def test_round_trip_keeps_what_chat_can_express() -> None:
 
 def test_passthrough_replaces_model_only() -> None:
     body = dict(REQUEST, profile="fast", future_field={"x": 1})
-    out = FORMAT.passthrough_request(body, model="m2", stream=False, notes=[], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="m2", stream=False, notes=[], max_tokens=None)
+    )
     assert out["model"] == "m2"
     assert "profile" not in out
     assert out["future_field"] == {"x": 1}
     assert out["messages"] is REQUEST["messages"]
     noted = FORMAT.passthrough_request(
-        body, model="m2", stream=False, notes=["stop looping"], max_tokens=50
+        body, PassthroughEdits(model="m2", stream=False, notes=["stop looping"], max_tokens=50)
     )
     assert noted["messages"][-1] == {"role": "system", "content": "stop looping"}
     assert noted["max_tokens"] == 50

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import attrs
+
 from coderouter.sse import Frame
 from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Event, Request, Usage
 
-__all__ = ["ERROR_STATUS", "StreamDecoder", "StreamEncoder", "WireFormat"]
+__all__ = ["ERROR_STATUS", "PassthroughEdits", "StreamDecoder", "StreamEncoder", "WireFormat"]
 
 ERROR_STATUS: dict[str, int] = {
     "invalid_request": 400,
@@ -38,6 +40,18 @@ def error_type_for_status(status: int) -> str:
         529: "overloaded",
         503: "overloaded",
     }.get(status, "invalid_request" if 400 <= status < 500 else "api_error")
+
+
+@attrs.define(slots=True)
+class PassthroughEdits:
+    """What a same-format pass-through changes in the client's body: the upstream ``model``,
+    whether the answer streams, ``notes`` plugins add to the instructions, and a ``max_tokens``
+    ceiling (``None``: the client's own limit stands)."""
+
+    model: str
+    stream: bool
+    notes: list[str]
+    max_tokens: int | None
 
 
 class StreamDecoder(Protocol):
@@ -88,15 +102,7 @@ class WireFormat(Protocol):
         model can do with the request's thinking setting (``None``: unknown)."""
         ...
 
-    def passthrough_request(
-        self,
-        body: dict[str, Any],
-        *,
-        model: str,
-        stream: bool,
-        notes: list[str],
-        max_tokens: int | None,
-    ) -> dict[str, Any]:
+    def passthrough_request(self, body: dict[str, Any], edits: PassthroughEdits) -> dict[str, Any]:
         """Same format in and out: the client's body with ``model`` replaced (and the few
         edits plugins asked for), every other field untouched."""
         ...

@@ -26,7 +26,7 @@ from coderouter.wire.anthropic import (
     is_invalid_signature_error,
     strip_thinking,
 )
-from coderouter.wire.base import ERROR_STATUS
+from coderouter.wire.base import ERROR_STATUS, PassthroughEdits
 from coderouter.wire.model import (
     BlockStart,
     BlockStop,
@@ -692,7 +692,7 @@ def test_passthrough_replaces_model_and_keeps_everything_else() -> None:
     body["some_future_field"] = {"x": [1, 2]}
     pristine = copy.deepcopy(body)
     out = FORMAT.passthrough_request(
-        body, model="claude-opus-4-8", stream=True, notes=[], max_tokens=None
+        body, PassthroughEdits(model="claude-opus-4-8", stream=True, notes=[], max_tokens=None)
     )
     assert out["model"] == "claude-opus-4-8"
     assert "profile" not in out
@@ -708,7 +708,7 @@ def test_passthrough_replaces_model_and_keeps_everything_else() -> None:
 def test_passthrough_appends_notes_and_clamps_max_tokens() -> None:
     body = anthropic_request(system="be brief", max_tokens=64000)
     out = FORMAT.passthrough_request(
-        body, model="m", stream=False, notes=["a", "b"], max_tokens=8192
+        body, PassthroughEdits(model="m", stream=False, notes=["a", "b"], max_tokens=8192)
     )
     assert out["system"] == [
         {"type": "text", "text": "be brief"},
@@ -717,19 +717,24 @@ def test_passthrough_appends_notes_and_clamps_max_tokens() -> None:
     assert out["max_tokens"] == 8192
     assert body["system"] == "be brief"
     out = FORMAT.passthrough_request(
-        anthropic_request(max_tokens=100), model="m", stream=False, notes=["n"], max_tokens=8192
+        anthropic_request(max_tokens=100),
+        PassthroughEdits(model="m", stream=False, notes=["n"], max_tokens=8192),
     )
     assert out["max_tokens"] == 100
     assert out["system"] == [{"type": "text", "text": "n"}]
     cc = load("claude_code_main_turn0")
-    out = FORMAT.passthrough_request(cc, model="m", stream=True, notes=["n"], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        cc, PassthroughEdits(model="m", stream=True, notes=["n"], max_tokens=None)
+    )
     assert out["system"][:3] == cc["system"]
     assert out["system"][3] == {"type": "text", "text": "n"}
 
 
 def test_passthrough_keeps_signed_thinking_untouched() -> None:
     body = load("claude_code_turn1_with_thinking_echo")
-    out = FORMAT.passthrough_request(body, model="claude", stream=True, notes=[], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="claude", stream=True, notes=[], max_tokens=None)
+    )
     assert out["messages"] is body["messages"]
     assert out["thinking"] == {"type": "adaptive"}
 
@@ -739,7 +744,9 @@ def test_passthrough_removes_unsigned_thinking_claude_code_echoes() -> None:
     body = load("claude_code_turn1_with_thinking_echo")
     body["messages"][2]["content"][0]["signature"] = ""
     pristine = copy.deepcopy(body)
-    out = FORMAT.passthrough_request(body, model="claude", stream=True, notes=[], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="claude", stream=True, notes=[], max_tokens=None)
+    )
     assert [b["type"] for b in out["messages"][2]["content"]] == ["text", "tool_use"]
     assert "thinking" not in out
     assert "context_management" not in out
@@ -749,11 +756,15 @@ def test_passthrough_removes_unsigned_thinking_claude_code_echoes() -> None:
 
 def test_passthrough_fits_thinking_budget_to_clamped_max_tokens() -> None:
     body = load("claude_code_sonnet45_budget_thinking")
-    out = FORMAT.passthrough_request(body, model="c", stream=True, notes=[], max_tokens=16000)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="c", stream=True, notes=[], max_tokens=16000)
+    )
     assert out["max_tokens"] == 16000
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 15999}
     assert body["thinking"]["budget_tokens"] == 31999
-    out = FORMAT.passthrough_request(body, model="c", stream=True, notes=[], max_tokens=512)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="c", stream=True, notes=[], max_tokens=512)
+    )
     assert "thinking" not in out
     assert "context_management" not in out
 

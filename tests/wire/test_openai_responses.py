@@ -15,6 +15,7 @@ import pytest
 
 from coderouter.sse import SSEParser, encode_frame
 from coderouter.types import Usage
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.model import (
     BlockStart,
     BlockStop,
@@ -573,10 +574,12 @@ def test_passthrough_replaces_model_appends_notes_and_clamps() -> None:
     original = copy.deepcopy(body)
     out = FORMAT.passthrough_request(
         body,
-        model="gpt-5.1-codex",
-        stream=True,
-        notes=["Answer in French.", "Be terse."],
-        max_tokens=8000,
+        PassthroughEdits(
+            model="gpt-5.1-codex",
+            stream=True,
+            notes=["Answer in French.", "Be terse."],
+            max_tokens=8000,
+        ),
     )
     assert body == original  # the client's body is not modified
     assert out["model"] == "gpt-5.1-codex"
@@ -594,9 +597,13 @@ def test_passthrough_replaces_model_appends_notes_and_clamps() -> None:
 
 def test_passthrough_without_notes_keeps_input_and_wraps_string_input() -> None:
     body = {"model": "a", "input": "hi", "max_output_tokens": 100}
-    out = FORMAT.passthrough_request(body, model="b", stream=False, notes=[], max_tokens=500)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="b", stream=False, notes=[], max_tokens=500)
+    )
     assert out == {"model": "b", "input": "hi", "max_output_tokens": 100}
-    out = FORMAT.passthrough_request(body, model="b", stream=False, notes=["n"], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="b", stream=False, notes=["n"], max_tokens=None)
+    )
     assert out["input"] == [
         {"type": "message", "role": "user", "content": "hi"},
         {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "n"}]},
@@ -612,7 +619,9 @@ def test_passthrough_strips_reasoning_items_made_from_other_providers_thinking()
     }
     openais = {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "gAAA"}
     body = {"model": "a", "input": [{"role": "user", "content": "q"}, ours, openais]}
-    out = FORMAT.passthrough_request(body, model="b", stream=True, notes=[], max_tokens=None)
+    out = FORMAT.passthrough_request(
+        body, PassthroughEdits(model="b", stream=True, notes=[], max_tokens=None)
+    )
     assert out["input"] == [{"role": "user", "content": "q"}, openais]
 
 

@@ -21,6 +21,7 @@ from coderouter.wire.anthropic.thinking import (
     thinking_is_on,
     without_clear_thinking,
 )
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Block, Message, Request
 
@@ -266,28 +267,21 @@ def _encode_options(request: Request, body: dict[str, Any], thinking: Any) -> No
         body["metadata"] = metadata
 
 
-def passthrough_request(
-    body: dict[str, Any],
-    *,
-    model: str,
-    stream: bool,
-    notes: list[str],
-    max_tokens: int | None,
-) -> dict[str, Any]:
-    """The client's body with ``model`` replaced; ``notes`` become one more ``system``
-    block; ``max_tokens`` only ever goes down (a thinking budget follows it); unsigned
-    thinking blocks are removed. Every other field is untouched."""
+def passthrough_request(body: dict[str, Any], edits: PassthroughEdits) -> dict[str, Any]:
+    """The client's body with the model replaced; the notes become one more ``system`` block;
+    ``max_tokens`` only ever goes down (a thinking budget follows it); unsigned thinking blocks
+    are removed. Every other field is untouched."""
     out = dict(body)
-    out["model"] = model
+    out["model"] = edits.model
     out.pop("profile", None)
-    if notes:
+    if edits.notes:
         out["system"] = [
             *system_blocks(body.get("system")),
-            {"type": "text", "text": "\n\n".join(notes)},
+            {"type": "text", "text": "\n\n".join(edits.notes)},
         ]
-    if max_tokens is not None:
+    if edits.max_tokens is not None:
         current = out.get("max_tokens")
-        if isinstance(current, int) and current > max_tokens:
-            out["max_tokens"] = max_tokens
+        if isinstance(current, int) and current > edits.max_tokens:
+            out["max_tokens"] = edits.max_tokens
     guard_thinking(out)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.effort import ThinkingSupport, effort_for, wants_thinking
 from coderouter.wire.model import (
     Block,
@@ -204,25 +205,21 @@ def encode_request(
     return body
 
 
-def passthrough_request(
-    body: dict[str, Any],
-    *,
-    model: str,
-    stream: bool,
-    notes: list[str],
-    max_tokens: int | None,
-) -> dict[str, Any]:
+def passthrough_request(body: dict[str, Any], edits: PassthroughEdits) -> dict[str, Any]:
     out = dict(body)
-    out["model"] = model
+    out["model"] = edits.model
     out.pop("profile", None)
-    if stream:
+    if edits.stream:
         options = dict(out.get("stream_options") or {})
         options["include_usage"] = True
         out["stream_options"] = options
-    if notes:
-        out["messages"] = [*body["messages"], {"role": "system", "content": "\n\n".join(notes)}]
-    if max_tokens is not None:
+    if edits.notes:
+        out["messages"] = [
+            *body["messages"],
+            {"role": "system", "content": "\n\n".join(edits.notes)},
+        ]
+    if edits.max_tokens is not None:
         for key in ("max_tokens", "max_completion_tokens"):
-            if isinstance(out.get(key), int) and out[key] > max_tokens:
-                out[key] = max_tokens
+            if isinstance(out.get(key), int) and out[key] > edits.max_tokens:
+                out[key] = edits.max_tokens
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coderouter.wire.base import PassthroughEdits
 from coderouter.wire.effort import ThinkingSupport, effort_for
 from coderouter.wire.model import Block, Request, tool_reference_text
 from coderouter.wire.openai_chat import BILLING_HEADER_PREFIX
@@ -236,26 +237,19 @@ def encode_request(
     return body
 
 
-def passthrough_request(
-    body: dict[str, Any],
-    *,
-    model: str,
-    stream: bool,
-    notes: list[str],
-    max_tokens: int | None,
-) -> dict[str, Any]:
+def passthrough_request(body: dict[str, Any], edits: PassthroughEdits) -> dict[str, Any]:
     out = dict(body)
-    out["model"] = model
+    out["model"] = edits.model
     out.pop("profile", None)
     items = body.get("input")
     if isinstance(items, list) and any(_is_synthetic_reasoning(i) for i in items):
         items = [i for i in items if not _is_synthetic_reasoning(i)]
         out["input"] = items
-    if notes:
+    if edits.notes:
         if isinstance(items, str):
             items = [{"type": "message", "role": "user", "content": items}]
-        out["input"] = [*(items or []), _developer(["\n\n".join(notes)])]
+        out["input"] = [*(items or []), _developer(["\n\n".join(edits.notes)])]
     limit = out.get("max_output_tokens")
-    if max_tokens is not None and isinstance(limit, int) and limit > max_tokens:
-        out["max_output_tokens"] = max_tokens
+    if edits.max_tokens is not None and isinstance(limit, int) and limit > edits.max_tokens:
+        out["max_output_tokens"] = edits.max_tokens
     return out
