@@ -478,7 +478,7 @@ class Router:
     async def _stream(self, trace: Trace, attempt: Attempt) -> StreamReply:
         target = wire_format(PROVIDER_WIRE[attempt.provider.kind])
         segment = await self._open_stream(trace, attempt, target)
-        return self._stream_reply(trace, attempt, *segment)
+        return self._stream_reply(trace, attempt, segment)
 
     async def _open_stream(
         self,
@@ -567,33 +567,18 @@ class Router:
         rest = None if pipeline.decoder.complete else chunks
         return pipeline, head, rest, response
 
-    def _stream_reply(
-        self,
-        trace: Trace,
-        attempt: Attempt,
-        pipeline: Pipeline,
-        head: list[bytes],
-        rest: AsyncIterator[bytes] | None,
-        response: UpstreamResponse,
-    ) -> StreamReply:
+    def _stream_reply(self, trace: Trace, attempt: Attempt, segment: Segment) -> StreamReply:
         headers = self._headers(trace, attempt, SSE)
         headers["cache-control"] = "no-cache"
-        return StreamReply(
-            200, headers, self._relay(trace, attempt, pipeline, head, rest, response)
-        )
+        return StreamReply(200, headers, self._relay(trace, attempt, segment))
 
     async def _relay(
-        self,
-        trace: Trace,
-        attempt: Attempt,
-        pipeline: Pipeline,
-        head: list[bytes],
-        rest: AsyncIterator[bytes] | None,
-        response: UpstreamResponse,
+        self, trace: Trace, attempt: Attempt, segment: Segment
     ) -> AsyncIterator[bytes]:
         """Relay the stream. When it breaks after commit and the answer can be continued, the
         next provider's continuation is relayed on in the same client stream (see
         :mod:`coderouter.resume`); otherwise the client gets a clean error event."""
+        pipeline, head, rest, response = segment
         status = 200
         gone = trace.disconnected
         sent = SentLog() if self._resumable(trace, attempt) else None
