@@ -53,7 +53,7 @@ from coderouter.upstream import CallLimits, Upstream, UpstreamResponse
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, PassthroughEdits, WireFormat, error_type_for_status
 from coderouter.wire.check import text_problem
-from coderouter.wire.edits import append_system_prompt, deep_merge
+from coderouter.wire.edits import append_system_prompt, deep_merge, emulate_forced_tool_choice
 from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
 
@@ -371,7 +371,25 @@ class Router:
             )
             if request.dropped:
                 attempt.log_fields["dropped"] = dict(request.dropped)
+        if target.name == "openai_chat":
+            body = self._emulated_tool_choice(attempt, body)
         return _encode(self._configured_edits(attempt, target.name, body), view.body)
+
+    def _emulated_tool_choice(self, attempt: Attempt, body: dict[str, Any]) -> dict[str, Any]:
+        """A Chat body that forces a tool call, for a provider whose capabilities say it ignores
+        ``tool_choice`` (``forced_tool_choice = false``): the instruction and narrowed tools of
+        :func:`emulate_forced_tool_choice`, counted in the log line's ``dropped``."""
+        if body.get("tool_choice") in (None, "auto", "none"):
+            return body
+        caps = self.hook.capabilities_for(provider=attempt.provider)
+        if caps is None or caps.forced_tool_choice is not False:
+            return body
+        emulated = emulate_forced_tool_choice(body)
+        if emulated is None:
+            return body
+        dropped = attempt.log_fields.setdefault("dropped", {})
+        dropped["tool_choice"] = dropped.get("tool_choice", 0) + 1
+        return emulated
 
     def _thinking_support(self, provider: ProviderConfig, request: Request) -> ThinkingSupport:
         """What ``provider``'s model can do with the request's thinking setting, from

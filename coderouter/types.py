@@ -254,6 +254,7 @@ class Capabilities:
     max_output_tokens: int | None = None
     reasoning_field: str | None = None
     thinking_switch: str | None = None
+    forced_tool_choice: bool | None = None
     agent_suitability: Literal["ok", "degraded"] | None = None
     sources: dict[str, str] = attrs.Factory(dict)
 

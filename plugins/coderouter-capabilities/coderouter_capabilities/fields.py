@@ -14,7 +14,7 @@ from coderouter.types import Capabilities
 
 __all__ = ["FIELDS", "SUITABILITY", "capabilities_of", "check_values"]
 
-BOOL_FIELDS = ("tools", "vision", "thinking", "cache_control")
+BOOL_FIELDS = ("tools", "vision", "thinking", "cache_control", "forced_tool_choice")
 INT_FIELDS = ("max_context_tokens", "max_output_tokens")
 STRING_FIELDS = ("reasoning_field", "thinking_switch")
 FIELDS = (*BOOL_FIELDS, *INT_FIELDS, *STRING_FIELDS, "agent_suitability")

@@ -189,8 +189,8 @@ def test_resolver_remembers_each_provider_object() -> None:
         (
             '[[rules]]\nmodel = "x"\nvison = true\n',
             "test: rules[0].vison: unknown key (valid keys: kind, model, note, tools, vision, "
-            "thinking, cache_control, max_context_tokens, max_output_tokens, reasoning_field, "
-            "thinking_switch, agent_suitability)",
+            "thinking, cache_control, forced_tool_choice, max_context_tokens, max_output_tokens, "
+            "reasoning_field, thinking_switch, agent_suitability)",
         ),
         ('[[rules]]\nmodel = "x"\ntools = "yes"\n', "test: rules[0].tools: expected true or false"),
         (
@@ -257,8 +257,8 @@ def test_provider_table_errors_name_the_provider_index_key_and_valid_keys() -> N
     errors = provider_table_errors(config)
     assert errors == [
         "config error in <test config>: providers[1].capabilities.vison: unknown key (valid "
-        "keys: tools, vision, thinking, cache_control, max_context_tokens, max_output_tokens, "
-        "reasoning_field, thinking_switch, agent_suitability)",
+        "keys: tools, vision, thinking, cache_control, forced_tool_choice, max_context_tokens, "
+        "max_output_tokens, reasoning_field, thinking_switch, agent_suitability)",
         "config error in <test config>: providers[1].capabilities.max_output_tokens: expected "
         "a positive whole number of tokens, got 'lots'",
     ]
@@ -299,3 +299,20 @@ def test_the_registry_is_shared_by_every_profile() -> None:
         r"bundled_registry: the registry is shared",
     ):
         load_plugins(builder.build())
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "forced"),
+    [
+        ("qwen2.5-coder:7b", "openai", False),
+        ("hf.co/bartowski/Qwen3-8B-GGUF:Q4_K_M", "openai", False),
+        ("qwen/qwen3-coder:free", "openai", True),
+        ("gpt-4.1", "openai", None),
+        ("claude-sonnet-4:x", "anthropic", None),
+    ],
+)
+def test_the_bundled_registry_knows_which_servers_ignore_a_forced_tool_choice(
+    model: str, kind: Any, forced: bool | None
+) -> None:
+    provider = ProviderConfig(name="p", base_url="http://127.0.0.1:1/v1", kind=kind, model=model)
+    assert Resolver([Registry.bundled()])(provider).forced_tool_choice is forced
