@@ -81,7 +81,9 @@ def test_required_on_a_chat_pass_through_names_every_tool(
     assert "tool_choice" not in sent and names(sent) == ["Read", "Write"]
     assert sent["messages"][0] == {
         "role": "system",
-        "content": "Answer only by calling one of the tools `Read`, `Write`; do not answer in text.",
+        "content": (
+            "Answer only by calling one of the tools `Read`, `Write`; do not answer in text."
+        ),
     }
     assert sent["messages"][1] == {"role": "user", "content": "go"}
 
