@@ -10,7 +10,18 @@ from coderouter.sse import Frame
 from coderouter.wire.effort import ThinkingSupport
 from coderouter.wire.model import Event, Request, Usage
 
-__all__ = ["ERROR_STATUS", "PassthroughEdits", "StreamDecoder", "StreamEncoder", "WireFormat"]
+__all__ = [
+    "ERROR_STATUS",
+    "ErrorStage",
+    "PassthroughEdits",
+    "RequestOutStage",
+    "RequestStage",
+    "ResponseStage",
+    "StagedFormat",
+    "StreamDecoder",
+    "StreamEncoder",
+    "WireFormat",
+]
 
 ERROR_STATUS: dict[str, int] = {
     "invalid_request": 400,
@@ -76,10 +87,8 @@ class StreamEncoder(Protocol):
     def encode(self, events: list[Event]) -> bytes: ...
 
 
-class WireFormat(Protocol):
-    """One wire format: requests, responses, streams and errors, both directions."""
-
-    name: str
+class RequestStage(Protocol):
+    """A format's ``requests`` stage: client bodies in."""
 
     def decode_request(self, body: dict[str, Any]) -> Request:
         """Client body -> internal request. Raises ``ValueError`` with a precise message for
@@ -89,6 +98,10 @@ class WireFormat(Protocol):
     def validate_request(self, body: dict[str, Any]) -> None:
         """Cheap shape checks run on every request (raise ``ValueError``)."""
         ...
+
+
+class RequestOutStage(Protocol):
+    """A format's ``requests_out`` stage: upstream bodies out."""
 
     def encode_request(
         self,
@@ -107,6 +120,10 @@ class WireFormat(Protocol):
         edits plugins asked for), every other field untouched."""
         ...
 
+
+class ResponseStage(Protocol):
+    """A format's ``responses`` stage: whole answers and their usage."""
+
     def decode_response(self, body: dict[str, Any]) -> list[Event]: ...
 
     def encode_response(
@@ -117,6 +134,22 @@ class WireFormat(Protocol):
         ...
 
     def usage_of(self, body: dict[str, Any]) -> Usage: ...
+
+
+class ErrorStage(Protocol):
+    """A format's ``errors`` stage: error bodies both ways."""
+
+    def error_body(self, error_type: str, message: str) -> dict[str, Any]: ...
+
+    def error_message(self, body: Any) -> str:
+        """The human message inside an upstream error body of this format."""
+        ...
+
+
+class WireFormat(RequestStage, RequestOutStage, ResponseStage, ErrorStage, Protocol):
+    """One wire format: requests, responses, streams and errors, both directions."""
+
+    name: str
 
     def stream_decoder(self) -> StreamDecoder: ...
 
@@ -134,10 +167,28 @@ class WireFormat(Protocol):
         on the raw bytes, so it errs towards decoding."""
         ...
 
-    def error_body(self, error_type: str, message: str) -> dict[str, Any]: ...
-
     def stream_error(self, error_type: str, message: str) -> bytes: ...
 
-    def error_message(self, body: Any) -> str:
-        """The human message inside an upstream error body of this format."""
-        ...
+
+class StagedFormat:
+    """A format object built from its stage modules: each protocol method is the stage
+    module's own function, bound once here (no delegating call per request). A format's class
+    adds what is its own: ``name``, the stream decoder and encoder, the relay checks and
+    ``stream_error``."""
+
+    def __init__(
+        self,
+        requests: RequestStage,
+        requests_out: RequestOutStage,
+        responses: ResponseStage,
+        errors: ErrorStage,
+    ) -> None:
+        self.decode_request = requests.decode_request
+        self.validate_request = requests.validate_request
+        self.encode_request = requests_out.encode_request
+        self.passthrough_request = requests_out.passthrough_request
+        self.decode_response = responses.decode_response
+        self.encode_response = responses.encode_response
+        self.usage_of = responses.usage_of
+        self.error_body = errors.error_body
+        self.error_message = errors.error_message

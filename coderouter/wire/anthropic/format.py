@@ -1,5 +1,6 @@
-"""Anthropic Messages as a :class:`~coderouter.wire.base.WireFormat`: the stage modules'
-functions under the protocol's names, and the few calls that are this format's own."""
+"""Anthropic Messages as a :class:`~coderouter.wire.base.WireFormat`: the stage modules
+bound by :class:`~coderouter.wire.base.StagedFormat`, and the few calls that are this format's
+own."""
 
 from __future__ import annotations
 
@@ -10,22 +11,13 @@ from coderouter.wire.anthropic import errors, requests, requests_out, responses,
 from coderouter.wire.anthropic.common import NAME
 from coderouter.wire.anthropic.stream_decode import AnthropicStreamDecoder
 from coderouter.wire.anthropic.stream_encode import AnthropicStreamEncoder
+from coderouter.wire.base import StagedFormat
 
 
-class Anthropic:
+class Anthropic(StagedFormat):
     name = NAME
-
-    validate_request = staticmethod(requests.validate_request)
-    decode_request = staticmethod(requests.decode_request)
-    encode_request = staticmethod(requests_out.encode_request)
-    passthrough_request = staticmethod(requests_out.passthrough_request)
-    usage_of = staticmethod(responses.usage_of)
-    decode_response = staticmethod(responses.decode_response)
-    encode_response = staticmethod(responses.encode_response)
     stream_decoder = staticmethod(AnthropicStreamDecoder)
-    error_body = staticmethod(errors.error_body)
     stream_error = staticmethod(errors.stream_error)
-    error_message = staticmethod(errors.error_message)
     validate_count_tokens = staticmethod(requests.validate_count_tokens)
     strip_thinking = staticmethod(thinking.strip_thinking)
     is_invalid_signature_error = staticmethod(thinking.is_invalid_signature_error)
@@ -41,4 +33,4 @@ class Anthropic:
         return raw.startswith(b"event: content_block_delta\ndata: {") and raw.endswith(b"}\n\n")
 
 
-FORMAT = Anthropic()
+FORMAT = Anthropic(requests, requests_out, responses, errors)

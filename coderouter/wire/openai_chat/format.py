@@ -1,32 +1,24 @@
-"""OpenAI Chat Completions as a :class:`~coderouter.wire.base.WireFormat`: the stage modules'
-functions under the protocol's names, and the few calls that are this format's own."""
+"""OpenAI Chat Completions as a :class:`~coderouter.wire.base.WireFormat`: the stage
+modules bound by :class:`~coderouter.wire.base.StagedFormat`, and the few calls that are this
+format's own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from coderouter.sse import Frame
+from coderouter.wire.base import StagedFormat
 from coderouter.wire.openai_chat import errors, requests, requests_out, responses
 from coderouter.wire.openai_chat.common import NAME
 from coderouter.wire.openai_chat.stream_decode import ChatStreamDecoder
 from coderouter.wire.openai_chat.stream_encode import ChatStreamEncoder
 
 
-class OpenAIChat:
+class OpenAIChat(StagedFormat):
     name = NAME
-
-    validate_request = staticmethod(requests.validate_request)
-    decode_request = staticmethod(requests.decode_request)
-    encode_request = staticmethod(requests_out.encode_request)
-    passthrough_request = staticmethod(requests_out.passthrough_request)
-    usage_of = staticmethod(responses.usage_of)
-    decode_response = staticmethod(responses.decode_response)
-    encode_response = staticmethod(responses.encode_response)
     keep_envelope = staticmethod(responses.keep_envelope)
     stream_decoder = staticmethod(ChatStreamDecoder)
-    error_body = staticmethod(errors.error_body)
     stream_error = staticmethod(errors.stream_error)
-    error_message = staticmethod(errors.error_message)
 
     def stream_encoder(self, *, model: str, request_body: dict[str, Any]) -> ChatStreamEncoder:
         options = request_body.get("stream_options")
@@ -52,4 +44,4 @@ class OpenAIChat:
         return frame.raw
 
 
-FORMAT = OpenAIChat()
+FORMAT = OpenAIChat(requests, requests_out, responses, errors)

@@ -1,11 +1,13 @@
-"""OpenAI Responses as a :class:`~coderouter.wire.base.WireFormat`: the stage modules'
-functions under the protocol's names, and the few calls that are this format's own."""
+"""OpenAI Responses as a :class:`~coderouter.wire.base.WireFormat`: the stage
+modules bound by :class:`~coderouter.wire.base.StagedFormat`, and the few calls that are this
+format's own."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from coderouter.sse import Frame
+from coderouter.wire.base import StagedFormat
 from coderouter.wire.openai_responses import (
     errors,
     requests,
@@ -25,20 +27,10 @@ _DELTA_EVENTS = (
 """Events that carry only content; usage, status and errors come in other events."""
 
 
-class OpenAIResponses:
+class OpenAIResponses(StagedFormat):
     name = NAME
-
-    validate_request = staticmethod(requests.validate_request)
-    decode_request = staticmethod(requests.decode_request)
-    encode_request = staticmethod(requests_out.encode_request)
-    passthrough_request = staticmethod(requests_out.passthrough_request)
-    usage_of = staticmethod(responses.usage_of)
-    decode_response = staticmethod(responses.decode_response)
-    encode_response = staticmethod(responses.encode_response)
     stream_decoder = staticmethod(ResponsesStreamDecoder)
-    error_body = staticmethod(errors.error_body)
     stream_error = staticmethod(stream_encode.stream_error)
-    error_message = staticmethod(errors.error_message)
 
     def stream_encoder(self, *, model: str, request_body: dict[str, Any]) -> ResponsesStreamEncoder:
         return ResponsesStreamEncoder(model=model, request_body=request_body)
@@ -50,4 +42,4 @@ class OpenAIResponses:
         return raw.startswith(_DELTA_EVENTS) and raw.endswith(b"}\n\n")
 
 
-FORMAT = OpenAIResponses()
+FORMAT = OpenAIResponses(requests, requests_out, responses, errors)
