@@ -24,6 +24,7 @@ from cattrs.errors import (
 )
 
 from coderouter.http1 import Endpoint, header_problem
+from coderouter.starter import STARTER_CONFIG
 
 __all__ = [
     "DEFAULT_CONFIG_TOML",
@@ -587,44 +588,9 @@ def _profile_errors(config: Config) -> list[str]:
     return errors
 
 
-DEFAULT_CONFIG_TOML = """\
-# Built-in default: local backends on their usual ports, tried in this order.
-[server]
-host = "127.0.0.1"
-port = 8088
-
-[router]
-default_profile = "default"
-allow_paid = false
-
-[plugins]
-# Safe everywhere; those not installed are left out of the built-in default.
-enabled = ["backend_health", "output_filters", "tool_repair", "metrics"]
-
-[plugins.backend_health]
-action = "skip"
-
-[[providers]]
-name = "ollama"
-kind = "openai"
-base_url = "http://127.0.0.1:11434/v1"
-model = "qwen2.5-coder:7b"
-
-[[providers]]
-name = "llamacpp"
-kind = "openai"
-base_url = "http://127.0.0.1:8080/v1"
-model = "local"
-
-[[providers]]
-name = "lmstudio"
-kind = "openai"
-base_url = "http://127.0.0.1:1234/v1"
-model = ""
-
-[profiles.default]
-providers = ["ollama", "llamacpp", "lmstudio"]
-"""
+DEFAULT_CONFIG_TOML = STARTER_CONFIG
+"""The built-in default: the config ``coderouter init`` writes, local backends on their usual
+ports tried in this order."""
 
 
 def builtin_default() -> Config:

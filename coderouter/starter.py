@@ -1,4 +1,5 @@
-"""The commented starter config written by ``coderouter init``."""
+"""The commented starter config written by ``coderouter init``, which is also the built-in
+default a router without a config file runs."""
 
 STARTER_CONFIG = """\
 # CodeRouter configuration. Check it with: coderouter check --config coderouter.toml
@@ -33,7 +34,7 @@ name = "ollama"
 kind = "openai"           # "openai" (Chat Completions), "anthropic" (Messages), "openai_responses"
 base_url = "http://127.0.0.1:11434/v1"
 model = "qwen2.5-coder:7b"  # empty: the client's model name is sent as is
-timeout_s = 120
+# timeout_s = 60          # read timeout: the longest silence between two reads
 
 [[providers]]
 name = "llamacpp"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coderouter.cli import main
-from coderouter.config import parse_config
+from coderouter.config import DEFAULT_CONFIG_TOML, parse_config
 from coderouter.testing import ConfigBuilder
 
 
@@ -64,6 +64,13 @@ def test_init_writes_a_loadable_starter_and_never_overwrites(
     assert main(["init", str(target)]) == 1
     assert target.read_text() == "# mine\n"
     assert "already exists" in capsys.readouterr().err
+
+
+def test_init_writes_the_built_in_default(tmp_path: Path) -> None:
+    target = tmp_path / "coderouter.toml"
+    assert main(["init", str(target)]) == 0
+    written = parse_config(tomllib.loads(target.read_text()), source="x")
+    assert written == parse_config(tomllib.loads(DEFAULT_CONFIG_TOML), source="x")
 
 
 def test_plugins_lists_installed_and_enabled(
