@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from coderouter.state.budgets import RedisBudgets
 from coderouter.state.codec import decode, dumps, encode
 from coderouter.state.records import MemoryRecords
 
@@ -123,6 +124,14 @@ class RedisStore:
         self._synced = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: redis.asyncio.Redis | None = None
+        self.budgets = RedisBudgets(
+            config.prefix,
+            client=lambda: self._client,
+            timeout_s=self.timeout_s,
+            retry_s=self.retry_s,
+            on_error=self._down,
+            on_ok=self._up,
+        )
 
     # --- the interface -------------------------------------------------------------------------
 
@@ -141,6 +150,7 @@ class RedisStore:
             "outage": self.outage,
             "pending_writes": len(self._pending),
             "dropped_writes": self.dropped,
+            "budgets": self.budgets.describe(),
         }
 
     async def start(self) -> None:
@@ -161,6 +171,8 @@ class RedisStore:
             asyncio.create_task(self._write_loop(), name="coderouter-state-writer"),
             asyncio.create_task(self._listen_loop(), name="coderouter-state-listener"),
         ]
+        self.budgets.retry_s = self.retry_s
+        self.budgets.start()
         # A host that starts beside running ones takes their state before its first request;
         # an unreachable Redis costs at most this wait.
         with contextlib.suppress(asyncio.TimeoutError):
@@ -169,6 +181,7 @@ class RedisStore:
     async def stop(self) -> None:
         if not self._tasks:
             return
+        await self.budgets.stop()
         if self._pending and self.outage is None:
             with contextlib.suppress(*_ERRORS):
                 await asyncio.wait_for(self._flush(), self.timeout_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+from coderouter.state.budgets import BudgetBook
 from coderouter.state.records import MemoryRecords, ProviderRecords
 
 __all__ = ["EmbeddedStore", "StateStore"]
@@ -19,6 +20,12 @@ R = TypeVar("R")
 
 class StateStore(Protocol):
     """Where plugins keep state that may be shared between workers and hosts."""
+
+    @property
+    def budgets(self) -> BudgetBook | None:
+        """Budget reservations every host counts against, or ``None`` (the embedded store:
+        each plugin keeps its budgets in its own ledger)."""
+        ...
 
     def records(self, namespace: str, local: MemoryRecords[R]) -> ProviderRecords[R]:
         """The records of ``namespace`` (a plugin's name), with ``local`` as this worker's
@@ -36,6 +43,8 @@ class StateStore(Protocol):
 
 class EmbeddedStore:
     """State in each worker's memory (the default: one host, nothing to run beside it)."""
+
+    budgets: BudgetBook | None = None
 
     def records(self, namespace: str, local: MemoryRecords[R]) -> ProviderRecords[R]:
         return local

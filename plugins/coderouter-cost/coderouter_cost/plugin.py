@@ -8,8 +8,6 @@ import os
 import sqlite3
 import sys
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +24,10 @@ from coderouter.types import (
     UpstreamError,
     Usage,
 )
-from coderouter_cost.ledger import Ledger, MonthSpend, Row
-from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing, usd
+from coderouter_cost.budget_checks import BY, BudgetChecks
+from coderouter_cost.fleet import FleetBudgets
+from coderouter_cost.ledger import Ledger, Row
+from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing
 from coderouter_cost.settings import (
     CostConfig,
     ProviderCost,
@@ -45,18 +45,15 @@ if TYPE_CHECKING:
 __all__ = ["COST_HEADER", "CostPlugin"]
 
 COST_HEADER = "x-coderouter-cost-usd"
-BY = "cost"
 _NO_COST = Cost()
+FLEET_PLUGIN = "cost.budgets"
 _PRICE_CACHE_LIMIT = 4096
 # How often a worker moves its WAL into the database, off the event loop.
 CHECKPOINT_INTERVAL_S = 1.0
 OPEN_RETRY_S = 5.0
-# Requests whose chain is remembered for the call-time budget check; more than this many in
-# flight at once in one worker only costs the 429 wording for the oldest, never a budget.
-_CHAIN_MEMORY = 4096
 
 
-class CostPlugin(Plugin):
+class CostPlugin(BudgetChecks, Plugin):
     """Prompt-cache-aware pricing, a durable spend ledger and monthly budgets.
 
     ``clock`` is the wall clock (Unix seconds): ledger timestamps and the UTC month budgets are
@@ -69,7 +66,8 @@ class CostPlugin(Plugin):
     def __init__(
         self, config: CostConfig | None = None, profile_configs: dict[str, CostConfig] | None = None
     ) -> None:
-        super().__init__(config or CostConfig(), profile_configs)
+        Plugin.__init__(self, config or CostConfig(), profile_configs)
+        BudgetChecks.__init__(self)
         self.config: CostConfig
         self.profile_configs: dict[str, CostConfig]
         check_settings(self.config, self.profile_configs)
@@ -80,12 +78,10 @@ class CostPlugin(Plugin):
         self._pricing: Pricing | None = None
         self._provider_costs: dict[str, ProviderCost] = {}
         self._prices: dict[tuple[str, str], Price | None] = {}
-        self._chains: OrderedDict[int, tuple[weakref.ref[RequestView], Chain, list[int]]] = (
-            OrderedDict()
-        )
         self._log: RequestLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._next_open_try = 0.0
+        self.fleet: FleetBudgets | None = None
         self._budgets = self.config.monthly_budget_usd is not None or any(
             c.monthly_budget_usd is not None for c in self.profile_configs.values()
         )
@@ -170,51 +166,6 @@ class CostPlugin(Plugin):
 
     # --- budgets ---------------------------------------------------------------------------
 
-    def over_budget(
-        self, provider: ProviderConfig, model: str, profile: str, spend: MonthSpend
-    ) -> str | None:
-        """Why ``provider`` may not be called this month, or None."""
-        own = self.provider_cost(provider).monthly_budget_usd
-        if own is not None and spend.provider(provider.name) >= own:
-            return (
-                f"monthly budget {usd(own)} reached "
-                f"(spent {usd(spend.provider(provider.name))} in {spend.month})"
-            )
-        price = self.price(provider, model)
-        if price is None or not price.paid:
-            return None
-        total = self.config.monthly_budget_usd
-        if total is not None and spend.total >= total:
-            return (
-                f"total monthly budget {usd(total)} reached "
-                f"(spent {usd(spend.total)} in {spend.month})"
-            )
-        override = self.profile_configs.get(profile)
-        if override is not None and override.monthly_budget_usd is not None:
-            limit = override.monthly_budget_usd
-            if spend.profile(profile) >= limit:
-                return (
-                    f"profile {profile!r} monthly budget {usd(limit)} reached "
-                    f"(spent {usd(spend.profile(profile))} in {spend.month})"
-                )
-        return None
-
-    def _remember(self, request: RequestView, chain: Chain) -> None:
-        self._chains[id(request)] = (weakref.ref(request), chain, [0])
-        while len(self._chains) > _CHAIN_MEMORY:
-            self._chains.popitem(last=False)
-
-    def _recall(self, request: RequestView) -> tuple[Chain, list[int]] | None:
-        entry = self._chains.get(id(request))
-        if entry is None or entry[0]() is not request:
-            return None
-        return entry[1], entry[2]
-
-    def _forget(self, request: RequestView) -> None:
-        entry = self._chains.get(id(request))
-        if entry is not None and entry[0]() is request:
-            del self._chains[id(request)]
-
     # --- hooks -----------------------------------------------------------------------------
 
     @hookimpl
@@ -227,6 +178,7 @@ class CostPlugin(Plugin):
         self.bind(app.config)
         self._log = app.log
         ledger = self._open_ledger()
+        self._start_fleet(app, ledger)
         if ledger is None or not ledger.is_open:
             return
         try:
@@ -234,11 +186,22 @@ class CostPlugin(Plugin):
         except RuntimeError:
             return  # no event loop: SQLite keeps checkpointing inline
         ledger.defer_checkpoints()
-        # Budgets need every worker to see every row as soon as it is spent: with one, rows
-        # are written at once as before.
-        if self.config.write_interval_s > 0 and not self._budgets:
+        # Budgets counted in the ledger need every worker to see every row as soon as it is
+        # spent: with one, rows are written at once as before.
+        if self.config.write_interval_s > 0 and (not self._budgets or self.fleet is not None):
             ledger.defer_writes()
         self._checkpoints = loop.create_task(self._background(ledger))
+
+    def _start_fleet(self, app: AppContext, ledger: Ledger | None) -> None:
+        """With a store that keeps budgets (``[state] backend = "redis"``) and some budget
+        set, budgets are reserved and settled there, by every host alike."""
+        book = app.store.budgets
+        if book is None or not self._budgets or self.fleet is not None:
+            return
+        self.fleet = FleetBudgets(self, book, app.config.state.on_outage)
+        app.pm.register(self.fleet, name=FLEET_PLUGIN)
+        if ledger is not None and ledger.is_open:
+            self.fleet.start_seeding(ledger.spend())
 
     async def _background(self, ledger: Ledger) -> None:
         """Off the event loop: queued rows every ``write_interval_s``, WAL checkpoints
@@ -258,6 +221,11 @@ class CostPlugin(Plugin):
 
     @hookimpl
     def shutdown(self, app: AppContext) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+            if app.pm.has_plugin(FLEET_PLUGIN):
+                app.pm.unregister(name=FLEET_PLUGIN)
+            self.fleet = None
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             self._checkpoints = None
@@ -285,6 +253,9 @@ class CostPlugin(Plugin):
     def filter_chain(self, request: RequestView, chain: Chain) -> None:
         if not self._budgets:
             return
+        if self.fleet is not None:
+            self._remember(request, chain)  # admit_attempt reserves; refuse() needs the chain
+            return
         ledger = self._open_ledger()
         if ledger is None:
             return
@@ -308,7 +279,7 @@ class CostPlugin(Plugin):
 
     @hookimpl
     def before_attempt(self, attempt: Attempt) -> Skip | Reject | None:
-        if not self._budgets:
+        if not self._budgets or self.fleet is not None:
             return None
         ledger = self._open_ledger()
         if ledger is None:
@@ -321,24 +292,7 @@ class CostPlugin(Plugin):
         if reason is None:
             self._forget(attempt.request)
             return None
-        state = self._recall(attempt.request)
-        if state is not None:
-            chain, skipped_here = state
-            if (
-                attempt.index == len(chain.providers) - 1
-                and skipped_here[0] == attempt.index
-                and all(s.by == BY for s in chain.skipped)
-            ):
-                self._forget(attempt.request)
-                return Reject(
-                    f"provider {provider.name!r}: {reason}; no provider of profile "
-                    f"{attempt.profile!r} is within its budget",
-                    status=429,
-                    error_type="budget",
-                    retry_after_s=spend.seconds_left(self.clock()),
-                )
-            skipped_here[0] += 1
-        return Skip(reason)
+        return self.refuse(attempt, reason, self.clock())
 
     @hookimpl
     def after_attempt(self, attempt: Attempt, result: Result) -> None:
@@ -349,6 +303,8 @@ class CostPlugin(Plugin):
         # A stream that fails after it started may still be billed for what it produced.
         if error.committed and error.usage is not None:
             self.record(attempt, error.usage, 502)
+        elif self.fleet is not None:
+            self.fleet.settle(attempt, 0.0)
 
     def record(self, attempt: Attempt, usage: Usage, status: int) -> None:
         """Price one attempt, annotate its response and log line, append it to the ledger."""
@@ -362,6 +318,8 @@ class CostPlugin(Plugin):
             attempt.log_fields["cache_savings_usd"] = round(cost.savings_usd, 6)
         if price is None and provider.paid:
             attempt.log_fields["cost_unpriced"] = True
+        if self.fleet is not None:
+            self.fleet.settle(attempt, cost.usd)
         ledger = self._open_ledger()
         if ledger is None:
             return
@@ -402,6 +360,8 @@ class CostPlugin(Plugin):
             "ledger": str(ledger.path) if ledger else None,
             "open": bool(ledger and ledger.is_open),
         }
+        if self.fleet is not None:
+            state["fleet_budgets"] = self.fleet.describe()
         if ledger is None:
             return state
         spend = ledger.spend()
@@ -420,21 +380,3 @@ class CostPlugin(Plugin):
             }
         )
         return state
-
-    def budgets(self) -> dict[str, Any]:
-        """Every configured monthly budget: per provider, in total, per profile."""
-        providers = {
-            name: cost.monthly_budget_usd
-            for name, cost in self._provider_costs.items()
-            if cost.monthly_budget_usd is not None
-        }
-        profiles = {
-            name: cfg.monthly_budget_usd
-            for name, cfg in self.profile_configs.items()
-            if cfg.monthly_budget_usd is not None
-        }
-        return {
-            "providers": providers,
-            "total": self.config.monthly_budget_usd,
-            "profiles": profiles,
-        }

@@ -34,6 +34,8 @@ class CostConfig:
     use_bundled_prices: bool = True
     busy_timeout_ms: int = 2000
     write_interval_s: float = 0.0
+    reservation_ttl_s: float = 600.0
+    reserve_output_tokens: int = 4096
 
 
 @attrs.frozen
@@ -103,6 +105,12 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
         raise ValueError(f"busy_timeout_ms: must not be negative, got {settings.busy_timeout_ms}")
     if settings.write_interval_s < 0:
         raise ValueError(f"write_interval_s: must not be negative, got {settings.write_interval_s}")
+    if settings.reservation_ttl_s <= 0:
+        raise ValueError(f"reservation_ttl_s: must be positive, got {settings.reservation_ttl_s}")
+    if settings.reserve_output_tokens < 1:
+        raise ValueError(
+            f"reserve_output_tokens: must be at least 1, got {settings.reserve_output_tokens}"
+        )
     for name, override in profiles.items():
         budget = override.monthly_budget_usd
         if budget is not None and budget < 0:
@@ -116,6 +124,8 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
             "use_bundled_prices",
             "busy_timeout_ms",
             "write_interval_s",
+            "reservation_ttl_s",
+            "reserve_output_tokens",
         ):
             if getattr(override, key) != getattr(settings, key):
                 raise ValueError(

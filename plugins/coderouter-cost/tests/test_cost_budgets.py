@@ -14,6 +14,7 @@ from coderouter_cost.pricing import usd
 
 from coderouter.config import Config
 from coderouter.plugins import load_plugins
+from coderouter.state import EmbeddedStore
 from coderouter.testing import ConfigBuilder
 from coderouter.types import Attempt, Chain, Draft, Reject, RequestView, Result, Skip, Usage
 
@@ -394,7 +395,7 @@ def test_startup_opens_and_checkpoints_off_the_loop_and_shutdown_closes(tmp_path
     plugin = load_plugins(config).get_plugin("cost")
     assert isinstance(plugin, CostPlugin)
     plugin.checkpoint_interval_s = 0.01
-    app = SimpleNamespace(config=config, log=RequestLog(enabled=False))
+    app = SimpleNamespace(config=config, log=RequestLog(enabled=False), store=EmbeddedStore())
 
     async def lifetime() -> int:
         plugin.startup(app=app)
@@ -434,7 +435,7 @@ def test_ledger_errors_go_to_the_request_log(tmp_path: Path) -> None:
     log = RequestLog(enabled=False)
     records: list[dict[str, Any]] = []
     log.listeners.append(records.append)
-    plugin.startup(app=SimpleNamespace(config=config, log=log))
+    plugin.startup(app=SimpleNamespace(config=config, log=log, store=EmbeddedStore()))
     assert records and records[0]["event"] == "cost_ledger_error"
     assert "cannot open" in records[0]["message"]
     # The request is still answered and priced; the row waits in memory.

@@ -1,0 +1,184 @@
+"""Budgets every host counts against (``[state] backend = "redis"``): before an attempt its
+worst-case cost is reserved in the store, after it the real cost is settled.
+
+:class:`FleetBudgets` is registered as a plugin of its own (``cost.budgets``) in ``startup``
+only when the store has budgets and some budget is set, so the router awaits ``admit_attempt``
+only then. The worst case is the estimated input tokens at the dearer of the input and
+cache-write rates plus the attempt's output limit (``attempt.max_tokens``, else the request's
+``max_tokens``, else ``reserve_output_tokens``) at the output rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from coderouter import hookimpl
+from coderouter.config import ProviderConfig
+from coderouter.state.budgets import Backlog, BudgetBook, BudgetOutage, Hold, Limit, Refusal
+from coderouter.types import Attempt, Reject, Skip, Usage
+from coderouter_cost.ledger import MonthSpend, month_bounds
+from coderouter_cost.pricing import Price, usd
+
+if TYPE_CHECKING:
+    from coderouter_cost.plugin import CostPlugin
+
+__all__ = ["FleetBudgets", "budget_name"]
+
+SCRATCH = "cost"
+OUTAGE_STATUS = 503
+SEED_RETRY_S = 1.0
+SEED_TRIES = 60
+
+
+def budget_name(limit: Limit) -> str:
+    """How a budget is named to the client: ``total monthly budget $200.00``."""
+    amount = usd(limit.usd) if limit.usd is not None else "(no limit)"
+    kind, _, name = limit.key.partition(":")
+    if kind == "total":
+        return f"total monthly budget {amount}"
+    if kind == "provider":
+        return f"monthly budget {amount}"
+    return f"{kind} {name!r} monthly budget {amount}"
+
+
+class FleetBudgets:
+    """The cost plugin's reservations in the state store's budget book."""
+
+    def __init__(self, plugin: CostPlugin, book: BudgetBook, on_outage: str) -> None:
+        self.plugin = plugin
+        self.book = book
+        self.on_outage = on_outage
+        self.refused_outage = 0
+        self.admitted_locally = 0
+        self._seeding: asyncio.Task[None] | None = None
+
+    # --- what applies and how much -----------------------------------------------------------
+
+    def limits(self, provider: ProviderConfig, price: Price | None, profile: str) -> list[Limit]:
+        """The budgets an attempt on ``provider`` counts against, as the ledger checks them."""
+        plugin = self.plugin
+        found: list[Limit] = []
+        own = plugin.provider_cost(provider).monthly_budget_usd
+        if own is not None:
+            found.append(Limit(f"provider:{provider.name}", own))
+        if price is None or not price.paid:
+            return found
+        if plugin.config.monthly_budget_usd is not None:
+            found.append(Limit("total", plugin.config.monthly_budget_usd))
+        override = plugin.profile_configs.get(profile)
+        if override is not None and override.monthly_budget_usd is not None:
+            found.append(Limit(f"profile:{profile}", override.monthly_budget_usd))
+        return found
+
+    def worst_case(self, attempt: Attempt, price: Price | None) -> float:
+        if price is None:
+            return 0.0
+        request = attempt.request
+        try:
+            tokens = request.estimated_tokens()
+            requested = request.conversation().max_tokens
+        except ValueError:
+            tokens, requested = 0, None
+        output = attempt.max_tokens or requested or self.plugin.config.reserve_output_tokens
+        fresh = price.cost(Usage(input_tokens=tokens)).usd
+        written = price.cost(Usage(cache_write_tokens=tokens)).usd
+        return max(fresh, written) + price.cost(Usage(output_tokens=output)).usd
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    @hookimpl
+    async def admit_attempt(self, attempt: Attempt) -> Skip | Reject | None:
+        plugin = self.plugin
+        provider = attempt.provider
+        price = plugin.price(provider, provider.model_for(attempt.request.model))
+        limits = self.limits(provider, price, attempt.profile)
+        if not limits:
+            return None
+        amount = self.worst_case(attempt, price)
+        now = plugin.clock()
+        period = month_bounds(now)[0]
+        ttl_s = plugin.config.reservation_ttl_s
+        try:
+            found = await self.book.reserve(limits, amount, period=period, now=now, ttl_s=ttl_s)
+        except Backlog as exc:
+            return self._outage(attempt, limits, f"budget settles wait for the store ({exc})")
+        except BudgetOutage as exc:
+            if self.on_outage == "closed":
+                return self._outage(attempt, limits, f"the state store is unreachable ({exc})")
+            found = self.book.reserve_locally(limits, amount, period=period, now=now, ttl_s=ttl_s)
+            if isinstance(found, Hold):
+                self.admitted_locally += 1
+        if isinstance(found, Refusal):
+            return plugin.refuse(attempt, self._reason(found, amount, period), now)
+        attempt.scratch[SCRATCH] = found
+        return None
+
+    @hookimpl
+    def release_attempt(self, attempt: Attempt) -> None:
+        self.settle(attempt, 0.0)
+
+    def settle(self, attempt: Attempt, cost: float) -> None:
+        """Count ``cost`` against the attempt's hold (if it has one) and free the hold."""
+        hold = attempt.scratch.pop(SCRATCH, None)
+        if isinstance(hold, Hold):
+            self.book.settle(hold, cost, now=self.plugin.clock())
+
+    # --- answers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _reason(refusal: Refusal, amount: float, period: str) -> str:
+        return (
+            f"{budget_name(refusal.limit)} reached (spent {usd(refusal.spent)} and "
+            f"{usd(refusal.held)} held by requests in flight in {period}; this attempt may "
+            f"cost up to {usd(amount)})"
+        )
+
+    def _outage(self, attempt: Attempt, limits: list[Limit], why: str) -> Reject:
+        self.refused_outage += 1
+        names = ", ".join(budget_name(limit) for limit in limits)
+        return Reject(
+            f"provider {attempt.provider.name!r}: cannot check the {names} because {why}; "
+            f'[state] on_outage = "closed" refuses requests under a budget meanwhile',
+            status=OUTAGE_STATUS,
+            error_type="overloaded",
+            retry_after_s=1.0,
+        )
+
+    # --- seeding -----------------------------------------------------------------------------
+
+    def start_seeding(self, spend: MonthSpend) -> None:
+        """Raise the store's spend of this month to at least the ledger's, in the background
+        (the store connects after the plugins' startup)."""
+        floors: dict[str, float] = {}
+        for key, value in self.plugin.budget_spend(spend).items():
+            floors[key] = value
+        if floors:
+            self._seeding = asyncio.get_running_loop().create_task(
+                self._seed(spend.month, floors), name="coderouter-cost-seed"
+            )
+
+    async def _seed(self, period: str, floors: dict[str, float]) -> None:
+        for _ in range(SEED_TRIES):
+            try:
+                await self.book.seed(period, floors)
+                return
+            except BudgetOutage:
+                await asyncio.sleep(SEED_RETRY_S)
+
+    def stop(self) -> None:
+        if self._seeding is not None:
+            self._seeding.cancel()
+            with contextlib.suppress(Exception):
+                self._seeding = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "scope": "every host on the state store",
+            "on_outage": self.on_outage,
+            "refused_for_outage": self.refused_outage,
+            "admitted_locally": self.admitted_locally,
+            "reservation_ttl_s": self.plugin.config.reservation_ttl_s,
+            **self.book.describe(),
+        }
