@@ -96,6 +96,10 @@ class BudgetBook(Protocol):
 
     async def seed(self, period: str, spent: dict[str, float]) -> None: ...
 
+    async def restored(self) -> None:
+        """Returns when the store is reachable again after an outage."""
+        ...
+
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -136,6 +140,7 @@ class RedisBudgets:
         self.known: dict[tuple[str, str], float] = {}
         self.local_held: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
+        self._restored = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._scripts: dict[str, Any] = {}
 
@@ -265,11 +270,19 @@ class RedisBudgets:
     # --- seeding ---------------------------------------------------------------------------
 
     async def seed(self, period: str, spent: dict[str, float]) -> None:
-        """Raise each budget's spend in ``period`` to at least ``spent[key]``."""
+        """Raise each budget's spend in ``period`` to at least ``spent[key]`` (a ledger's
+        month total) less this worker's settles still to send, which the ledger already
+        holds and Redis gets when they are sent."""
         if not spent:
             return
-        keys = [self.keys(period, key)[0] for key in spent]
-        args: list[Any] = [self.keep_s, *(repr(v) for v in spent.values())]
+        floors = dict(spent)
+        for item in self.backlog:
+            if item.hold.period == period:
+                for limit in item.hold.limits:
+                    if limit.key in floors:
+                        floors[limit.key] -= item.cost
+        keys = [self.keys(period, key)[0] for key in floors]
+        args: list[Any] = [self.keep_s, *(repr(v) for v in floors.values())]
         try:
             script = self._script("seed", SEED)
             await asyncio.wait_for(script(keys=keys, args=args), self.timeout_s)
@@ -277,11 +290,20 @@ class RedisBudgets:
             self.on_error(exc)
             raise BudgetOutage(f"{type(exc).__name__}: {exc}") from exc
 
+    def note_restored(self) -> None:
+        """Called by the store when Redis answers again after an outage."""
+        self._restored.set()
+
+    async def restored(self) -> None:
+        await self._restored.wait()
+        self._restored = asyncio.Event()
+
     # --- life ------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._task is None:
             self._wake = asyncio.Event()
+            self._restored = asyncio.Event()
             if self.backlog:
                 self._wake.set()
             self._task = asyncio.create_task(self._settle_loop(), name="coderouter-budget-settle")

@@ -320,6 +320,7 @@ class RedisStore:
             return
         since = self.outage["since"]
         self.outage = None
+        self.budgets.note_restored()
         self.log.emit(
             {
                 "event": "state_restored",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -202,6 +203,21 @@ class RouterProcess:
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL to the server and every worker at once, as a host that loses power: no
+        worker notices its parent gone and finishes what it was doing."""
+        pids = [self.process.pid]
+        for pid in pids:
+            try:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(5)
 
     def __enter__(self) -> RouterProcess:
         return self

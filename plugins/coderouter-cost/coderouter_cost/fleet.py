@@ -11,7 +11,7 @@ cache-write rates plus the attempt's output limit (``attempt.max_tokens``, else 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from coderouter import hookimpl
@@ -148,30 +148,32 @@ class FleetBudgets:
 
     # --- seeding -----------------------------------------------------------------------------
 
-    def start_seeding(self, spend: MonthSpend) -> None:
-        """Raise the store's spend of this month to at least the ledger's, in the background
-        (the store connects after the plugins' startup)."""
-        floors: dict[str, float] = {}
-        for key, value in self.plugin.budget_spend(spend).items():
-            floors[key] = value
-        if floors:
-            self._seeding = asyncio.get_running_loop().create_task(
-                self._seed(spend.month, floors), name="coderouter-cost-seed"
-            )
+    def start_seeding(self, spend_now: Callable[[], MonthSpend | None]) -> None:
+        """Raise the store's spend of this month to at least the ledger's, in the background:
+        once the store answers (it connects after the plugins' startup) and again whenever it
+        is back after an outage (a Redis that restarted without its data starts again from
+        the ledger)."""
+        self._seeding = asyncio.get_running_loop().create_task(
+            self._seed_loop(spend_now), name="coderouter-cost-seed"
+        )
 
-    async def _seed(self, period: str, floors: dict[str, float]) -> None:
-        for _ in range(SEED_TRIES):
-            try:
-                await self.book.seed(period, floors)
-                return
-            except BudgetOutage:
-                await asyncio.sleep(SEED_RETRY_S)
+    async def _seed_loop(self, spend_now: Callable[[], MonthSpend | None]) -> None:
+        while True:
+            for _ in range(SEED_TRIES):
+                spend = spend_now()
+                if spend is None:
+                    break
+                try:
+                    await self.book.seed(spend.month, dict(self.plugin.budget_spend(spend)))
+                    break
+                except BudgetOutage:
+                    await asyncio.sleep(SEED_RETRY_S)
+            await self.book.restored()
 
     def stop(self) -> None:
         if self._seeding is not None:
             self._seeding.cancel()
-            with contextlib.suppress(Exception):
-                self._seeding = None
+            self._seeding = None
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -26,7 +26,7 @@ from coderouter.types import (
 )
 from coderouter_cost.budget_checks import BY, BudgetChecks
 from coderouter_cost.fleet import FleetBudgets
-from coderouter_cost.ledger import Ledger, Row
+from coderouter_cost.ledger import Ledger, MonthSpend, Row
 from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing
 from coderouter_cost.settings import (
     CostConfig,
@@ -200,8 +200,11 @@ class CostPlugin(BudgetChecks, Plugin):
             return
         self.fleet = FleetBudgets(self, book, app.config.state.on_outage)
         app.pm.register(self.fleet, name=FLEET_PLUGIN)
-        if ledger is not None and ledger.is_open:
-            self.fleet.start_seeding(ledger.spend())
+        self.fleet.start_seeding(self._ledger_spend)
+
+    def _ledger_spend(self) -> MonthSpend | None:
+        ledger = self._open_ledger()
+        return ledger.spend() if ledger is not None and ledger.is_open else None
 
     async def _background(self, ledger: Ledger) -> None:
         """Off the event loop: queued rows every ``write_interval_s``, WAL checkpoints
