@@ -55,7 +55,14 @@ from coderouter.wire.base import ERROR_STATUS, PassthroughEdits, WireFormat, err
 from coderouter.wire.check import text_problem
 from coderouter.wire.edits import append_system_prompt, deep_merge, emulate_forced_tool_choice
 from coderouter.wire.effort import ThinkingSupport
-from coderouter.wire.model import Event, MessageDelta, MessageStop, Request, accumulate
+from coderouter.wire.model import (
+    Event,
+    MessageDelta,
+    MessageStop,
+    Request,
+    Response,
+    accumulate,
+)
 
 __all__ = ["Reply", "Router", "StreamReply"]
 
@@ -145,6 +152,13 @@ def _empty_response() -> UpstreamError:
     nothing, so it fails the attempt (before anything reached the client) and the chain moves
     on."""
     return UpstreamError("empty_response", "upstream answered with no text and no tool call")
+
+
+def _unchanged(folded: Response, decoded: list[Event]) -> bool:
+    """The transforms left a same-format answer as it was (``folded``: what came out of them,
+    accumulated): the upstream's own bytes go to the client then."""
+    original = accumulate(decoded)
+    return folded.content == original.content and folded.stop_reason == original.stop_reason
 
 
 _HONEST_STATUSES = frozenset({401, 403, 404})
@@ -481,13 +495,14 @@ class Router:
         else:
             events = run_transforms(transforms, decoded)
             events += flush_transforms(transforms)
-            out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
-            keep = getattr(trace.wire, "keep_envelope", None)
-            if same and keep is not None:
-                out = keep(data, out)
-            raw = _dumps(out).encode()
             folded = accumulate(events)
             result = Result(200, folded.usage, folded.stop_reason, attempt.elapsed_s, None, model)
+            if not same or not _unchanged(folded, decoded):
+                out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
+                keep = getattr(trace.wire, "keep_envelope", None)
+                if same and keep is not None:
+                    out = keep(data, out)
+                raw = _dumps(out).encode()
         self.calls.each("after_attempt", attempt, result)
         headers = self._headers(trace, attempt, JSON)
         self._log(trace, attempt, 200, result)

@@ -139,7 +139,8 @@ class Pipeline:
                 follow = getattr(encoder, "follow", None)
                 if follow is not None:
                     follow(self.decoder)
-                self._passes = checks
+                if not getattr(self.decoder, "fills_in_skipped", False):
+                    self._passes = checks
             elif checks is not None:
                 find = getattr(self.decoder, "text_literal", None)
                 make = getattr(encoder, "text_literal", None)

@@ -16,6 +16,7 @@ from coderouter.wire.base import StagedFormat
 
 class Anthropic(StagedFormat):
     name = NAME
+    keep_envelope = staticmethod(responses.keep_envelope)
     stream_decoder = staticmethod(AnthropicStreamDecoder)
     stream_error = staticmethod(errors.stream_error)
     validate_count_tokens = staticmethod(requests.validate_count_tokens)

@@ -101,3 +101,14 @@ def encode_response(
         "stop_sequence": response.stop_sequence,
         "usage": usage_to_anthropic(response.usage),
     }
+
+
+def keep_envelope(original: dict[str, Any], encoded: dict[str, Any]) -> dict[str, Any]:
+    """``encoded`` (a Message re-encoded after transforms) inside ``original`` (the Anthropic
+    upstream's Message): the id, model, usage and any other field stay the upstream's; the
+    content is the re-encoded one, and so is the stop reason when the transforms changed it."""
+    kept = {**original, "content": encoded["content"]}
+    stop = encoded["stop_reason"]
+    if stop != (stop_in(original.get("stop_reason")) or "end_turn"):
+        kept["stop_reason"] = stop
+    return kept

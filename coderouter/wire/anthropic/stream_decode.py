@@ -64,11 +64,16 @@ def _delta_event(index: int, delta: dict[str, Any]) -> ir.Event | None:
 class AnthropicStreamDecoder:
     """Anthropic SSE frames -> internal events."""
 
-    __slots__ = ("_stop_seen", "complete")
+    __slots__ = ("_stop_seen", "complete", "last_delta", "message")
 
     def __init__(self) -> None:
         self.complete = False
         self._stop_seen = False
+        # The upstream's message_start message and latest message_delta: an encoder
+        # re-encoding this stream in the same format keeps their ids, model, usage and any
+        # other field.
+        self.message: dict[str, Any] | None = None
+        self.last_delta: dict[str, Any] | None = None
 
     def feed(self, frame: Frame) -> list[ir.Event]:
         if self.complete or not frame.data:
@@ -93,6 +98,8 @@ class AnthropicStreamDecoder:
 
     def _message_start(self, data: dict[str, Any]) -> list[ir.Event]:
         message = data.get("message") or {}
+        if isinstance(message, dict):
+            self.message = message
         return [
             ir.MessageStart(
                 str(message.get("id") or new_id()),
@@ -114,6 +121,7 @@ class AnthropicStreamDecoder:
         return [ir.BlockStop(int(data.get("index", 0)))]
 
     def _message_delta(self, data: dict[str, Any]) -> list[ir.Event]:
+        self.last_delta = data
         delta = data.get("delta") or {}
         stop = stop_in(delta.get("stop_reason"))
         self._stop_seen = self._stop_seen or stop is not None

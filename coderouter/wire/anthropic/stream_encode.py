@@ -10,10 +10,12 @@ from coderouter.wire.anthropic.common import (
     message_id,
     safe_tool_id,
     sse_frame,
+    stop_in,
     tool_id,
 )
 from coderouter.wire.anthropic.errors import stream_error
 from coderouter.wire.anthropic.responses import usage_to_anthropic
+from coderouter.wire.anthropic.stream_decode import AnthropicStreamDecoder
 
 # --- stream decoding ----------------------------------------------------------------------------
 
@@ -54,6 +56,7 @@ class AnthropicStreamEncoder:
         "_next",
         "_open",
         "_pending",
+        "_source",
         "_started",
         "_stopped",
         "_tool_used",
@@ -70,6 +73,13 @@ class AnthropicStreamEncoder:
         self._tool_used = False
         self._delta_sent = False
         self._stopped = False
+        self._source: AnthropicStreamDecoder | None = None
+
+    def follow(self, decoder: AnthropicStreamDecoder) -> None:
+        """Re-encode an Anthropic stream: ``message_start`` and ``message_delta`` keep the
+        upstream's message (id, model, usage, any other field) and delta fields; the
+        content, and the stop reason when the transforms changed it, are the encoder's."""
+        self._source = decoder
 
     def encode(self, events: list[ir.Event]) -> bytes:
         out: list[bytes] = []
@@ -99,6 +109,11 @@ class AnthropicStreamEncoder:
         if self._started:
             return
         self._started = True
+        source = self._source.message if self._source is not None else None
+        if source is not None:
+            out.append(sse_frame("message_start", {"type": "message_start", "message": source}))
+            out.append(sse_frame("ping", {"type": "ping"}))
+            return
         out.append(
             sse_frame(
                 "message_start",
@@ -235,6 +250,10 @@ class AnthropicStreamEncoder:
         if stop == "end_turn" and self._tool_used:
             stop = "tool_use"
         self._delta_sent = True
+        source = self._source.last_delta if self._source is not None else None
+        if source is not None:
+            out.append(sse_frame("message_delta", _kept_delta(source, stop)))
+            return
         out.append(
             sse_frame(
                 "message_delta",
@@ -256,6 +275,16 @@ class AnthropicStreamEncoder:
 
     def _error(self, event: ir.StreamError, out: list[bytes]) -> None:
         out.append(stream_error(event.error_type, event.message))
+
+
+def _kept_delta(source: dict[str, Any], stop: str) -> dict[str, Any]:
+    """The upstream's ``message_delta`` with the stop reason ``stop`` when it is not the one
+    the upstream's decodes to (a transform changed it)."""
+    delta = source.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    if stop == (stop_in(delta.get("stop_reason")) or "end_turn"):
+        return source
+    return {**source, "delta": {**delta, "stop_reason": stop}}
 
 
 _ENCODERS: dict[type, Callable[[AnthropicStreamEncoder, Any, list[bytes]], None]] = {

@@ -11,6 +11,8 @@ from coderouter.wire.openai_chat.errors import error_body
 from coderouter.wire.openai_chat.responses import usage_to_openai
 from coderouter.wire.openai_chat.stream_decode import ChatStreamDecoder
 
+_CONTENT_KEYS = ("content", "tool_calls", "reasoning_content", "reasoning")
+
 
 class ChatStreamEncoder:
     """Internal events -> Chat Completions SSE chunks, tool calls keyed by ``index``."""
@@ -20,6 +22,7 @@ class ChatStreamEncoder:
         "_id",
         "_include_usage",
         "_model",
+        "_role",
         "_source",
         "_stop",
         "_tool_positions",
@@ -35,6 +38,7 @@ class ChatStreamEncoder:
         self._usage = ir.Usage()
         self._stop: str | None = None
         self._source: ChatStreamDecoder | None = None
+        self._role: str | None = None  # a role the next chunk carries (see _opening)
 
     def follow(self, decoder: ChatStreamDecoder) -> None:
         """Re-encode a Chat stream: every chunk keeps the id, created, model,
@@ -53,6 +57,9 @@ class ChatStreamEncoder:
         return {k: v for k, v in source.items() if k != "choices" and k != "usage"}
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        if self._role is not None:
+            delta = {"role": self._role, **delta}
+            self._role = None
         chunk = self._head()
         chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
         return "data: " + dumps(chunk) + "\n\n"
@@ -103,12 +110,30 @@ class ChatStreamEncoder:
             )
         )
 
+    def _opening(self, out: list[str]) -> None:
+        """The chunk that opens the answer: ``{"role": "assistant", "content": ""}``. A
+        re-encoded stream opens as its upstream did: with its role-only chunk, with the role
+        on the first chunk of content, or with no role at all."""
+        source = self._source.last_chunk if self._source is not None else None
+        if source is None:
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+            return
+        choices = source.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict) or not isinstance(delta.get("role"), str):
+            return
+        if any(delta.get(k) for k in _CONTENT_KEYS):
+            self._role = delta["role"]
+        else:
+            out.append(self._chunk(dict(delta)))
+
     def _message_event(self, event: ir.Event, out: list[str]) -> None:
         if isinstance(event, ir.MessageStart):
             self._usage.merge(event.usage)
             if event.id.startswith("chatcmpl-"):
                 self._id = event.id  # a Chat stream's own id carries on (relays, resumes)
-            out.append(self._chunk({"role": "assistant", "content": ""}))
+            self._opening(out)
         elif isinstance(event, ir.MessageDelta):
             self._usage.merge(event.usage)
             finish = STOP_TO_FINISH.get(event.stop_reason or "end_turn", "stop")

@@ -29,6 +29,7 @@ _DELTA_EVENTS = (
 
 class OpenAIResponses(StagedFormat):
     name = NAME
+    keep_envelope = staticmethod(responses.keep_envelope)
     stream_decoder = staticmethod(ResponsesStreamDecoder)
     stream_error = staticmethod(stream_encode.stream_error)
 

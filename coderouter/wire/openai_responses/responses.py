@@ -324,3 +324,10 @@ def encode_response(
     )
     finish_object(obj, response)
     return obj
+
+
+def keep_envelope(original: dict[str, Any], encoded: dict[str, Any]) -> dict[str, Any]:
+    """``encoded`` (a Response re-encoded after transforms) inside ``original`` (the Responses
+    upstream's object): the id, created_at, model, usage, settings and any other field stay
+    the upstream's; the output items are the re-encoded ones."""
+    return {**original, "output": encoded["output"]}

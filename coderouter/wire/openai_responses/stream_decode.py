@@ -39,9 +39,23 @@ class ResponsesStreamDecoder:
     """Responses SSE -> internal events. Complete at ``response.completed`` (or
     ``response.incomplete``); a stream without either was cut."""
 
-    __slots__ = ("_blocks", "_next_index", "_saw_call", "_started", "complete", "last_sequence")
+    __slots__ = (
+        "_blocks",
+        "_next_index",
+        "_saw_call",
+        "_started",
+        "complete",
+        "first_sequence",
+        "last_sequence",
+        "response",
+    )
 
     _HANDLERS: dict[str, _Handler] = {}
+
+    fills_in_skipped = True
+    """A finished item's text that its decoded deltas did not bring is emitted at its
+    ``output_item.done``: a delta frame relayed undecoded would reach a re-encoded stream
+    twice, so every frame of one is decoded."""
 
     def __init__(self) -> None:
         self._started = False
@@ -51,6 +65,10 @@ class ResponsesStreamDecoder:
         self.complete = False
         # The last ``sequence_number`` seen: a resumed stream numbers its events after it.
         self.last_sequence: int | None = None
+        self.first_sequence: int | None = None
+        # The upstream's latest response object (created, in progress, completed): an encoder
+        # re-encoding this stream in the same format keeps its fields but the output.
+        self.response: dict[str, Any] | None = None
 
     def feed(self, frame: Frame) -> list[ir.Event]:
         data = frame.data
@@ -66,10 +84,14 @@ class ResponsesStreamDecoder:
         number = payload.get("sequence_number")
         if type(number) is int:
             self.last_sequence = number
+            if self.first_sequence is None:
+                self.first_sequence = number
+        response = payload.get("response")
+        if isinstance(response, dict):
+            self.response = response
         out: list[ir.Event] = []
         if not self._started and kind not in ("error", "response.failed"):
             self._started = True
-            response = payload.get("response")
             response = response if isinstance(response, dict) else {}
             out.append(ir.MessageStart(response.get("id") or new_id(), response.get("model") or ""))
         handler = self._HANDLERS.get(str(kind))

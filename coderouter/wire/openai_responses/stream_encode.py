@@ -25,6 +25,7 @@ from coderouter.wire.openai_responses.responses import (
     reasoning_item,
     response_object,
 )
+from coderouter.wire.openai_responses.stream_decode import ResponsesStreamDecoder
 
 _ITEM_PREFIXES = {"text": "msg", "tool_use": "fc", "thinking": "rs", "redacted_thinking": "rs"}
 
@@ -59,6 +60,7 @@ class ResponsesStreamEncoder:
         "_next_output",
         "_seq",
         "_skipped",
+        "_source",
         "_started",
         "_stop",
         "_usage",
@@ -81,6 +83,13 @@ class ResponsesStreamEncoder:
         self._next_output = 0
         self._usage = ir.Usage()
         self._stop: ir.StopReason | None = None
+        self._source: ResponsesStreamDecoder | None = None
+
+    def follow(self, decoder: ResponsesStreamDecoder) -> None:
+        """Re-encode a Responses stream: the response objects keep every field of the
+        upstream's latest one but the output, and events are numbered on from the upstream's
+        first ``sequence_number``, so a stream the transforms left alone keeps its numbers."""
+        self._source = decoder
 
     def number_after(self, sequence: int) -> None:
         """Number the next event after ``sequence`` (a resumed stream goes on numbering where
@@ -92,6 +101,9 @@ class ResponsesStreamEncoder:
         self._seq += 1
 
     def _object(self, status: str = "in_progress", usage: ir.Usage | None = None) -> dict[str, Any]:
+        source = self._source.response if self._source is not None else None
+        if source is not None:
+            return {**source, "output": [self._finished[i] for i in sorted(self._finished)]}
         return response_object(
             response_id=self._id,
             created_at=self._created,
@@ -114,6 +126,8 @@ class ResponsesStreamEncoder:
 
     def _start(self, event: ir.Event, out: list[str]) -> None:
         self._started = True
+        if self._source is not None and self._source.first_sequence is not None:
+            self._seq = max(self._seq, self._source.first_sequence)
         if isinstance(event, ir.MessageStart):
             self._model = self._model or event.model
             if event.id.startswith("resp_"):
@@ -258,7 +272,8 @@ class ResponsesStreamEncoder:
         for index in sorted(self._items):
             self._close(index, out)
         obj = self._object(usage=self._usage)
-        finish_object(obj, ir.Response(stop_reason=self._stop))
+        if self._source is None:
+            finish_object(obj, ir.Response(stop_reason=self._stop))
         self._emit(out, "response.completed", response=obj)
         self._done = True
 

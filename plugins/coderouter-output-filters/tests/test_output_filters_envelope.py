@@ -124,3 +124,30 @@ def test_every_stream_chunk_keeps_the_upstream_envelope(
         if call.function is not None and call.function.name
     ]
     assert_changed_as_asked(router.plugin, text, content, {"tool_calls": calls})
+
+
+def role_on_first_content(frames: list[str]) -> list[str]:
+    """``frames`` without the role-only chunk: the role comes with the first text."""
+    _, first, *rest = frames
+    chunk = json.loads(first.removeprefix("data: "))
+    chunk["choices"][0]["delta"] = {"role": "assistant", **chunk["choices"][0]["delta"]}
+    return ["data: " + json.dumps(chunk) + "\n\n", *rest]
+
+
+@pytest.mark.parametrize("opening", ["role chunk", "role on first text"])
+def test_a_stream_opens_as_the_upstream_opened_it(
+    router: Any, fake_upstream: FakeUpstream, opening: str
+) -> None:
+    frames = chat_stream(["Paris", ", of", " course."])
+    if opening != "role chunk":
+        frames = role_on_first_content(frames)
+    fake_upstream.script(Answer.sse(frames))
+    chunks = list(
+        sdk(router.url).chat.completions.create(
+            model="m", messages=MESSAGES, tools=TOOLS, stream=True
+        )
+    )
+    sent = [json.loads(f.removeprefix("data: ")) for f in frames if "[DONE]" not in f]
+    sent = [c for c in sent if c["choices"]]  # the usage chunk is not asked for
+    deltas = [c.choices[0].delta.to_dict() for c in chunks]
+    assert deltas == [c["choices"][0]["delta"] for c in sent]
