@@ -53,12 +53,16 @@ def chat_completion(
                 "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": cached_tokens},
-        },
+        "usage": _chat_usage(prompt_tokens, completion_tokens, cached_tokens),
+    }
+
+
+def _chat_usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     }
 
 
@@ -86,20 +90,12 @@ def chat_stream(
     ``argument_pieces`` chunks), finish, usage, ``[DONE]``."""
     cid = _now_id("chatcmpl-")
 
+    def frame(**fields: Any) -> str:
+        envelope = {"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model}
+        return "data: " + json.dumps({**envelope, **fields}) + "\n\n"
+
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return (
-            "data: "
-            + json.dumps(
-                {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": 0,
-                    "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                }
-            )
-            + "\n\n"
-        )
+        return frame(choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
 
     frames = [chunk({"role": "assistant", "content": ""})]
     frames += [chunk({"reasoning_content": r}) for r in reasoning]
@@ -125,23 +121,7 @@ def chat_stream(
     frames.append(chunk({}, finish_reason or ("tool_calls" if tool_calls else "stop")))
     if usage:
         frames.append(
-            "data: "
-            + json.dumps(
-                {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": 0,
-                    "model": model,
-                    "choices": [],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": completion_tokens,
-                        "total_tokens": prompt_tokens + completion_tokens,
-                        "prompt_tokens_details": {"cached_tokens": cached_tokens},
-                    },
-                }
-            )
-            + "\n\n"
+            frame(choices=[], usage=_chat_usage(prompt_tokens, completion_tokens, cached_tokens))
         )
     if done:
         frames.append("data: [DONE]\n\n")
