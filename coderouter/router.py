@@ -35,7 +35,14 @@ from coderouter.resume import (
     read_sent,
     sum_usage,
 )
-from coderouter.streaming import Pipeline, flush_transforms, is_commit_event, run_transforms
+from coderouter.streaming import (
+    Pipeline,
+    collect_transforms,
+    flush_transforms,
+    is_commit_event,
+    run_transforms,
+    transforms_pass,
+)
 from coderouter.types import (
     Attempt,
     Chain,
@@ -45,7 +52,6 @@ from coderouter.types import (
     RequestView,
     Result,
     Skip,
-    StreamTransform,
     UpstreamError,
     Usage,
 )
@@ -343,17 +349,6 @@ class Router:
 
     # --- one attempt ---------------------------------------------------------------------------
 
-    def _transforms(self, attempt: Attempt) -> list[StreamTransform]:
-        found: list[StreamTransform] = []
-        for item in self.calls.each("stream_transforms", attempt):
-            if item is None:
-                continue
-            if isinstance(item, list | tuple):
-                found.extend(item)
-            else:
-                found.append(item)
-        return found
-
     def _upstream_body(
         self, attempt: Attempt, target: WireFormat, conversation: Request | None = None
     ) -> bytes:
@@ -469,28 +464,19 @@ class Router:
             provider, _dumps(stripped).encode(), headers, stream=stream, limits=limits
         )
 
-    @staticmethod
-    def _all_pass(transforms: list[StreamTransform], raw: bytes) -> bool:
-        """Every transform vouches (``passes``) that it would leave this answer unchanged."""
-        for transform in transforms:
-            passes = getattr(transform, "passes", None)
-            if passes is None or not passes(raw):
-                return False
-        return True
-
     async def _once(self, trace: Trace, attempt: Attempt) -> Reply:
         provider = attempt.provider
         target = wire_format(PROVIDER_WIRE[provider.kind])
         response = await self._open(trace, attempt, target, stream=False)
         raw, data = await self.upstream.read_json(response, provider.kind)
         attempt.first_token_at = self.clock()
-        transforms = self._transforms(attempt)
+        transforms = collect_transforms(self.calls.each("stream_transforms", attempt))
         model = provider.model_for(trace.view.model)
         decoded = target.decode_response(data)
         if not any(is_commit_event(event) for event in decoded):
             raise _empty_response()
         same = target.name == trace.wire.name
-        if same and (not transforms or self._all_pass(transforms, raw)):
+        if same and (not transforms or transforms_pass(transforms, raw)):
             result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
         else:
             events = run_transforms(transforms, decoded)
@@ -561,7 +547,7 @@ class Router:
         pipeline = Pipeline(
             source=target,
             target=trace.wire,
-            transforms=self._transforms(attempt),
+            transforms=collect_transforms(self.calls.each("stream_transforms", attempt)),
             request_body=trace.view.body,
             model=provider.model_for(trace.view.model),
             input_estimate=lambda: self._estimate(trace.view),

@@ -43,6 +43,29 @@ def is_commit_event(event: Event) -> bool:
     return isinstance(event, BlockStart) and event.block.get("type") == "tool_use"
 
 
+def collect_transforms(answers: list[Any]) -> list[StreamTransform]:
+    """The ``stream_transforms`` hook's answers as one list: each plugin answers with one
+    transform, a list of them, or ``None``."""
+    found: list[StreamTransform] = []
+    for item in answers:
+        if item is None:
+            continue
+        if isinstance(item, list | tuple):
+            found.extend(item)
+        else:
+            found.append(item)
+    return found
+
+
+def transforms_pass(transforms: Sequence[StreamTransform], raw: bytes) -> bool:
+    """Every transform vouches (``passes``) that it would leave this answer unchanged."""
+    for transform in transforms:
+        passes = getattr(transform, "passes", None)
+        if passes is None or not passes(raw):
+            return False
+    return True
+
+
 def run_transforms(transforms: Sequence[StreamTransform], events: list[Event]) -> list[Event]:
     for transform in transforms:
         fed: list[Event] = []
