@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from coderouter.upstream import make_client
 
 if TYPE_CHECKING:
     from coderouter.resources.signin import DashboardSignIn
+    from coderouter.security import KeyRing
 
 __all__ = ["AppContext", "create_app"]
 
@@ -78,12 +80,14 @@ def create_app(
     attach_plugins(pm, context)
     from coderouter.redact import remember
     from coderouter.resources.guard import IngressGuard
-    from coderouter.security import ingress_keys
+    from coderouter.security import ingress_keys, key_ring
 
     allowed_hosts = frozenset(h.rstrip(".").lower() for h in config.server.allowed_hosts)
     keys = ingress_keys(config)
     remember([p.api_key for p in config.providers] + [k.decode() for k in keys])
-    guard = IngressGuard(keys, allowed_hosts, _signin(config, keys))
+    ring = key_ring(config)
+    remember([os.environ.get(k.key_env, "") for k in config.server.keys if k.key_env])
+    guard = IngressGuard(ring, allowed_hosts, store, _signin(config, ring))
     middleware: list[Any] = [_Lifespan(context, transport), guard]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
@@ -92,13 +96,15 @@ def create_app(
     return app
 
 
-def _signin(config: Config, keys: list[bytes]) -> DashboardSignIn | None:
+def _signin(config: Config, ring: KeyRing) -> DashboardSignIn | None:
     """The dashboard's browser sign-in, when ingress keys are set (without keys the read pages
     are open to loopback browsers and need none)."""
-    if not keys:
+    if not ring:
         return None
     from coderouter.resources.signin import DashboardSignIn, load_secret
 
     return DashboardSignIn(
-        keys, load_secret(config.state_path), config.server.dashboard_cookie_secure
+        [digest for digest, _ in ring.digests],
+        load_secret(config.state_path),
+        config.server.dashboard_cookie_secure,
     )

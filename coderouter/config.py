@@ -25,12 +25,14 @@ from cattrs.errors import (
 
 from coderouter.http1 import Endpoint, header_problem
 from coderouter.starter import STARTER_CONFIG
+from coderouter.keyconfig import KeyConfig, key_errors
 
 __all__ = [
     "DEFAULT_CONFIG_TOML",
     "Config",
     "ConfigError",
     "Deadlines",
+    "KeyConfig",
     "PluginsConfig",
     "ProfileConfig",
     "ProviderConfig",
@@ -69,6 +71,7 @@ class ServerConfig:
     allow_unauthenticated: bool = False
     allowed_hosts: list[str] = attrs.Factory(list)
     dashboard_cookie_secure: Literal["auto", "always", "never"] = "auto"
+    keys: list[KeyConfig] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -441,6 +444,9 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> Config:
 def validate(config: Config) -> None:
     """Cross-references the type system cannot check: names, kinds, URLs."""
     errors = _provider_errors(config) + _profile_errors(config) + _state_errors(config.state)
+    errors += key_errors(
+        config.server.keys, config.profiles, api_keys_env=config.server.api_keys_env
+    )
     if config.server.max_body_bytes < 1024:
         errors.append("server.max_body_bytes: must be at least 1024")
     if config.server.workers < 1:

@@ -97,7 +97,12 @@ Segment = tuple[Pipeline, list[bytes], AsyncIterator[bytes] | None, UpstreamResp
 
 
 class ProfileError(ValueError):
-    pass
+    """The request names no profile it may use: 400, or 403 (``status``) when the profile
+    exists but the client's key may not use it."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BodyError(ValueError):
@@ -210,6 +215,9 @@ class Router:
         self.hook = pm.hook
         self.calls = HookCalls(pm)
         self.cooldowns = Cooldowns(lambda: self.clock())
+        self.key_profiles = {
+            k.name: frozenset(k.profiles) for k in config.server.keys if k.profiles
+        }
 
     # --- profile -------------------------------------------------------------------------------
 
@@ -260,17 +268,20 @@ class Router:
         path: str = "",
         *,
         disconnected: asyncio.Event | None = None,
+        key_name: str = "",
     ) -> Outcome:
         """Answer one client request. ``disconnected`` is set when the client goes away
-        (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream."""
+        (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream.
+        ``key_name`` names the ingress key the client sent (``RequestView.key_name``)."""
         wire = wire_format(ingress)
         request_id = _request_id()
-        view = RequestView(ingress, body, headers, path, request_id=request_id)
+        view = RequestView(ingress, body, headers, path, request_id=request_id, key_name=key_name)
         trace = Trace(request_id, view, wire, self.clock(), disconnected=disconnected)
         try:
-            trace.profile = view.profile = self.select_profile(view)
+            trace.profile = view.profile = self._allowed_profile(view)
         except ProfileError as exc:
-            return self._error(trace, 400, "invalid_request", str(exc))
+            error_type = "permission" if exc.status == 403 else "invalid_request"
+            return self._error(trace, exc.status, error_type, str(exc))
         draft = Draft(view)
         for verdict in self.calls.each("prepare_request", draft):
             if isinstance(verdict, Reject):
@@ -346,6 +357,19 @@ class Router:
             if admitted:
                 self.calls.each("release_attempt", attempt)
             raise
+
+    def _allowed_profile(self, view: RequestView) -> str:
+        """The request's profile; refused (403) when the client's key (``server.keys``) may
+        not use it."""
+        profile = self.select_profile(view)
+        allowed = self.key_profiles.get(view.key_name) if self.key_profiles else None
+        if allowed is not None and profile not in allowed:
+            raise ProfileError(
+                f"key {view.key_name!r} may not use profile {profile!r} "
+                f"(its profiles: {', '.join(sorted(allowed))})",
+                status=403,
+            )
+        return profile
 
     # --- one attempt ---------------------------------------------------------------------------
 
@@ -943,6 +967,8 @@ class Router:
             "latency_ms": round((self.clock() - trace.started_at) * 1000, 2),
             "attempts": trace.steps,
         }
+        if trace.view.key_name:
+            fields["key"] = trace.view.key_name
         if result is not None:
             usage = result.usage
             # Spelled out: attrs.asdict is generic and several times slower, once per request.

@@ -1,21 +1,27 @@
-"""Who may talk to the router: ingress keys, the exposure check at startup, allowed ``Host``
-names. Plain functions over the config; the Falcon middleware in
+"""Who may talk to the router: ingress keys and their names, the exposure check at startup,
+allowed ``Host`` names. Plain functions over the config; the Falcon middleware in
 :mod:`coderouter.resources.guard` applies them to requests."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import ipaddress
 import os
 
-from coderouter.config import Config, ConfigError
+import attrs
+
+from coderouter.config import Config, ConfigError, KeyConfig
+from coderouter.keyconfig import DEFAULT_KEY_NAME
 
 __all__ = [
+    "KeyRing",
     "host_allowed",
     "ingress_keys",
     "is_loopback",
     "key_matches",
+    "key_ring",
     "require_safe_exposure",
 ]
 
@@ -37,6 +43,57 @@ def ingress_keys(config: Config) -> list[bytes]:
             "server.api_keys_env to run without ingress keys"
         )
     return [k.encode() for k in keys]
+
+
+def named_keys(config: Config) -> list[tuple[KeyConfig, bytes]]:
+    """Each ``[[server.keys]]`` table with its key's SHA-256 digest. A ``key_env`` naming an
+    unset or empty variable is a config error, as for ``server.api_keys_env``."""
+    found: list[tuple[KeyConfig, bytes]] = []
+    for i, key in enumerate(config.server.keys):
+        if key.sha256:
+            found.append((key, bytes.fromhex(key.sha256)))
+            continue
+        value = os.environ.get(key.key_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"config error in {config.source}: server.keys[{i}].key_env: the environment "
+                f"variable {key.key_env} (key {key.name!r}) is unset or empty; set it to the "
+                "key, or give the key's sha256 instead"
+            )
+        found.append((key, hashlib.sha256(value.encode()).digest()))
+    return found
+
+
+@attrs.frozen
+class KeyRing:
+    """Every ingress key as a SHA-256 digest with the name requests sent with it carry.
+
+    A lookup hashes the offered key once and compares that digest with every key's in constant
+    time, so neither the answer's timing nor a stored digest tells an attacker a key."""
+
+    digests: tuple[tuple[bytes, str], ...] = ()
+    keys: dict[str, KeyConfig] = attrs.Factory(dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.digests)
+
+    def name_of(self, offered: bytes) -> str | None:
+        """The name of the key ``offered`` (the client's bytes), or None when it is no key."""
+        digest = hashlib.sha256(offered).digest()
+        found: str | None = None
+        for known, name in self.digests:
+            if hmac.compare_digest(digest, known) and found is None:
+                found = name
+        return found
+
+
+def key_ring(config: Config) -> KeyRing:
+    """The keys of ``server.api_keys_env`` (named :data:`DEFAULT_KEY_NAME`) and of
+    ``[[server.keys]]``. Raises :class:`ConfigError` for a key variable that is unset."""
+    digests = [(hashlib.sha256(k).digest(), DEFAULT_KEY_NAME) for k in ingress_keys(config)]
+    named = named_keys(config)
+    digests += [(digest, key.name) for key, digest in named]
+    return KeyRing(tuple(digests), {key.name: key for key, _ in named})
 
 
 def key_matches(offered: bytes, keys: list[bytes]) -> bool:
@@ -65,14 +122,14 @@ def is_loopback(host: str) -> bool:
 def require_safe_exposure(config: Config, host: str) -> None:
     """Refuse to listen beyond loopback without ingress keys, unless the operator said
     ``server.allow_unauthenticated = true`` (an authenticating proxy in front, say)."""
-    keys = ingress_keys(config)
+    keys = key_ring(config)
     if keys or config.server.allow_unauthenticated or is_loopback(host):
         return
     raise ConfigError(
         f"config error in {config.source}: server.host: listening on {host!r} exposes the "
         "router (and the provider keys it holds) beyond this machine without ingress keys; "
-        "set server.api_keys_env, or server.allow_unauthenticated = true when something in "
-        "front authenticates clients"
+        "set server.api_keys_env or [[server.keys]], or server.allow_unauthenticated = true "
+        "when something in front authenticates clients"
     )
 
 

@@ -1,5 +1,8 @@
 """Checks every request passes before any resource runs: an allowed ``Host``, an ingress key
-when keys are configured, and a JSON content type on the model routes.
+when keys are configured, a JSON content type on the model routes, and the key's request rate.
+
+A known key's name goes on ``req.context.key_name`` (the router and plugins see it on
+``RequestView.key_name``); :meth:`IngressGuard.key_name` is that lookup.
 
 The last two close the keyless localhost default to web pages: a page from any origin may send
 a ``text/plain`` POST without asking (a "simple" cross-origin request), and one that rebinds
@@ -9,11 +12,14 @@ the router never grants; the ``Host`` check refuses the rebound name.
 
 from __future__ import annotations
 
+import math
+
 import falcon.asgi
 
 from coderouter.resources.errors import write_error
 from coderouter.resources.signin import DashboardSignIn
-from coderouter.security import host_allowed, key_matches
+from coderouter.security import KeyRing, host_allowed
+from coderouter.state import EmbeddedStore, StateStore
 from coderouter.types import Ingress
 
 __all__ = ["INGRESS_ROUTES", "OPEN_PATHS", "IngressGuard", "ingress_of_path"]
@@ -28,6 +34,9 @@ INGRESS_ROUTES: dict[str, Ingress] = {
     "/v1/chat/completions": "openai_chat",
     "/v1/responses": "openai_responses",
 }
+
+RATE_LIMITED = frozenset(INGRESS_ROUTES) - {"/v1/messages/count_tokens"}
+"""The routes a key's ``requests_per_minute`` counts: those that call a model."""
 
 
 def ingress_of_path(path: str) -> Ingress:
@@ -62,20 +71,29 @@ def _offered_key(req: falcon.asgi.Request) -> bytes:
 
 
 class IngressGuard:
-    """Falcon middleware. ``keys`` (``server.api_keys_env``) guard every route but
-    :data:`OPEN_PATHS`, plugin routes such as ``/metrics`` included; ``allowed_hosts`` extend
-    the loopback names accepted in ``Host``. ``signin`` lets a browser without a key sign in
-    on the read pages; a request it lets in has ``req.context.signed_in_by_cookie`` set."""
+    """Falcon middleware. ``keys`` (``server.api_keys_env`` and ``[[server.keys]]``) guard
+    every route but :data:`OPEN_PATHS`, plugin routes such as ``/metrics`` included;
+    ``allowed_hosts`` extend the loopback names accepted in ``Host``; ``store`` holds the keys'
+    token buckets. ``signin`` lets a browser without a key sign in on the read pages; a
+    request it lets in has ``req.context.signed_in_by_cookie`` set."""
 
     def __init__(
         self,
-        keys: list[bytes],
+        keys: KeyRing,
         allowed_hosts: frozenset[str],
+        store: StateStore | None = None,
         signin: DashboardSignIn | None = None,
     ) -> None:
         self.keys = keys
         self.allowed_hosts = allowed_hosts
+        self.store = store if store is not None else EmbeddedStore()
         self.signin = signin
+        self.limited = {name: key for name, key in keys.keys.items() if key.rate_per_s}
+
+    def key_name(self, req: falcon.asgi.Request) -> str | None:
+        """The name of the key the request sends (``x-api-key`` or ``Authorization:
+        Bearer``), or None when it sends no known key."""
+        return self.keys.name_of(_offered_key(req))
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         if req.path in OPEN_PATHS:
@@ -92,20 +110,25 @@ class IngressGuard:
             )
             resp.complete = True
             return
-        if self.keys and not key_matches(_offered_key(req), self.keys):
-            if await self._signed_in(req, resp):
+        name = ""
+        if self.keys:
+            found = self.key_name(req)
+            if found is None:
+                if await self._signed_in(req, resp):
+                    return
+                write_error(
+                    resp,
+                    ingress,
+                    401,
+                    "authentication",
+                    "missing or invalid API key for this router "
+                    "(send it as x-api-key or Authorization: Bearer)",
+                )
+                resp.complete = True
                 return
-            write_error(
-                resp,
-                ingress,
-                401,
-                "authentication",
-                "missing or invalid API key for this router "
-                "(send it as x-api-key or Authorization: Bearer)",
-            )
-            resp.complete = True
-            return
-        self._check_json(req, resp, ingress)
+            req.context.key_name = name = found
+        if self._check_json(req, resp, ingress) and name in self.limited:
+            await self._limit_rate(name, req, resp, ingress)
 
     async def _signed_in(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> bool:
         """A request without a key that the browser sign-in lets through (a read page with its
@@ -122,8 +145,12 @@ class IngressGuard:
 
     def _check_json(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, ingress: Ingress
-    ) -> None:
-        if req.method == "POST" and req.path in INGRESS_ROUTES and not _is_json(req.content_type):
+    ) -> bool:
+        """Refuse a model route's POST that is not JSON; True for a model route's POST that
+        may go on."""
+        if req.method != "POST" or req.path not in INGRESS_ROUTES:
+            return False
+        if not _is_json(req.content_type):
             write_error(
                 resp,
                 ingress,
@@ -132,3 +159,28 @@ class IngressGuard:
                 f"content-type must be application/json, got {req.content_type or 'none'}",
             )
             resp.complete = True
+            return False
+        return True
+
+    async def _limit_rate(
+        self, name: str, req: falcon.asgi.Request, resp: falcon.asgi.Response, ingress: Ingress
+    ) -> None:
+        """Take a token from the key's bucket; without one, answer 429 with ``retry-after``."""
+        if req.path not in RATE_LIMITED:
+            return
+        key = self.limited[name]
+        assert key.rate_per_s is not None
+        wait = await self.store.take_token(f"key:{name}", key.rate_per_s, key.bucket_size)
+        if wait <= 0:
+            return
+        retry = max(1, math.ceil(wait))
+        write_error(
+            resp,
+            ingress,
+            429,
+            "rate_limit",
+            f"key {name!r} is over its rate limit of {key.requests_per_minute:g} requests per "
+            f"minute (burst {key.bucket_size}); retry in {retry} s",
+        )
+        resp.set_header("retry-after", str(retry))
+        resp.complete = True

@@ -104,7 +104,12 @@ class IngressResource:
             write_error(resp, self.ingress, 400, "invalid_request", str(exc))
             return
         reply = await self.context.router.handle(
-            self.ingress, body, req.headers_lower, req.path, disconnected=req.scope.get(SCOPE_KEY)
+            self.ingress,
+            body,
+            req.headers_lower,
+            req.path,
+            disconnected=req.scope.get(SCOPE_KEY),
+            key_name=getattr(req.context, "key_name", ""),
         )
         write_reply(resp, reply)
 

@@ -130,7 +130,9 @@ def _read_or_create(path: Path) -> bytes:
 
 class DashboardSignIn:
     """The form, the cookies and their check, for :class:`~coderouter.resources.guard.
-    IngressGuard` (which calls it only when ingress keys are set)."""
+    IngressGuard` (which calls it only when ingress keys are set). ``keys`` are the ingress
+    keys' SHA-256 digests (:class:`~coderouter.security.KeyRing`): a key stored only as its
+    digest signs in too, and a cookie holds an HMAC of the digest."""
 
     def __init__(
         self,
@@ -201,10 +203,11 @@ class DashboardSignIn:
             return
         fields = parse_qs(body.decode("latin-1"), max_num_fields=8)
         key = (fields.get("key") or [""])[0].strip().encode("latin-1", "replace")
-        if not key or not key_matches(key, self.keys):
+        digest = hashlib.sha256(key).digest()
+        if not key or not key_matches(digest, self.keys):
             self._form(resp, falcon.HTTP_401, "wrong key")
             return
-        value = self.cookie_value(key)
+        value = self.cookie_value(digest)
         secure = self._secure(req)
         for path, name in COOKIE_NAMES.items():
             resp.set_cookie(

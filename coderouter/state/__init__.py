@@ -34,4 +34,4 @@ def build_store(config: Config, *, clock: Callable[[], float], log: RequestLog) 
         from coderouter.state.redis_store import RedisStore
 
         return RedisStore(config.state, clock=clock, log=log)
-    return EmbeddedStore()
+    return EmbeddedStore(clock)

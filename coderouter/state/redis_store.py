@@ -14,6 +14,10 @@ while a request is routed. Three background tasks keep the view and Redis in ste
   they retry every :attr:`RedisStore.retry_s`.
 
 A record is whole: the last writer of a provider's record wins it.
+
+Token buckets (:meth:`RedisStore.take_token`) are the one call that waits on Redis: one Lua
+script per request of a rate-limited key, atomic across hosts. When Redis cannot answer, the
+worker's own bucket answers instead (its limit then holds per worker, not per fleet).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from coderouter.state.budgets import RedisBudgets
+from coderouter.state.buckets import TAKE_SCRIPT, LocalBuckets
 from coderouter.state.codec import decode, dumps, encode
 from coderouter.state.records import MemoryRecords
 
@@ -132,6 +137,8 @@ class RedisStore:
             on_error=self._down,
             on_ok=self._up,
         )
+        self._take: Any = None
+        self.local_buckets = LocalBuckets(wall)
 
     # --- the interface -------------------------------------------------------------------------
 
@@ -162,6 +169,7 @@ class RedisStore:
             socket_connect_timeout=self.timeout_s,
             decode_responses=True,
         )
+        self._take = self._client.register_script(TAKE_SCRIPT)
         # Fresh events: a server may run the lifespan again, on another event loop.
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
@@ -195,6 +203,21 @@ class RedisStore:
             with contextlib.suppress(*_ERRORS):
                 await self._client.aclose()
             self._client = None
+            self._take = None
+
+    # --- token buckets -------------------------------------------------------------------------
+
+    async def take_token(self, bucket: str, rate_per_s: float, size: int) -> float:
+        if self._take is None or self.outage is not None:
+            return self.local_buckets.take(bucket, rate_per_s, size)
+        try:
+            wait = await self._take(
+                keys=[f"{self.prefix}bucket:{bucket}"], args=[rate_per_s, size, self.wall()]
+            )
+        except _ERRORS as exc:
+            self._down(exc)
+            return self.local_buckets.take(bucket, rate_per_s, size)
+        return float(wait)
 
     # --- clock readings between hosts ----------------------------------------------------------
 

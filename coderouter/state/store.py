@@ -8,9 +8,12 @@ read, so a hook never waits on the network, and writes changes through in the ba
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from coderouter.state.budgets import BudgetBook
+from coderouter.state.buckets import LocalBuckets
 from coderouter.state.records import MemoryRecords, ProviderRecords
 
 __all__ = ["EmbeddedStore", "StateStore"]
@@ -36,15 +39,28 @@ class StateStore(Protocol):
         """For ``GET /-/plugins``: the backend and whether it is reachable."""
         ...
 
+    async def take_token(self, bucket: str, rate_per_s: float, size: int) -> float:
+        """Take one token from the token bucket ``bucket`` (see
+        :mod:`coderouter.state.buckets`): 0 when taken, else the seconds until one is
+        there."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
 
 class EmbeddedStore:
-    """State in each worker's memory (the default: one host, nothing to run beside it)."""
+    """State in each worker's memory (the default: one host, nothing to run beside it).
+    ``clock`` is the app's clock, which token buckets refill by."""
 
     budgets: BudgetBook | None = None
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.buckets = LocalBuckets(clock)
+
+    async def take_token(self, bucket: str, rate_per_s: float, size: int) -> float:
+        return self.buckets.take(bucket, rate_per_s, size)
 
     def records(self, namespace: str, local: MemoryRecords[R]) -> ProviderRecords[R]:
         return local
