@@ -28,12 +28,13 @@ _CHAIN_MEMORY = 4096
 
 
 class BudgetChecks:
-    """Monthly budgets per provider, per profile and in total."""
+    """Monthly budgets per provider, per profile, per ingress key and in total."""
 
     config: CostConfig
     profile_configs: dict[str, CostConfig]
     clock: Callable[[], float]
     _provider_costs: dict[str, ProviderCost]
+    _key_budgets: dict[str, float]
 
     def __init__(self) -> None:
         self._chains: OrderedDict[int, tuple[weakref.ref[RequestView], Chain, list[int]]] = (
@@ -47,9 +48,15 @@ class BudgetChecks:
         raise NotImplementedError
 
     def over_budget(
-        self, provider: ProviderConfig, model: str, profile: str, spend: MonthSpend
+        self,
+        provider: ProviderConfig,
+        model: str,
+        profile: str,
+        spend: MonthSpend,
+        key: str = "",
     ) -> str | None:
-        """Why ``provider`` may not be called this month, or None."""
+        """Why ``provider`` may not be called this month for a request sent with the ingress
+        key named ``key``, or None."""
         own = self.provider_cost(provider).monthly_budget_usd
         if own is not None and spend.provider(provider.name) >= own:
             return (
@@ -73,6 +80,12 @@ class BudgetChecks:
                     f"profile {profile!r} monthly budget {usd(limit)} reached "
                     f"(spent {usd(spend.profile(profile))} in {spend.month})"
                 )
+        key_limit = self._key_budgets.get(key) if key else None
+        if key_limit is not None and spend.key(key) >= key_limit:
+            return (
+                f"key {key!r} monthly budget {usd(key_limit)} reached "
+                f"(spent {usd(spend.key(key))} in {spend.month})"
+            )
         return None
 
     def refuse(self, attempt: Attempt, reason: str, now: float) -> Skip | Reject:
@@ -114,7 +127,8 @@ class BudgetChecks:
             del self._chains[id(request)]
 
     def budgets(self) -> dict[str, Any]:
-        """Every configured monthly budget: per provider, in total, per profile."""
+        """Every configured monthly budget: per provider, in total, per profile, per ingress
+        key (``[[server.keys]]``)."""
         providers = {
             name: cost.monthly_budget_usd
             for name, cost in self._provider_costs.items()
@@ -129,6 +143,7 @@ class BudgetChecks:
             "providers": providers,
             "total": self.config.monthly_budget_usd,
             "profiles": profiles,
+            "keys": dict(self._key_budgets),
         }
 
     def budget_spend(self, spend: MonthSpend) -> Mapping[str, float]:
@@ -141,4 +156,6 @@ class BudgetChecks:
             found["total"] = spend.total
         for name in configured["profiles"]:
             found[f"profile:{name}"] = spend.profile(name)
+        for name in configured["keys"]:
+            found[f"key:{name}"] = spend.key(name)
         return found

@@ -56,8 +56,11 @@ class FleetBudgets:
 
     # --- what applies and how much -----------------------------------------------------------
 
-    def limits(self, provider: ProviderConfig, price: Price | None, profile: str) -> list[Limit]:
-        """The budgets an attempt on ``provider`` counts against, as the ledger checks them."""
+    def limits(
+        self, provider: ProviderConfig, price: Price | None, profile: str, key: str = ""
+    ) -> list[Limit]:
+        """The budgets an attempt on ``provider`` for a request of ingress key ``key`` counts
+        against, as the ledger checks them."""
         plugin = self.plugin
         found: list[Limit] = []
         own = plugin.provider_cost(provider).monthly_budget_usd
@@ -70,6 +73,9 @@ class FleetBudgets:
         override = plugin.profile_configs.get(profile)
         if override is not None and override.monthly_budget_usd is not None:
             found.append(Limit(f"profile:{profile}", override.monthly_budget_usd))
+        key_limit = plugin._key_budgets.get(key) if key else None
+        if key_limit is not None:
+            found.append(Limit(f"key:{key}", key_limit))
         return found
 
     def worst_case(self, attempt: Attempt, price: Price | None) -> float:
@@ -93,7 +99,7 @@ class FleetBudgets:
         plugin = self.plugin
         provider = attempt.provider
         price = plugin.price(provider, provider.model_for(attempt.request.model))
-        limits = self.limits(provider, price, attempt.profile)
+        limits = self.limits(provider, price, attempt.profile, attempt.request.key_name)
         if not limits:
             return None
         amount = self.worst_case(attempt, price)

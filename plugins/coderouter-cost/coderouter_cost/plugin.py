@@ -77,6 +77,7 @@ class CostPlugin(BudgetChecks, Plugin):
         self.host_config: HostConfig | None = None
         self._pricing: Pricing | None = None
         self._provider_costs: dict[str, ProviderCost] = {}
+        self._key_budgets: dict[str, float] = {}
         self._prices: dict[tuple[str, str], Price | None] = {}
         self._log: RequestLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
@@ -99,8 +100,15 @@ class CostPlugin(BudgetChecks, Plugin):
         self._provider_costs = costs
         self._pricing = pricing
         self._prices.clear()
-        self._budgets = self._budgets or any(
-            c.monthly_budget_usd is not None for c in costs.values()
+        self._key_budgets = {
+            k.name: k.monthly_budget_usd
+            for k in config.server.keys
+            if k.monthly_budget_usd is not None
+        }
+        self._budgets = (
+            self._budgets
+            or bool(self._key_budgets)
+            or any(c.monthly_budget_usd is not None for c in costs.values())
         )
         path = ledger_path(self.config, config)
         if self.ledger is None or self.ledger.path != path:
@@ -267,7 +275,11 @@ class CostPlugin(BudgetChecks, Plugin):
         blocked = [
             (p.name, reason)
             for p in chain
-            if (reason := self.over_budget(p, p.model_for(request.model), chain.profile, spend))
+            if (
+                reason := self.over_budget(
+                    p, p.model_for(request.model), chain.profile, spend, request.key_name
+                )
+            )
             is not None
         ]
         if not blocked:
@@ -290,7 +302,11 @@ class CostPlugin(BudgetChecks, Plugin):
         spend = ledger.spend()
         provider = attempt.provider
         reason = self.over_budget(
-            provider, provider.model_for(attempt.request.model), attempt.profile, spend
+            provider,
+            provider.model_for(attempt.request.model),
+            attempt.profile,
+            spend,
+            attempt.request.key_name,
         )
         if reason is None:
             self._forget(attempt.request)
@@ -375,6 +391,7 @@ class CostPlugin(BudgetChecks, Plugin):
                     "total": round(spend.total, 6),
                     "by_provider": {k: round(v, 6) for k, v in spend.by_provider.items()},
                     "by_profile": {k: round(v, 6) for k, v in spend.by_profile.items()},
+                    "by_key": {k: round(v, 6) for k, v in spend.by_key.items()},
                 },
                 "budgets_usd": self.budgets(),
                 "pending_rows": len(ledger.pending),

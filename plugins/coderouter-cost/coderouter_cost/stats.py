@@ -112,16 +112,26 @@ def total_of(groups: Sequence[Group]) -> Group:
 
 def month_spend(conn: sqlite3.Connection, now: float) -> tuple[str, dict[str, dict[str, float]]]:
     label, start, end = month_bounds(now)
-    spent: dict[str, dict[str, float]] = {"provider": {}, "profile": {}, "total": {}}
+    spent = _no_spend()
+    key = "key_name" if has_column(conn, "key_name") else "''"
     rows = conn.execute(
-        "SELECT provider, profile, sum(cost_usd) FROM attempts "
-        "WHERE ts >= ? AND ts < ? GROUP BY provider, profile",
+        f"SELECT provider, profile, {key} AS k, sum(cost_usd) FROM attempts "
+        "WHERE ts >= ? AND ts < ? GROUP BY provider, profile, k",
         (start, end),
     ).fetchall()
-    for provider, profile, cost in rows:
-        for kind, name in (("provider", provider), ("profile", profile), ("total", "")):
+    for provider, profile, key_name, cost in rows:
+        for kind, name in (
+            ("provider", provider),
+            ("profile", profile),
+            ("key", key_name),
+            ("total", ""),
+        ):
             spent[kind][name] = spent[kind].get(name, 0.0) + cost
     return label, spent
+
+
+def _no_spend() -> dict[str, dict[str, float]]:
+    return {"provider": {}, "profile": {}, "key": {}, "total": {}}
 
 
 def budget_lines(
@@ -153,6 +163,15 @@ def budget_lines(
                 "name": name,
                 "budget_usd": limit,
                 "spent_usd": round(spent["profile"].get(name, 0.0), 6),
+            }
+        )
+    for name, limit in budgets.get("keys", {}).items():
+        lines.append(
+            {
+                "scope": "key",
+                "name": name,
+                "budget_usd": limit,
+                "spent_usd": round(spent["key"].get(name, 0.0), 6),
             }
         )
     for line in lines:
@@ -290,7 +309,7 @@ def run_stats(plugin: CostPlugin, args: argparse.Namespace, config: Config) -> i
     period = f"since {since_text} ({args.since})" if since_text else "everything recorded"
     if not path.is_file():
         groups: list[Group] = []
-        spent: dict[str, dict[str, float]] = {"provider": {}, "profile": {}, "total": {}}
+        spent = _no_spend()
         month = month_bounds(now)[0]
     else:
         try:

@@ -27,9 +27,9 @@ class MetricDef:
 REQUESTS = MetricDef(
     "coderouter_requests_total",
     "counter",
-    "Client requests, one per request, by the provider that answered (empty when none did) "
-    "and outcome (success, rejected, failed, stream_error, client_closed).",
-    ("ingress", "profile", "provider", "outcome"),
+    "Client requests, one per request, by the provider that answered (empty when none did), "
+    "outcome (success, rejected, failed, stream_error, client_closed) and ingress key name.",
+    ("ingress", "profile", "provider", "outcome", "key"),
 )
 ATTEMPTS = MetricDef(
     "coderouter_attempts_total",
@@ -84,14 +84,14 @@ TOKENS = MetricDef(
 COST = MetricDef(
     "coderouter_cost_usd_total",
     "counter",
-    "Spend in US dollars, as logged by a cost plugin.",
-    ("profile", "provider"),
+    "Spend in US dollars, as logged by a cost plugin, by ingress key name too.",
+    ("profile", "provider", "key"),
 )
 SAVINGS = MetricDef(
     "coderouter_cache_savings_usd_total",
     "counter",
     "US dollars saved by prompt caching, as logged by a cost plugin.",
-    ("profile", "provider"),
+    ("profile", "provider", "key"),
 )
 EVENTS = MetricDef(
     "coderouter_events_total",

@@ -95,7 +95,8 @@ def observe_record(
     profile = str(record.get("profile") or "")
     provider = str(record.get("provider") or "")
     outcome = request_outcome(record)
-    store.inc(catalog.REQUESTS, (ingress, profile, provider, outcome))
+    key_name = store.key_label(record.get("key"))
+    store.inc(catalog.REQUESTS, (ingress, profile, provider, outcome, key_name))
     fallbacks = _observe_steps(store, record, profile)
     _observe_resumes(store, record) if record.get("attempts") else 0
     errors = 0 if outcome in ("success", "client_closed") else 1
@@ -130,10 +131,10 @@ def observe_record(
                 store.inc(catalog.TOKENS, (profile, provider, name), count)
     cost = _number(record.get(cost_field))
     if cost:
-        store.inc(catalog.COST, (profile, provider), cost)
+        store.inc(catalog.COST, (profile, provider, key_name), cost)
     savings = _number(record.get(savings_field))
     if savings:
-        store.inc(catalog.SAVINGS, (profile, provider), savings)
+        store.inc(catalog.SAVINGS, (profile, provider, key_name), savings)
 
 
 def _observe_resumes(store: Store, record: Mapping[str, Any]) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coderouter import Plugin, hookimpl
+from coderouter.config import Config as HostConfig
+from coderouter.keyconfig import DEFAULT_KEY_NAME
 from coderouter.plugins import plugin_states
 from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
 from coderouter_metrics.config import MetricsConfig
@@ -36,7 +38,16 @@ from coderouter_metrics.summary import build_document
 if TYPE_CHECKING:
     from coderouter.context import AppContext
 
-__all__ = ["MetricsPlugin"]
+__all__ = ["MetricsPlugin", "key_names"]
+
+
+def key_names(config: HostConfig) -> frozenset[str]:
+    """The names requests may carry in the ``key`` label: the configured keys'."""
+    names = {key.name for key in config.server.keys}
+    if config.server.api_keys_env:
+        names.add(DEFAULT_KEY_NAME)
+    return frozenset(names)
+
 
 log = logging.getLogger("coderouter.metrics")
 
@@ -120,6 +131,7 @@ class MetricsPlugin(Plugin):
     def startup(self, app: AppContext) -> None:
         self.context = app
         self.pid = os.getpid()
+        self.store.key_names = key_names(app.config)
         root = (
             Path(self.config.metrics_dir).expanduser()
             if self.config.metrics_dir

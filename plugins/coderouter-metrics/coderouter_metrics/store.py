@@ -105,6 +105,19 @@ class Store:
         self.provider_last: dict[str, dict[str, Any]] = {}
         self.changes = 0
         self._label_values: dict[tuple[str, int], set[str]] = {}
+        self._label_counts = {m.name: len(m.labels) for m in COUNTERS}
+        self.key_names: frozenset[str] | None = None
+
+    def key_label(self, value: Any) -> str:
+        """The ``key`` label of a request: its ingress key's name when that is one of
+        :attr:`key_names` (the configured keys, so the series stay as few as they are), else
+        ``"other"``; ``""`` for a request without a key."""
+        if not value:
+            return ""
+        name = str(value)
+        if self.key_names is not None and name not in self.key_names:
+            return "other"
+        return name
 
     # --- recording -------------------------------------------------------------------------
 
@@ -235,8 +248,14 @@ class Store:
             series = self.counters.get(name)
             if series is None:
                 continue
+            width = self._label_counts[name]
             for labels, value in rows:
                 key = tuple(str(v) for v in labels)
+                if len(key) == width - 1:
+                    # Written before the last label (``key``) was added: it is empty there.
+                    key = (*key, "")
+                elif len(key) != width:
+                    continue
                 series[key] = series.get(key, 0.0) + float(value)
         for name, data in snapshot.get("histograms", {}).items():
             self._absorb_histogram(name, data)

@@ -166,6 +166,23 @@ def _providers(agg: Aggregate, config: Config, own_plugin: str, now: float) -> l
     return out
 
 
+def _keys(store: Store) -> list[dict[str, Any]]:
+    """Requests and spend per ingress key name, the most spent first."""
+    names = {labels[-1] for labels in store.counters[catalog.REQUESTS.name] if labels[-1]}
+    rows = [
+        {
+            "name": name,
+            "requests": store.total(catalog.REQUESTS, key=name),
+            "errors": store.total(catalog.REQUESTS, key=name)
+            - store.total(catalog.REQUESTS, key=name, outcome="success")
+            - store.total(catalog.REQUESTS, key=name, outcome="client_closed"),
+            "cost_usd": round(store.total(catalog.COST, key=name), 6),
+        }
+        for name in names
+    ]
+    return sorted(rows, key=lambda r: (-r["cost_usd"], -r["requests"], r["name"]))
+
+
 def _rows(store: Store, metric: catalog.MetricDef) -> list[dict[str, Any]]:
     rows = [
         {**dict(zip(metric.labels, labels, strict=True)), "count": value}
@@ -196,6 +213,7 @@ def build_document(
         ],
         "per_day": _per_day(store, now),
         "providers": _providers(agg, config, own_plugin, now),
+        "keys": _keys(store),
         "gates": {
             "skips": _rows(store, catalog.SKIPS),
             "fallbacks": _rows(store, catalog.FALLBACKS),

@@ -127,7 +127,7 @@ def test_fallback_attempts_upstream_errors_and_snapshot_file(
     assert plugin.shared is not None
     written = json.loads(plugin.shared.own_file.read_bytes())
     rows = written["counters"]["coderouter_requests_total"]
-    assert rows == [[["openai_chat", "default", "b", "success"], 1.0]]
+    assert rows == [[["openai_chat", "default", "b", "success", ""], 1.0]]
     assert plugin.shared.path.parent == tmp_path / "metrics"
 
 

@@ -98,7 +98,7 @@ def test_a_fallback_request_counts_once_per_request_and_once_per_failed_step() -
         store, request(attempts=PAID_SKIP + FALLBACK, cost_usd=0.25, cache_savings_usd=0.05)
     )
     assert store.counters[catalog.REQUESTS.name] == {
-        ("openai_chat", "default", "local", "success"): 1.0
+        ("openai_chat", "default", "local", "success", ""): 1.0
     }
     assert store.counters[catalog.FALLBACKS.name] == {("default", "flaky", "HTTP 500"): 1.0}
     assert store.counters[catalog.SKIPS.name] == {
@@ -115,6 +115,37 @@ def test_a_fallback_request_counts_once_per_request_and_once_per_failed_step() -
     assert store.per_minute == {int(NOW // 60): [1, 0, 1]}
 
 
+def test_the_key_label_holds_only_configured_key_names() -> None:
+    store = new_store()
+    store.key_names = frozenset({"alice", "bob"})
+    for key in ("alice", "alice", "bob", "mallory", None):
+        observe_record(store, request(key=key, cost_usd=0.5))
+    assert store.counters[catalog.REQUESTS.name] == {
+        ("openai_chat", "default", "local", "success", "alice"): 2.0,
+        ("openai_chat", "default", "local", "success", "bob"): 1.0,
+        ("openai_chat", "default", "local", "success", "other"): 1.0,
+        ("openai_chat", "default", "local", "success", ""): 1.0,
+    }
+    assert store.total(catalog.COST, key="alice") == 1.0
+    assert store.total(catalog.COST, key="other") == 0.5
+
+
+def test_a_snapshot_from_before_the_key_label_sums_as_keyless() -> None:
+    store = new_store()
+    old = {
+        "format": 1,
+        "counters": {
+            catalog.REQUESTS.name: [[["openai_chat", "default", "local", "success"], 3.0]],
+            catalog.COST.name: [[["default", "local"], 0.75]],
+        },
+    }
+    store.absorb(old)
+    assert store.counters[catalog.REQUESTS.name] == {
+        ("openai_chat", "default", "local", "success", ""): 3.0
+    }
+    assert store.total(catalog.COST, key="") == 0.75
+
+
 def test_the_last_failure_of_an_exhausted_chain_is_not_a_fallback() -> None:
     store = new_store()
     steps = [
@@ -123,7 +154,9 @@ def test_the_last_failure_of_an_exhausted_chain_is_not_a_fallback() -> None:
     ]
     observe_record(store, request(status=502, provider=None, attempts=steps))
     assert store.counters[catalog.FALLBACKS.name] == {("default", "a", "HTTP 500"): 1.0}
-    assert store.counters[catalog.REQUESTS.name] == {("openai_chat", "default", "", "failed"): 1}
+    assert store.counters[catalog.REQUESTS.name] == {
+        ("openai_chat", "default", "", "failed", ""): 1
+    }
     assert store.counters[catalog.TOKENS.name] == {}
     assert store.per_minute[int(NOW // 60)] == [1, 1, 1]
 
@@ -344,6 +377,7 @@ def test_prometheus_text_parses_with_names_labels_and_cumulative_buckets() -> No
                 "profile": "default",
                 "provider": "local",
                 "outcome": "success",
+                "key": "",
             },
             1.0,
         )
