@@ -280,6 +280,7 @@ class Router:
         try:
             trace.profile = view.profile = self._allowed_profile(view)
         except ProfileError as exc:
+            trace.profile = view.profile
             error_type = "permission" if exc.status == 403 else "invalid_request"
             return self._error(trace, exc.status, error_type, str(exc))
         draft = Draft(view)
@@ -364,6 +365,7 @@ class Router:
         profile = self.select_profile(view)
         allowed = self.key_profiles.get(view.key_name) if self.key_profiles else None
         if allowed is not None and profile not in allowed:
+            view.profile = profile
             raise ProfileError(
                 f"key {view.key_name!r} may not use profile {profile!r} "
                 f"(its profiles: {', '.join(sorted(allowed))})",

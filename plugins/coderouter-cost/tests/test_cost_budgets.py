@@ -354,8 +354,14 @@ def test_describe_state(tmp_path: Path) -> None:
         "total": 1.0,
         "by_provider": {"paid": 1.0},
         "by_profile": {"default": 1.0},
+        "by_key": {},
     }
-    assert state["budgets_usd"] == {"providers": {"paid": 3.0}, "total": 10.0, "profiles": {}}
+    assert state["budgets_usd"] == {
+        "providers": {"paid": 3.0},
+        "total": 10.0,
+        "profiles": {},
+        "keys": {},
+    }
     assert (state["pending_rows"], state["write_errors"]) == (0, 0)
 
 
