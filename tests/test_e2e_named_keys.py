@@ -9,6 +9,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,66 @@ def test_a_key_rate_is_one_limit_across_two_hosts_on_one_redis(
         assert answer.status_code == 429
         assert 1 <= int(answer.headers["retry-after"]) <= 60
     assert len(fake_upstream.requests) == 2
+
+
+def test_a_key_budget_is_one_more_reservation_across_two_hosts(
+    router_process: Any, fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # Output tokens only, $0.20 each: the fake answer (5 completion tokens) costs one dollar,
+    # and so does its reservation for max_tokens = 5.
+    fake_upstream.default = Answer.hang(0.3, chat_completion("fine"))
+    hosts = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        built = (
+            ConfigBuilder()
+            .provider(
+                "paid",
+                fake_upstream,
+                paid=True,
+                model="gpt-4.1",
+                cost={"input_per_mtok": 0.0, "output_per_mtok": 200_000.0},
+            )
+            .profile("default", ["paid"])
+            .plugin("cost")
+            .router(state_dir=str(folder / "state"))
+            .state(backend="redis", url=redis_server.url, prefix="keys-budget:")
+            .server(
+                keys=[
+                    {"name": "team", "key_env": "CODEROUTER_TEST_ALICE", "monthly_budget_usd": 3},
+                    {"name": "solo", "sha256": BOB_DIGEST},
+                ]
+            )
+        )
+        hosts.append(router_process(built.write(folder), env=ENV))
+    statuses: list[int] = []
+    refusals: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        try:
+            chat(hosts[n % 2].url, "alice-key").chat.completions.create(
+                model="m", max_tokens=5, messages=MESSAGES
+            )
+            status = 200
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            with lock:
+                refusals.append(exc.message)
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 3 + [429] * 5
+    assert all("key 'team' monthly budget $3.00 reached" in text for text in refusals), refusals
+    # Another key has no budget of its own.
+    answer = chat(hosts[1].url, "bob-key").chat.completions.create(
+        model="m", max_tokens=5, messages=MESSAGES
+    )
+    assert answer.choices[0].message.content == "fine"
+    assert fake_upstream.count == 4
