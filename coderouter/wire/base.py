@@ -20,6 +20,7 @@ __all__ = [
     "StagedFormat",
     "StreamDecoder",
     "StreamEncoder",
+    "ValidateStage",
     "WireFormat",
 ]
 
@@ -87,16 +88,20 @@ class StreamEncoder(Protocol):
     def encode(self, events: list[Event]) -> bytes: ...
 
 
+class ValidateStage(Protocol):
+    """A format's ``validate`` stage: the shape checks of client bodies."""
+
+    def validate_request(self, body: dict[str, Any]) -> None:
+        """Cheap shape checks run on every request (raise ``ValueError``)."""
+        ...
+
+
 class RequestStage(Protocol):
     """A format's ``requests`` stage: client bodies in."""
 
     def decode_request(self, body: dict[str, Any]) -> Request:
         """Client body -> internal request. Raises ``ValueError`` with a precise message for
         a body that is well-formed JSON but not a valid request."""
-        ...
-
-    def validate_request(self, body: dict[str, Any]) -> None:
-        """Cheap shape checks run on every request (raise ``ValueError``)."""
         ...
 
 
@@ -146,7 +151,7 @@ class ErrorStage(Protocol):
         ...
 
 
-class WireFormat(RequestStage, RequestOutStage, ResponseStage, ErrorStage, Protocol):
+class WireFormat(ValidateStage, RequestStage, RequestOutStage, ResponseStage, ErrorStage, Protocol):
     """One wire format: requests, responses, streams and errors, both directions."""
 
     name: str
@@ -178,13 +183,14 @@ class StagedFormat:
 
     def __init__(
         self,
+        validate: ValidateStage,
         requests: RequestStage,
         requests_out: RequestOutStage,
         responses: ResponseStage,
         errors: ErrorStage,
     ) -> None:
         self.decode_request = requests.decode_request
-        self.validate_request = requests.validate_request
+        self.validate_request = validate.validate_request
         self.encode_request = requests_out.encode_request
         self.passthrough_request = requests_out.passthrough_request
         self.decode_response = responses.decode_response

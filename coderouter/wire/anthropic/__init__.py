@@ -9,7 +9,8 @@ empty text blocks, and thinking blocks it did not sign.
 
 One module per stage:
 
-* :mod:`~coderouter.wire.anthropic.requests`: shape checks and decoding of client bodies.
+* :mod:`~coderouter.wire.anthropic.validate`: shape checks of client bodies.
+* :mod:`~coderouter.wire.anthropic.requests`: decoding of client bodies.
 * :mod:`~coderouter.wire.anthropic.requests_out`: encoding for an Anthropic upstream, and
   pass-through of a client's Anthropic body.
 * :mod:`~coderouter.wire.anthropic.thinking`: thinking blocks and their signatures (the rules

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from coderouter.sse import Frame
-from coderouter.wire.anthropic import errors, requests, requests_out, responses, thinking
+from coderouter.wire.anthropic import errors, requests, requests_out, responses, thinking, validate
 from coderouter.wire.anthropic.common import NAME
 from coderouter.wire.anthropic.stream_decode import AnthropicStreamDecoder
 from coderouter.wire.anthropic.stream_encode import AnthropicStreamEncoder
@@ -19,7 +19,7 @@ class Anthropic(StagedFormat):
     keep_envelope = staticmethod(responses.keep_envelope)
     stream_decoder = staticmethod(AnthropicStreamDecoder)
     stream_error = staticmethod(errors.stream_error)
-    validate_count_tokens = staticmethod(requests.validate_count_tokens)
+    validate_count_tokens = staticmethod(validate.validate_count_tokens)
     strip_thinking = staticmethod(thinking.strip_thinking)
     is_invalid_signature_error = staticmethod(thinking.is_invalid_signature_error)
     context_overflow_message = staticmethod(errors.context_overflow_message)
@@ -34,4 +34,4 @@ class Anthropic(StagedFormat):
         return raw.startswith(b"event: content_block_delta\ndata: {") and raw.endswith(b"}\n\n")
 
 
-FORMAT = Anthropic(requests, requests_out, responses, errors)
+FORMAT = Anthropic(validate, requests, requests_out, responses, errors)

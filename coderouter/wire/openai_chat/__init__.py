@@ -5,7 +5,8 @@ Spoken by the ``/v1/chat/completions`` ingress and by every ``kind = "openai"`` 
 
 One module per stage:
 
-* :mod:`~coderouter.wire.openai_chat.requests`: shape checks and decoding of client bodies.
+* :mod:`~coderouter.wire.openai_chat.validate`: shape checks of client bodies.
+* :mod:`~coderouter.wire.openai_chat.requests`: decoding of client bodies.
 * :mod:`~coderouter.wire.openai_chat.requests_out`: encoding for a Chat upstream, and
   pass-through of a client's Chat body.
 * :mod:`~coderouter.wire.openai_chat.responses`: whole completions and usage.

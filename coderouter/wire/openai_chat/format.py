@@ -8,7 +8,7 @@ from typing import Any
 
 from coderouter.sse import Frame
 from coderouter.wire.base import StagedFormat
-from coderouter.wire.openai_chat import errors, requests, requests_out, responses
+from coderouter.wire.openai_chat import errors, requests, requests_out, responses, validate
 from coderouter.wire.openai_chat.common import NAME
 from coderouter.wire.openai_chat.stream_decode import ChatStreamDecoder
 from coderouter.wire.openai_chat.stream_encode import ChatStreamEncoder
@@ -44,4 +44,4 @@ class OpenAIChat(StagedFormat):
         return frame.raw
 
 
-FORMAT = OpenAIChat(requests, requests_out, responses, errors)
+FORMAT = OpenAIChat(validate, requests, requests_out, responses, errors)

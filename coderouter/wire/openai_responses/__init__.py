@@ -39,7 +39,8 @@ Choices this package makes, and why:
 
 One module per stage:
 
-* :mod:`~coderouter.wire.openai_responses.requests`: shape checks and decoding of client bodies.
+* :mod:`~coderouter.wire.openai_responses.validate`: shape checks of client bodies.
+* :mod:`~coderouter.wire.openai_responses.requests`: decoding of client bodies.
 * :mod:`~coderouter.wire.openai_responses.requests_out`: encoding for a Responses upstream, and
   pass-through of a client's Responses body.
 * :mod:`~coderouter.wire.openai_responses.responses`: whole Response objects, output items and

@@ -14,6 +14,7 @@ from coderouter.wire.openai_responses import (
     requests_out,
     responses,
     stream_encode,
+    validate,
 )
 from coderouter.wire.openai_responses.common import NAME
 from coderouter.wire.openai_responses.stream_decode import ResponsesStreamDecoder
@@ -43,4 +44,4 @@ class OpenAIResponses(StagedFormat):
         return raw.startswith(_DELTA_EVENTS) and raw.endswith(b"}\n\n")
 
 
-FORMAT = OpenAIResponses(requests, requests_out, responses, errors)
+FORMAT = OpenAIResponses(validate, requests, requests_out, responses, errors)
