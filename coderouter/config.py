@@ -24,8 +24,8 @@ from cattrs.errors import (
 )
 
 from coderouter.http1 import Endpoint, header_problem
-from coderouter.starter import STARTER_CONFIG
 from coderouter.keyconfig import KeyConfig, key_errors
+from coderouter.starter import STARTER_CONFIG
 
 __all__ = [
     "DEFAULT_CONFIG_TOML",

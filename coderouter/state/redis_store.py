@@ -36,8 +36,8 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio
 from redis.exceptions import RedisError
 
-from coderouter.state.budgets import RedisBudgets
 from coderouter.state.buckets import TAKE_SCRIPT, LocalBuckets
+from coderouter.state.budgets import RedisBudgets
 from coderouter.state.codec import decode, dumps, encode
 from coderouter.state.records import MemoryRecords
 

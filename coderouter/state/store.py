@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from coderouter.state.budgets import BudgetBook
 from coderouter.state.buckets import LocalBuckets
+from coderouter.state.budgets import BudgetBook
 from coderouter.state.records import MemoryRecords, ProviderRecords
 
 __all__ = ["EmbeddedStore", "StateStore"]
