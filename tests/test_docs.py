@@ -13,6 +13,7 @@ import pytest
 
 from coderouter import hookspecs
 from coderouter.config import (
+    KeyConfig,
     ProfileConfig,
     ProviderConfig,
     RouterConfig,
@@ -42,7 +43,7 @@ def test_hook_is_documented(hook: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [ServerConfig, RouterConfig, ProviderConfig, ProfileConfig, StateConfig]
+    "cls", [ServerConfig, RouterConfig, ProviderConfig, ProfileConfig, StateConfig, KeyConfig]
 )
 def test_every_config_key_is_documented(cls: type) -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
