@@ -317,3 +317,33 @@ def test_the_clients_own_template_kwargs_are_kept_beside_the_switch() -> None:
     )
     assert body["chat_template_kwargs"] == {"custom": 1, "enable_thinking": True}
     assert body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("effort", "thinking"),
+    [
+        ("minimal", {"type": "enabled", "budget_tokens": 1024}),
+        ("high", {"type": "enabled", "budget_tokens": 24576}),
+        ("none", {"type": "disabled"}),
+    ],
+)
+def test_reasoning_effort_is_the_thinking_setting_and_comes_back_as_sent(
+    effort: str, thinking: dict[str, Any]
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    request = FORMAT.decode_request({**body, "reasoning_effort": effort})
+    assert request.thinking == thinking
+    out = FORMAT.encode_request(request, model="m", stream=False, thinking=ThinkingSupport(True))
+    assert out["reasoning_effort"] == effort
+
+
+def test_reasoning_effort_for_a_target_that_cannot_think_is_dropped_and_counted() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "reasoning_effort": "low",
+    }
+    request = FORMAT.decode_request(body)
+    out = FORMAT.encode_request(request, model="m", stream=False, thinking=ThinkingSupport(False))
+    assert "reasoning_effort" not in out
+    assert request.dropped == {"thinking_config": 1}

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EFFORT_BUDGETS", "ThinkingSupport", "effort_for", "wants_thinking"]
+__all__ = ["EFFORT_BUDGETS", "ThinkingSupport", "effort_for", "thinking_for", "wants_thinking"]
 
 EFFORT_BUDGETS: dict[str, int] = {
     "minimal": 1024,
@@ -44,3 +44,13 @@ def effort_for(thinking: dict[str, Any] | None) -> str | None:
     if budget <= EFFORT_BUDGETS["low"]:
         return "low"
     return "medium" if budget <= EFFORT_BUDGETS["medium"] else "high"
+
+
+def thinking_for(effort: Any) -> dict[str, Any] | None:
+    """The thinking setting an OpenAI effort level asks for (Chat ``reasoning_effort``,
+    Responses ``reasoning.effort``): a budget from :data:`EFFORT_BUDGETS`, ``disabled`` for
+    ``none``, and ``None`` (no setting) for anything else."""
+    if effort == "none":
+        return {"type": "disabled"}
+    budget = EFFORT_BUDGETS.get(effort) if isinstance(effort, str) else None
+    return {"type": "enabled", "budget_tokens": budget} if budget else None

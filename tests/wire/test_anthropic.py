@@ -430,7 +430,7 @@ def test_thinking_stays_on_outside_a_tool_turn() -> None:
     assert "stream" not in out
 
 
-def test_openai_client_asking_for_reasoning_does_not_enable_thinking() -> None:
+def test_openai_client_asking_for_reasoning_enables_thinking_with_its_budget() -> None:
     request = OPENAI.decode_request(
         {
             "model": "gpt",
@@ -443,8 +443,12 @@ def test_openai_client_asking_for_reasoning_does_not_enable_thinking() -> None:
         }
     )
     out = FORMAT.encode_request(request, model="claude", stream=False)
-    assert "thinking" not in out
+    assert out["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": min(24576, DEFAULT_MAX_TOKENS - 1),
+    }
     assert "reasoning_effort" not in out
+    # The unsigned reasoning text of the earlier turn still cannot go to Anthropic.
     assert out["messages"][1] == {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}
     assert out["max_tokens"] == DEFAULT_MAX_TOKENS
     assert request.dropped == {"thinking": 1}

@@ -437,12 +437,21 @@ def test_tool_choice(choice: Any, expected: dict[str, Any], chat: Any) -> None:
 
 @pytest.mark.parametrize(
     ("effort", "budget"),
-    [("low", 1024), ("medium", 8192), ("high", 24576), ("minimal", 1024), ("none", None)],
+    [
+        ("low", 1024),
+        ("medium", 8192),
+        ("high", 24576),
+        ("minimal", 1024),
+        ("none", None),
+        ("loud", None),
+    ],
 )
 def test_reasoning_effort_sets_a_thinking_budget(effort: str, budget: int | None) -> None:
     reasoning = {"effort": effort, "summary": "auto"}
     request = FORMAT.decode_request({"input": "x", "reasoning": reasoning})
-    if budget is None:
+    if effort == "none":
+        assert request.thinking == {"type": "disabled"}
+    elif budget is None:
         assert request.thinking is None
     else:
         assert request.thinking == {"type": "enabled", "budget_tokens": budget}

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from coderouter.wire.effort import thinking_for
 from coderouter.wire.model import (
     Block,
     Message,
@@ -210,6 +211,7 @@ def decode_request(body: dict[str, Any]) -> Request:
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         stream=body.get("stream") is True,
         response_format=_response_format_in(body.get("response_format")),
+        thinking=thinking_for(body.get("reasoning_effort")),
         source=NAME,
         extras={NAME: {k: v for k, v in body.items() if k not in _KNOWN_KEYS}},
     )

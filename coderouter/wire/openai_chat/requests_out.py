@@ -152,6 +152,8 @@ def _thinking_out(request: Request, body: dict[str, Any], support: ThinkingSuppo
     if not support.can_think:
         if wanted:
             request.note_dropped("thinking_config")
+            # A Chat client's own reasoning_effort (in extras) is that same setting.
+            body.pop("reasoning_effort", None)
         return
     effort = effort_for(thinking)
     if effort is not None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from coderouter.wire import check
+from coderouter.wire.effort import EFFORT_BUDGETS
+
+REASONING_EFFORTS = ("none", *EFFORT_BUDGETS)
 
 
 def _check_part(value: Any, path: str) -> None:
@@ -100,6 +103,11 @@ def _check_options(body: dict[str, Any]) -> None:
     check.opt_object(body, "response_format", "", _check_response_format)
     _check_tool_choice(body)
     check.opt_list(body, "tools", "", _check_tool)
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise ValueError(
+            f"'reasoning_effort' must be one of {', '.join(REASONING_EFFORTS)}, got {effort!r}"
+        )
 
 
 def validate_request(body: dict[str, Any]) -> None:

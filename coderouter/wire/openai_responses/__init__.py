@@ -28,8 +28,9 @@ Choices this package makes, and why:
   blocks again, which an Anthropic upstream needs in a tool loop with thinking on. Same-format
   pass-through strips them, as a real Responses upstream would reject them.
 * **Reasoning effort** sets ``request.thinking = {"type": "enabled", "budget_tokens": N}`` with
-  N from :data:`EFFORT_BUDGETS` (minimal/low 1024, medium 8192, high 24576, xhigh 32768;
-  ``none`` or no effort leaves thinking off). ``reasoning`` itself stays in extras.
+  N from :data:`EFFORT_BUDGETS` (minimal/low 1024, medium 8192, high 24576, xhigh 32768);
+  ``none`` sets ``{"type": "disabled"}`` and no effort leaves no setting. ``reasoning`` itself
+  stays in extras.
 * **Streams** always end with ``response.completed``, also when the answer was cut by the token
   limit (the response then has ``status: "incomplete"``): codex treats ``response.incomplete``
   as a failure and retries, and the SDK accumulator only finishes on ``response.completed``.

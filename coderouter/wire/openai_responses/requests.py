@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from coderouter.wire.effort import thinking_for
 from coderouter.wire.model import Block, Message, Request, parse_tool_input
 from coderouter.wire.openai_chat.requests import (
     image_block_of_url,
@@ -16,7 +17,6 @@ from coderouter.wire.openai_chat.requests import (
 )
 from coderouter.wire.openai_responses.common import (
     CUSTOM_INPUT,
-    EFFORT_BUDGETS,
     NAME,
     NAMESPACES_EXTRA,
     client_tools,
@@ -268,8 +268,7 @@ def _tool_choice_in(choice: Any) -> dict[str, Any] | None:
 def thinking_in(reasoning: Any) -> dict[str, Any] | None:
     if not isinstance(reasoning, dict):
         return None
-    budget = EFFORT_BUDGETS.get(str(reasoning.get("effort")))
-    return {"type": "enabled", "budget_tokens": budget} if budget else None
+    return thinking_for(reasoning.get("effort"))
 
 
 def _response_format_in(text: Any) -> dict[str, Any] | None:
