@@ -18,7 +18,7 @@ from coderouter.http1 import Http1Client
 from coderouter.log import RequestLog
 from coderouter.plugins import attach_plugins, load_plugins
 from coderouter.router import Router
-from coderouter.state import build_store
+from coderouter.state import CooldownRecord, MemoryRecords, build_store
 from coderouter.upstream import make_client
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ def create_app(
         builtin = Http1Client()
     router = Router(config, pm, client, builtin=builtin, clock=clock, log=log)
     store = build_store(config, clock=clock, log=log)
+    # The core's 429 cooldowns live in the store too: shared by every host with Redis.
+    router.cooldowns.records = store.records("core.cooldowns", MemoryRecords(CooldownRecord))
     context = AppContext(
         config=config, pm=pm, router=router, log=log, clock=clock, client=client, store=store
     )

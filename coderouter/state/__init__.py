@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from coderouter.state.records import CLOCK, MemoryRecords, ProviderRecords, clock_field
+from coderouter.state.claims import Claims
+from coderouter.state.feed import Feed
+from coderouter.state.records import (
+    CLOCK,
+    CooldownRecord,
+    MemoryRecords,
+    ProviderRecords,
+    clock_field,
+)
 from coderouter.state.store import EmbeddedStore, StateStore
 
 if TYPE_CHECKING:
@@ -19,7 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOCK",
+    "Claims",
+    "CooldownRecord",
     "EmbeddedStore",
+    "Feed",
     "MemoryRecords",
     "ProviderRecords",
     "StateStore",

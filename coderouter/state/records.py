@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-__all__ = ["CLOCK", "MemoryRecords", "ProviderRecords", "clock_field"]
+__all__ = ["CLOCK", "CooldownRecord", "MemoryRecords", "ProviderRecords", "clock_field"]
 
 R = TypeVar("R")
 
@@ -42,6 +42,10 @@ class ProviderRecords(Protocol[R]):
 
     def save(self, provider: str, record: R) -> None: ...
 
+    def forget(self, provider: str) -> None:
+        """Drop the provider's record (a shared store drops it everywhere)."""
+        ...
+
     def __iter__(self) -> Iterator[str]: ...
 
 
@@ -62,3 +66,13 @@ class MemoryRecords(dict[str, R]):
 
     def save(self, provider: str, record: R) -> None:
         self[provider] = record
+
+    def forget(self, provider: str) -> None:
+        self.pop(provider, None)
+
+
+@attrs.define
+class CooldownRecord:
+    """The end of a provider's 429 cooldown (the core's ``Cooldowns`` keep these)."""
+
+    until: float | None = clock_field()

@@ -25,11 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,8 +35,11 @@ from redis.exceptions import RedisError
 
 from coderouter.state.buckets import TAKE_SCRIPT, LocalBuckets
 from coderouter.state.budgets import RedisBudgets
+from coderouter.state.claims import RedisClaims
 from coderouter.state.codec import decode, dumps, encode
+from coderouter.state.feed import Receiver, RedisFeed
 from coderouter.state.records import MemoryRecords
+from coderouter.state.store import worker_id
 
 if TYPE_CHECKING:
     from coderouter.config import StateConfig
@@ -89,11 +89,18 @@ class RedisRecords(Generic[R]):
         self.view.save(provider, record)
         self.store.changed(self.namespace, provider, record)
 
+    def forget(self, provider: str) -> None:
+        self.view.forget(provider)
+        self.store.changed(self.namespace, provider, None)
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self.view))
 
     def apply(self, provider: str, data: Any) -> None:
-        """Lay a record another worker wrote over the view."""
+        """Lay a record another worker wrote over the view (``None``: it was forgotten)."""
+        if data is None:
+            self.view.forget(provider)
+            return
         self.view[provider] = decode(data, self.view.new, self.store.to_local)
 
 
@@ -101,6 +108,8 @@ class RedisStore:
     """The Redis state store of one worker (see the module docstring)."""
 
     max_pending = 1024
+    errors: tuple[type[BaseException], ...] = _ERRORS
+    shared = True
     retry_s = 1.0
     timeout_s = 1.0
     first_sync_s = 1.0
@@ -118,23 +127,25 @@ class RedisStore:
         self.clock = clock
         self.wall = wall
         self.log = log
-        self.writer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.writer = worker_id()
         self.where = f"{redacted(config.url)}, prefix {config.prefix!r}"
         self.channel = f"{config.prefix}records"
         self.outage: dict[str, Any] | None = None
         self.dropped = 0
         self._namespaces: dict[str, RedisRecords[Any]] = {}
-        self._pending: dict[Key, str] = {}
+        self._pending: dict[Key, str | None] = {}
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._client: redis.asyncio.Redis | None = None
+        self.client: redis.asyncio.Redis | None = None
+        self._feeds: dict[str, RedisFeed] = {}
+        self.background: set[asyncio.Task[None]] = set()
         self.budgets = RedisBudgets(
             config.prefix,
-            client=lambda: self._client,
+            client=lambda: self.client,
             timeout_s=self.timeout_s,
             retry_s=self.retry_s,
-            on_error=self._down,
+            on_error=self.down,
             on_ok=self._up,
         )
         self._take: Any = None
@@ -147,6 +158,19 @@ class RedisStore:
         self._namespaces[namespace] = found
         return found
 
+    def claims(self, namespace: str) -> RedisClaims:
+        return RedisClaims(self, namespace)
+
+    def feed(self, namespace: str, receive: Receiver) -> RedisFeed:
+        found = self._feeds[namespace] = RedisFeed(self, namespace, receive)
+        return found
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` (a coroutine) in the background, kept until it ends."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "redis",
@@ -158,18 +182,19 @@ class RedisStore:
             "pending_writes": len(self._pending),
             "dropped_writes": self.dropped,
             "budgets": self.budgets.describe(),
+            "feeds": {name: feed.describe() for name, feed in self._feeds.items()},
         }
 
     async def start(self) -> None:
         if self._tasks:
             return
-        self._client = redis.asyncio.from_url(
+        self.client = redis.asyncio.from_url(
             self.url,
             socket_timeout=self.timeout_s,
             socket_connect_timeout=self.timeout_s,
             decode_responses=True,
         )
-        self._take = self._client.register_script(TAKE_SCRIPT)
+        self._take = self.client.register_script(TAKE_SCRIPT)
         # Fresh events: a server may run the lifespan again, on another event loop.
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
@@ -193,16 +218,17 @@ class RedisStore:
         if self._pending and self.outage is None:
             with contextlib.suppress(*_ERRORS):
                 await asyncio.wait_for(self._flush(), self.timeout_s)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self.background]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._client is not None:
+        if self.client is not None:
             with contextlib.suppress(*_ERRORS):
-                await self._client.aclose()
-            self._client = None
+                await self.client.aclose()
+            self.client = None
             self._take = None
 
     # --- token buckets -------------------------------------------------------------------------
@@ -215,7 +241,7 @@ class RedisStore:
                 keys=[f"{self.prefix}bucket:{bucket}"], args=[rate_per_s, size, self.wall()]
             )
         except _ERRORS as exc:
-            self._down(exc)
+            self.down(exc)
             return self.local_buckets.take(bucket, rate_per_s, size)
         return float(wait)
 
@@ -230,32 +256,45 @@ class RedisStore:
     # --- writing -------------------------------------------------------------------------------
 
     def changed(self, namespace: str, provider: str, record: Any) -> None:
-        """Queue ``record`` to be written through (called from hooks: never waits)."""
+        """Queue ``record`` to be written through, or its removal when it is ``None``
+        (called from hooks: never waits)."""
         key = (namespace, provider)
         self._pending.pop(key, None)
-        self._pending[key] = dumps({"w": self.writer, "r": encode(record, self.to_wall)})
+        value = None if record is None else encode(record, self.to_wall)
+        self._pending[key] = None if value is None else dumps({"w": self.writer, "r": value})
         while len(self._pending) > self.max_pending:
             del self._pending[next(iter(self._pending))]
             self.dropped += 1
+        self._wake.set()
+
+    def wake(self) -> None:
         self._wake.set()
 
     def _hash(self, namespace: str) -> str:
         return f"{self.prefix}records:{namespace}"
 
     async def _flush(self) -> None:
-        assert self._client is not None
+        assert self.client is not None
         batch, self._pending = self._pending, {}
+        items = {name: feed.take() for name, feed in self._feeds.items() if feed.pending}
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
+            async with self.client.pipeline(transaction=False) as pipe:
                 for (namespace, provider), value in batch.items():
-                    pipe.hset(self._hash(namespace), provider, value)
+                    if value is None:
+                        pipe.hdel(self._hash(namespace), provider)
+                    else:
+                        pipe.hset(self._hash(namespace), provider, value)
                     message = {"n": namespace, "p": provider, "v": value}
-                    pipe.publish(self.channel, json.dumps(message, separators=(",", ":")))
+                    pipe.publish(self.channel, dumps(message))
+                for name, taken in items.items():
+                    pipe.publish(self.channel, dumps({"f": name, "w": self.writer, "i": taken}))
                 await pipe.execute()
         except BaseException:
             # Changes saved meanwhile are newer than the batch's and stay.
             for key, value in batch.items():
                 self._pending.setdefault(key, value)
+            for name, taken in items.items():
+                self._feeds[name].give_back(taken)
             raise
 
     async def _write_loop(self) -> None:
@@ -265,7 +304,7 @@ class RedisStore:
             try:
                 await self._flush()
             except _ERRORS as exc:
-                self._down(exc)
+                self.down(exc)
                 await asyncio.sleep(self.retry_s)
                 self._wake.set()
             else:
@@ -274,9 +313,9 @@ class RedisStore:
     # --- reading -------------------------------------------------------------------------------
 
     async def _listen_loop(self) -> None:
-        assert self._client is not None
+        assert self.client is not None
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 await self._load_all()
@@ -287,7 +326,7 @@ class RedisStore:
                     if message is not None:
                         self._on_message(message.get("data"))
             except _ERRORS as exc:
-                self._down(exc)
+                self.down(exc)
                 self._synced.set()
                 await asyncio.sleep(self.retry_s)
             finally:
@@ -295,22 +334,31 @@ class RedisStore:
                     await pubsub.aclose()
 
     async def _load_all(self) -> None:
-        assert self._client is not None
+        assert self.client is not None
         for namespace, records in list(self._namespaces.items()):
-            stored = await self._client.hgetall(self._hash(namespace))
+            stored = await self.client.hgetall(self._hash(namespace))
             for provider, value in stored.items():
                 self._apply(records, str(provider), str(value))
 
     def _on_message(self, data: Any) -> None:
         try:
             message = json.loads(data)
+            if "f" in message:
+                feed = self._feeds.get(message["f"])
+                if feed is not None and message.get("w") != self.writer:
+                    feed.deliver(message.get("i"))
+                return
             records = self._namespaces.get(message["n"])
             if records is not None:
                 self._apply(records, str(message["p"]), message["v"])
         except (TypeError, ValueError, KeyError):
             return
 
-    def _apply(self, records: RedisRecords[Any], provider: str, value: str) -> None:
+    def _apply(self, records: RedisRecords[Any], provider: str, value: str | None) -> None:
+        if value is None:
+            if (records.namespace, provider) not in self._pending:
+                records.apply(provider, None)
+            return
         try:
             stored = json.loads(value)
         except (TypeError, ValueError):
@@ -323,7 +371,7 @@ class RedisStore:
 
     # --- outages -------------------------------------------------------------------------------
 
-    def _down(self, exc: BaseException) -> None:
+    def down(self, exc: BaseException) -> None:
         if self.outage is not None:
             return
         error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
