@@ -218,6 +218,10 @@ class RedisStore:
         if self._pending and self.outage is None:
             with contextlib.suppress(*_ERRORS):
                 await asyncio.wait_for(self._flush(), self.timeout_s)
+        if self.background:
+            # Claims asked, extended or released: each is one bounded round trip, and a release
+            # that reaches Redis frees the claim for the others at once.
+            await asyncio.wait(list(self.background), timeout=self.timeout_s)
         tasks = [*self._tasks, *self.background]
         for task in tasks:
             task.cancel()
