@@ -103,7 +103,7 @@ def test_a_half_open_circuit_sends_one_trial_across_the_fleet(
         assert [provider for provider, _ in answered] == ["b"] * 6
         reasons = {fallback for _, fallback in answered}
         assert reasons <= {
-            "a=skipped: unhealthy, circuit half-open: the trial request is another worker's",
+            "a=skipped: unhealthy, circuit half-open: another worker holds the trial",
             "a=skipped: unhealthy, circuit half-open: a trial request is in flight",
         }
     trials = described(hosts[0])["state"]["backend_health"]["trials"]

@@ -59,17 +59,18 @@ def with_hosts(url: str, body: Callable[[Host, Host], Awaitable[None]]) -> None:
 def test_a_memory_claim_is_granted_at_once_and_lapses_on_the_clock() -> None:
     clock = FakeClock()
     claims = MemoryClaims(clock)
-    claims.want("a", 10.0)
+    assert claims.waits is False
+    assert claims.take_now("a", 10.0)
     assert claims.held("a") and claims.held("a", margin_s=9.0)
     assert not claims.held("a", margin_s=10.0)
     clock.advance(10.0)
     assert not claims.held("a")
-    claims.want("a", 5.0)
+    claims.take_now("a", 5.0)
     claims.extend("a", 30.0)
     clock.advance(20.0)
     assert claims.held("a")
     claims.release("a")
-    assert not claims.held("a")
+    assert not claims.held("a") and not claims.theirs("a")
 
 
 def test_the_embedded_store_gives_memory_claims_and_a_feed_that_tells_no_one() -> None:
@@ -79,27 +80,23 @@ def test_the_embedded_store_gives_memory_claims_and_a_feed_that_tells_no_one() -
     assert store.shared is False
 
 
-def test_one_host_holds_a_claim_and_the_other_is_told_for_how_long(
-    redis_server: RedisServer,
-) -> None:
+def test_two_hosts_taking_one_claim_at_once_get_one_holder(redis_server: RedisServer) -> None:
     async def body(one: Host, two: Host) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
-        first.want("a", 10.0)
-        assert not first.held("a")  # the answer is a round trip away; the hook never waits
-        await until(lambda: first.held("a"))
-        second.want("a", 10.0)
-        await until(lambda: "a" in second.describe())
-        assert not second.held("a")
-        assert second.describe()["a"]["holder"] == "another worker"
-        assert 9.0 < second.describe()["a"]["held_s"] <= 10.0
-        first.release("a")
-        await until(lambda: not one.store.background)  # the release has reached Redis
-        two.clock.advance(10.0)  # what it was told has run out: it asks again
-        second.want("a", 10.0)
-        await until(lambda: second.held("a"))
-        first.want("a", 10.0)
-        await asyncio.sleep(0.05)
-        assert not first.held("a")
+        assert first.waits and second.waits
+        won = await asyncio.gather(first.take("a", 10.0), second.take("a", 10.0))
+        assert sorted(won) == [False, True]
+        holder, other = (first, second) if won[0] else (second, first)
+        assert holder.held("a") and not holder.theirs("a")
+        assert other.theirs("a") and not other.held("a")
+        assert other.describe()["a"]["holder"] == "another worker"
+        assert 9.0 < other.describe()["a"]["held_s"] <= 10.0
+        assert await other.take("a", 10.0) is False  # told for how long: no second ask
+        holder.release("a")
+        await until(lambda: not one.store.background and not two.store.background)
+        (two.clock if other is second else one.clock).advance(10.0)
+        assert await other.take("a", 10.0) is True
+        assert await holder.take("a", 10.0) is False
 
     with_hosts(redis_server.url, body)
 
@@ -107,12 +104,10 @@ def test_one_host_holds_a_claim_and_the_other_is_told_for_how_long(
 def test_a_claim_whose_holder_dies_is_freed_by_its_ttl(redis_server: RedisServer) -> None:
     async def body(one: Host, two: Host) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
-        first.want("a", 0.05)  # Redis counts the TTL on its own clock
-        await until(lambda: first.held("a"))
+        assert await first.take("a", 0.05)  # Redis counts the TTL on its own clock
         await one.store.stop()  # the host goes away without releasing
         await asyncio.sleep(0.1)
-        second.want("a", 10.0)
-        await until(lambda: second.held("a"))
+        assert await second.take("a", 10.0)
 
     with_hosts(redis_server.url, body)
 
@@ -120,13 +115,12 @@ def test_a_claim_whose_holder_dies_is_freed_by_its_ttl(redis_server: RedisServer
 def test_an_extended_claim_outlives_its_first_ttl(redis_server: RedisServer) -> None:
     async def body(one: Host, two: Host) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
-        first.want("a", 0.2)
-        await until(lambda: first.held("a"))
+        assert await first.take("a", 0.2)
         first.extend("a", 30.0)
+        await until(lambda: not one.store.background)
         await asyncio.sleep(0.3)
-        second.want("a", 10.0)
-        await until(lambda: "a" in second.describe())
-        assert not second.held("a") and second.describe()["a"]["held_s"] > 20
+        assert await second.take("a", 10.0) is False
+        assert second.describe()["a"]["held_s"] > 20
 
     with_hosts(redis_server.url, body)
 
@@ -135,8 +129,8 @@ def test_without_redis_a_claim_is_decided_locally(redis_server: RedisServer) -> 
     async def body(one: Host, two: Host) -> None:
         redis_server.stop()
         claims = one.store.claims("trial")
-        claims.want("a", 10.0)
-        await until(lambda: claims.held("a"))
+        assert await claims.take("a", 10.0)
+        assert claims.held("a") and not claims.waits
         assert "Redis unreachable" in claims.scope
         assert [e["event"] for e in one.events] == ["state_outage"]
 

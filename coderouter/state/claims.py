@@ -1,14 +1,12 @@
 """Claims: a lease on a name that one worker holds at a time (one half-open trial per provider
 across every host, for instance).
 
-Hooks are synchronous, so a claim is asked for and read without waiting:
-:meth:`Claims.want` asks, :meth:`Claims.held` says whether this worker holds it now. In memory
-the answer is immediate. Through Redis, ``want`` starts a background ``SET key worker NX PX
-ttl`` (one Lua script, one round trip) and ``held`` answers from what the last reply said, so
-the worker that asks first holds the claim a round trip later and every other worker is told
-who holds it and for how long. The TTL frees the claim of a worker that dies holding it. While
-Redis is unreachable a claim is granted locally, as in memory: each host then decides alone,
-as its other state does.
+In memory a claim is decided at once (:meth:`Claims.take_now`). Through Redis it takes one
+round trip (:meth:`Claims.take`: a Lua script doing ``SET key worker NX PX ttl``), so a caller
+awaits it, and only at the moment it needs the claim; every other read (:meth:`Claims.held`,
+:meth:`Claims.theirs`) answers from what the last reply said and never waits. The TTL frees the
+claim of a worker that dies holding it. While Redis is unreachable a claim is decided locally,
+as in memory: each host then decides alone, as it does with its other state.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ if TYPE_CHECKING:
     from coderouter.state.link import RedisLink
 
 __all__ = ["Claims", "MemoryClaims", "RedisClaims"]
-
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] or not held then
@@ -53,12 +50,28 @@ class Claims(Protocol):
     @property
     def scope(self) -> str: ...
 
-    def want(self, name: str, ttl_s: float) -> None:
-        """Ask for ``name`` for ``ttl_s`` seconds (never waits)."""
+    @property
+    def waits(self) -> bool:
+        """Taking a claim needs a round trip now: await :meth:`take` instead of
+        :meth:`take_now`."""
+        ...
+
+    def take_now(self, name: str, ttl_s: float) -> bool:
+        """Take ``name`` for ``ttl_s`` seconds when it is free, deciding here; whether this
+        worker holds it."""
+        ...
+
+    async def take(self, name: str, ttl_s: float) -> bool:
+        """Take ``name`` for ``ttl_s`` seconds when no other worker holds it; whether this
+        worker holds it. One bounded round trip through a shared store."""
         ...
 
     def held(self, name: str, margin_s: float = 0.0) -> bool:
         """This worker holds ``name`` for at least ``margin_s`` more seconds."""
+        ...
+
+    def theirs(self, name: str) -> bool:
+        """Another worker held ``name`` at the last answer, and still does by its TTL."""
         ...
 
     def extend(self, name: str, ttl_s: float) -> None:
@@ -71,21 +84,29 @@ class Claims(Protocol):
 
 
 class MemoryClaims:
-    """Claims in this worker's memory: every ``want`` of a free name is granted at once."""
+    """Claims in this worker's memory: a free name is granted at once."""
 
     scope = "per worker process, in memory"
+    waits = False
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self._until: dict[str, float] = {}
 
-    def want(self, name: str, ttl_s: float) -> None:
+    def take_now(self, name: str, ttl_s: float) -> bool:
         if not self.held(name):
             self._until[name] = self.clock() + ttl_s
+        return True
+
+    async def take(self, name: str, ttl_s: float) -> bool:
+        return self.take_now(name, ttl_s)
 
     def held(self, name: str, margin_s: float = 0.0) -> bool:
         until = self._until.get(name)
         return until is not None and until - self.clock() > margin_s
+
+    def theirs(self, name: str) -> bool:
+        return False
 
     def extend(self, name: str, ttl_s: float) -> None:
         if self.held(name):
@@ -107,7 +128,6 @@ class RedisClaims:
         self.namespace = namespace
         self.local = MemoryClaims(store.clock)
         self._theirs: dict[str, float] = {}
-        self._asking: set[str] = set()
 
     @property
     def scope(self) -> str:
@@ -115,50 +135,51 @@ class RedisClaims:
             return "per worker process, in memory (Redis unreachable; shared again when it is back)"
         return f"one holder across hosts through Redis ({self.store.where})"
 
+    @property
+    def waits(self) -> bool:
+        return self.store.client is not None and self.store.outage is None
+
     def _key(self, name: str) -> str:
         return f"{self.store.prefix}claim:{self.namespace}:{name}"
 
-    def _spawn(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
-        """Run ``work`` in the background; False when there is no Redis to ask now."""
-        if self.store.client is None or self.store.outage is not None:
-            return False
+    def _spawn(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if not self.waits:
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return False
+            return
         self.store.spawn(work(), f"coderouter-claim-{self.namespace}-{name}")
-        return True
 
-    def want(self, name: str, ttl_s: float) -> None:
-        if self.local.held(name) or name in self._asking:
-            return
-        if self._theirs.get(name, float("-inf")) > self.store.clock():
-            return
-        self._asking.add(name)
-        if not self._spawn(name, lambda: self._claim(name, ttl_s)):
-            self._asking.discard(name)
-            self.local.want(name, ttl_s)  # no Redis to ask: decided here, as in memory
+    def take_now(self, name: str, ttl_s: float) -> bool:
+        return self.local.take_now(name, ttl_s)
 
-    async def _claim(self, name: str, ttl_s: float) -> None:
+    async def take(self, name: str, ttl_s: float) -> bool:
+        if self.local.held(name):
+            return True
+        if self.theirs(name):
+            return False
         client = self.store.client
+        if client is None or self.store.outage is not None:
+            return self.local.take_now(name, ttl_s)  # no Redis to ask: decided here
         asked_at = self.store.clock()
         try:
-            assert client is not None
             left_ms = await client.eval(  # type: ignore[misc]
                 _CLAIM, 1, self._key(name), self.store.writer, max(1, round(ttl_s * 1000))
             )
         except self.store.errors as exc:
             self.store.down(exc)
-            self.local.want(name, ttl_s)
-        else:
-            if int(left_ms) < 0:
-                # The lease counts from before the request: this worker never overestimates it.
-                self._theirs.pop(name, None)
-                self.local._until[name] = asked_at + ttl_s
-            else:
-                self._theirs[name] = self.store.clock() + int(left_ms) / 1000
-        finally:
-            self._asking.discard(name)
+            return self.local.take_now(name, ttl_s)
+        if int(left_ms) < 0:
+            # The lease counts from before the request: this worker never overestimates it.
+            self._theirs.pop(name, None)
+            self.local._until[name] = asked_at + ttl_s
+            return True
+        self._theirs[name] = self.store.clock() + int(left_ms) / 1000
+        return False
+
+    def theirs(self, name: str) -> bool:
+        return self._theirs.get(name, float("-inf")) > self.store.clock()
 
     def held(self, name: str, margin_s: float = 0.0) -> bool:
         return self.local.held(name, margin_s)

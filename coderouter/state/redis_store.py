@@ -136,6 +136,7 @@ class RedisStore:
         self._pending: dict[Key, str | None] = {}
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self.client: redis.asyncio.Redis | None = None
         self._feeds: dict[str, RedisFeed] = {}
@@ -198,6 +199,7 @@ class RedisStore:
         # Fresh events: a server may run the lifespan again, on another event loop.
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
+        self._closing = False
         if self._pending:
             self._wake.set()
         self._tasks = [
@@ -215,13 +217,13 @@ class RedisStore:
         if not self._tasks:
             return
         await self.budgets.stop()
-        if self._pending and self.outage is None:
-            with contextlib.suppress(*_ERRORS):
-                await asyncio.wait_for(self._flush(), self.timeout_s)
-        if self.background:
-            # Claims asked, extended or released: each is one bounded round trip, and a release
-            # that reaches Redis frees the claim for the others at once.
-            await asyncio.wait(list(self.background), timeout=self.timeout_s)
+        # The writer sends what waits and ends by itself, and so do claim round trips (a
+        # release that reaches Redis frees the claim for the others at once): a redis call
+        # cancelled midway can leave the event loop waiting forever, so only what is still
+        # running after the timeout is cancelled.
+        self._closing = True
+        self._wake.set()
+        await asyncio.wait([self._tasks[0], *self.background], timeout=self.timeout_s)
         tasks = [*self._tasks, *self.background]
         for task in tasks:
             task.cancel()
@@ -309,10 +311,14 @@ class RedisStore:
                 await self._flush()
             except _ERRORS as exc:
                 self.down(exc)
+                if self._closing:
+                    return
                 await asyncio.sleep(self.retry_s)
                 self._wake.set()
             else:
                 self._up()
+                if self._closing and not self._wake.is_set():
+                    return
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from coderouter import hookimpl
@@ -20,14 +20,12 @@ if TYPE_CHECKING:
 
 NAME = "backend_health"
 
-CLAIM_AHEAD_S = 2.0
-"""An open circuit's trial is claimed this long before it may be sent."""
-CLAIM_S = 10.0
-"""How long after the circuit half-opens the claim's holder has to start the trial; past it the
-claim lapses and another worker may take it."""
-START_MARGIN_S = 1.0
-"""A trial starts only on a claim held this much longer, time enough for the longer lease the
-trial then asks for (and the record saying it is in flight) to reach the store."""
+TRIAL_ELSEWHERE = "unhealthy, circuit half-open: another worker holds the trial"
+
+
+def _lease_s(attempt: Attempt, config: BackendHealthConfig) -> float:
+    """How long a trial blocks others when its outcome never arrives."""
+    return max(attempt.provider.timeout_s, config.half_open_s)
 
 
 def _short(error: UpstreamError) -> str:
@@ -101,33 +99,18 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
     def _closed_reason(
         self, name: str, health: ProviderHealth, now: float, config: BackendHealthConfig
     ) -> str:
-        """Why an unhealthy provider takes no traffic now, or ``""`` when this worker may send
-        its trial.
-
-        The trial is claimed (:attr:`claims`) so one worker of the fleet sends it. The claim
-        is asked for in the last :data:`CLAIM_AHEAD_S` of the open circuit and again while it
-        is half-open, and the answer is read without waiting: in memory it is granted at
-        once; through Redis the ``SET NX PX`` runs in the background and this worker learns a
-        round trip later whether it holds the claim. A hook thus never waits on Redis; the
-        cost is that a worker whose first request after the cooldown asks for the claim
-        skips the provider for that request. Workers that do not hold the claim keep
-        skipping until the trial's outcome, written to the shared record, closes or reopens
-        the circuit; a holder that sends no trial loses the claim after :data:`CLAIM_S`.
-        """
+        """Why an unhealthy provider takes no traffic now, or ``""`` when it may take a trial."""
         circuit = health.circuit(now, config.threshold, config.half_open_s)
         if circuit == "open":
-            reopens_in = health.reopens_in(now, config.half_open_s)
-            if reopens_in <= CLAIM_AHEAD_S:
-                self.claims.want(name, reopens_in + CLAIM_S)
             return (
                 f"unhealthy, circuit open: {health.failures} consecutive failures "
-                f"(last: {health.last_error}); next trial in {reopens_in:.1f}s"
+                f"(last: {health.last_error}); next trial in "
+                f"{health.reopens_in(now, config.half_open_s):.1f}s"
             )
         if circuit == "half_open" and health.trial_in_flight(now):
             return "unhealthy, circuit half-open: a trial request is in flight"
-        self.claims.want(name, CLAIM_S)
-        if not self.claims.held(name, START_MARGIN_S):
-            return "unhealthy, circuit half-open: the trial request is another worker's"
+        if self.claims.theirs(name):
+            return TRIAL_ELSEWHERE
         return ""
 
     @hookimpl
@@ -144,10 +127,55 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
         reason = self._closed_reason(attempt.provider.name, health, now, config)
         if reason:
             return Skip(reason)
-        lease_s = max(attempt.provider.timeout_s, config.half_open_s)
+        if self.claims.waits:
+            attempt.scratch[NAME] = {"claim": True}  # taken in admit_attempt
+            return None
+        lease_s = _lease_s(attempt, config)
+        self.claims.take_now(attempt.provider.name, lease_s)
+        self._start_trial(attempt, health, now, lease_s)
+        return None
+
+    @hookimpl
+    def admit_attempt(self, attempt: Attempt) -> Awaitable[Skip | None] | None:
+        """Claim the trial across the fleet, for an attempt :meth:`before_attempt` found to be
+        a half-open circuit's candidate trial while the claims are shared.
+
+        Only that attempt waits, for one round trip to Redis (``SET NX PX``, bounded by the
+        store's socket timeout): every other attempt returns here without a coroutine, so
+        the common path never waits on Redis. Waiting at this one moment, rather than
+        claiming ahead in the background, means the worker that takes the claim is the one
+        with a request to send as the trial, and no request is skipped while a claim is in
+        the air. The claim's TTL is the trial's lease, so a host that dies mid-trial frees
+        it; the others skip the provider until the trial's outcome reaches the record.
+        """
+        if not attempt.scratch.get(NAME, {}).get("claim"):
+            return None
+        return self._claim_trial(attempt)
+
+    async def _claim_trial(self, attempt: Attempt) -> Skip | None:
+        config: BackendHealthConfig = self.config_for(attempt.profile)
+        name = attempt.provider.name
+        lease_s = _lease_s(attempt, config)
+        won = await self.claims.take(name, lease_s)
+        # The record may have moved on while the claim was asked for.
+        health = self.records.record(name)
+        now = self.clock()
+        reason = self._closed_reason(name, health, now, config) if won else TRIAL_ELSEWHERE
+        if not won or reason:
+            if won:
+                self.claims.release(name)
+            return Skip(reason)
+        if health.circuit(now, config.threshold, config.half_open_s) == "closed":
+            self.claims.release(name)  # the trial another worker sent closed the circuit
+            return None
+        self._start_trial(attempt, health, now, lease_s)
+        return None
+
+    def _start_trial(
+        self, attempt: Attempt, health: ProviderHealth, now: float, lease_s: float
+    ) -> None:
         health.start_trial(now, lease_s)
         self.records.save(attempt.provider.name, health)
-        self.claims.extend(attempt.provider.name, lease_s)
         attempt.scratch[NAME] = {"trial": True}
         attempt.log_fields["health_trial"] = True
         self.guard_event(
@@ -157,7 +185,17 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
             circuit="half_open",
             trial="started",
         )
-        return None
+
+    @hookimpl
+    def release_attempt(self, attempt: Attempt) -> None:
+        """A trial that was never sent or never finished frees its claim and its lease."""
+        if not attempt.scratch.get(NAME, {}).get("trial"):
+            return
+        health = self.records.get(attempt.provider.name)
+        if health is not None and health.trial_since is not None:
+            health.trial_since = None
+            self.records.save(attempt.provider.name, health)
+        self._trial_over(attempt)
 
     # --- outcomes ------------------------------------------------------------------------------
 
@@ -179,10 +217,10 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
         before = health.state(config.threshold)
         health.failed(self.clock(), _short(error))
         self.records.save(attempt.provider.name, health)
-        self._trial_over(attempt)
+        was_trial = self._trial_over(attempt)
         if health.state(config.threshold) != before:
             self._changed(attempt, config, before, health)
-        if attempt.scratch.get(NAME, {}).get("trial"):
+        if was_trial:
             self.guard_event(
                 attempt.provider.name,
                 attempt.profile,
@@ -192,10 +230,15 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
                 error=health.last_error,
             )
 
-    def _trial_over(self, attempt: Attempt) -> None:
-        # After the outcome is saved: the worker that takes the claim next reads it.
-        if attempt.scratch.get(NAME, {}).get("trial"):
-            self.claims.release(attempt.provider.name)
+    def _trial_over(self, attempt: Attempt) -> bool:
+        """Free the claim of a trial whose outcome is saved (the worker that takes the claim
+        next reads it); whether the attempt was a trial."""
+        scratch = attempt.scratch.get(NAME, {})
+        if not scratch.get("trial"):
+            return False
+        scratch["trial"] = False
+        self.claims.release(attempt.provider.name)
+        return True
 
     def _changed(
         self, attempt: Attempt, config: BackendHealthConfig, before: str, health: ProviderHealth

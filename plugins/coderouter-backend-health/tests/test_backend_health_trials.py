@@ -51,23 +51,27 @@ def test_two_hosts_asking_at_once_send_one_trial(redis_server: RedisServer) -> N
     async def body(one: Host, two: Host) -> None:
         for _ in range(2):
             one.plugin.on_failure(one.attempt(), UpstreamError("status", "boom", status=500))
-        await until(lambda: (two.plugin.records.get("a") or None) is not None)
-        await until(lambda: two.plugin.records.get("a").failures == 2)  # type: ignore[union-attr]
+        await until(lambda: getattr(two.plugin.records.get("a"), "failures", 0) == 2)
         one.clock.advance(30.0)
         two.clock.advance(30.0)
-        # Both ask in the same instant: neither waits on Redis, neither sends a trial yet.
-        first = [one.ask()[1], two.ask()[1]]
-        assert all(isinstance(verdict, Skip) for verdict in first)
-        reasons = {verdict.reason for verdict in first if verdict is not None}
-        assert reasons == {"unhealthy, circuit half-open: the trial request is another worker's"}
-        await until(lambda: not one.store.background and not two.store.background)
+        # Both hosts' before_attempt let the candidate trial go, in the same instant, without
+        # waiting; their admissions then claim the trial in Redis at once.
         (attempt_one, verdict_one), (attempt_two, verdict_two) = one.ask(), two.ask()
-        assert [verdict_one is None, verdict_two is None].count(True) == 1
-        winner, attempt = (one, attempt_one) if verdict_one is None else (two, attempt_two)
+        assert verdict_one is None and verdict_two is None
+        assert one.plugin.admit_attempt(one.attempt()) is None  # not a candidate: no wait
+        admitted = await asyncio.gather(
+            one.plugin.admit_attempt(attempt_one),  # type: ignore[arg-type]
+            two.plugin.admit_attempt(attempt_two),  # type: ignore[arg-type]
+        )
+        assert [verdict is None for verdict in admitted].count(True) == 1
+        skipped = next(v for v in admitted if v is not None)
+        assert skipped == Skip("unhealthy, circuit half-open: another worker holds the trial")
+        winner, attempt = (one, attempt_one) if admitted[0] is None else (two, attempt_two)
         loser = two if winner is one else one
-        assert loser.ask()[1] is not None
+        assert attempt.log_fields["health_trial"] is True
+        assert isinstance(loser.ask()[1], Skip)  # told who holds it: skipped without a wait
         winner.plugin.after_attempt(attempt, Result(200, Usage(), "stop", 0.1, None))
-        await until(lambda: loser.plugin.records.get("a").failures == 0)  # type: ignore[union-attr]
+        await until(lambda: getattr(loser.plugin.records.get("a"), "failures", 1) == 0)
         assert loser.ask()[1] is None  # the circuit is closed on both hosts
 
     async def run() -> None:
@@ -83,6 +87,28 @@ def test_two_hosts_asking_at_once_send_one_trial(redis_server: RedisServer) -> N
     asyncio.run(run())
 
 
+def test_a_trial_never_sent_frees_its_claim_and_lease(redis_server: RedisServer) -> None:
+    async def run() -> None:
+        host = Host(redis_server.url, 100.0)
+        await host.store.start()
+        try:
+            for _ in range(2):
+                host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
+            host.clock.advance(30.0)
+            attempt, _ = host.ask()
+            assert await host.plugin.admit_attempt(attempt) is None  # type: ignore[misc]
+            assert host.plugin.claims.held("a")
+            host.plugin.release_attempt(attempt)  # the client left before it was sent
+            assert not host.plugin.claims.held("a")
+            assert host.plugin.records.get("a").trial_since is None  # type: ignore[union-attr]
+            again, verdict = host.ask()
+            assert verdict is None and again.scratch["backend_health"] == {"claim": True}
+        finally:
+            await host.store.stop()
+
+    asyncio.run(run())
+
+
 def test_described_trials_say_who_holds_the_claim(redis_server: RedisServer) -> None:
     async def run() -> Any:
         host = Host(redis_server.url, 100.0)
@@ -91,12 +117,12 @@ def test_described_trials_say_who_holds_the_claim(redis_server: RedisServer) -> 
             for _ in range(2):
                 host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
             host.clock.advance(30.0)
-            host.ask()
-            await until(lambda: not host.store.background)
+            attempt, _ = host.ask()
+            await host.plugin.admit_attempt(attempt)  # type: ignore[misc]
             return host.plugin.describe_state()["trials"]
         finally:
             await host.store.stop()
 
     trials = asyncio.run(run())
     assert trials["scope"].startswith("one holder across hosts through Redis")
-    assert trials["claims"] == {"a": {"held_s": 10.0, "holder": "this worker"}}
+    assert trials["claims"] == {"a": {"held_s": 60.0, "holder": "this worker"}}
