@@ -49,13 +49,13 @@ async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
 
 
 async def spent(store: RedisStore, key: str) -> float:
-    client = store._client
+    client = store.client
     assert client is not None
     return float(await client.get(store.budgets.keys(MONTH, key)[0]) or 0)
 
 
 async def holds(store: RedisStore, key: str) -> int:
-    client = store._client
+    client = store.client
     assert client is not None
     return int(await client.zcard(store.budgets.keys(MONTH, key)[2]))
 
