@@ -14,7 +14,8 @@ import pytest
 from coderouter.config import ConfigError, StateConfig
 from coderouter.log import RequestLog
 from coderouter.state import EmbeddedStore, MemoryRecords, clock_field
-from coderouter.state.redis_store import RedisRecords, RedisStore, redacted
+from coderouter.state.redis_records import RedisRecords
+from coderouter.state.redis_store import RedisStore, redacted
 from coderouter.testing import ConfigBuilder, FakeClock, RedisServer
 
 

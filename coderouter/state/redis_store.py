@@ -26,8 +26,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
@@ -36,9 +36,10 @@ from redis.exceptions import RedisError
 from coderouter.state.buckets import TAKE_SCRIPT, LocalBuckets
 from coderouter.state.budgets import RedisBudgets
 from coderouter.state.claims import RedisClaims
-from coderouter.state.codec import decode, dumps, encode
+from coderouter.state.codec import dumps, encode
 from coderouter.state.feed import Receiver, RedisFeed
 from coderouter.state.records import MemoryRecords
+from coderouter.state.redis_records import RedisRecords
 from coderouter.state.store import worker_id
 
 if TYPE_CHECKING:
@@ -63,45 +64,6 @@ def redacted(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-class RedisRecords(Generic[R]):
-    """One namespace's records: reads from the worker's view, saves written through."""
-
-    def __init__(self, store: RedisStore, namespace: str, view: MemoryRecords[R]) -> None:
-        self.store = store
-        self.namespace = namespace
-        self.view = view
-
-    @property
-    def scope(self) -> str:
-        if self.store.outage is not None:
-            return "per worker process, in memory (Redis unreachable; shared again when it is back)"
-        return f"shared through Redis ({self.store.where})"
-
-    def get(self, provider: str) -> R | None:
-        return self.view.get(provider)
-
-    def record(self, provider: str) -> R:
-        return self.view.record(provider)
-
-    def save(self, provider: str, record: R) -> None:
-        self.view.save(provider, record)
-        self.store.changed(self.namespace, provider, record)
-
-    def forget(self, provider: str) -> None:
-        self.view.forget(provider)
-        self.store.changed(self.namespace, provider, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self.view))
-
-    def apply(self, provider: str, data: Any) -> None:
-        """Lay a record another worker wrote over the view (``None``: it was forgotten)."""
-        if data is None:
-            self.view.forget(provider)
-            return
-        self.view[provider] = decode(data, self.view.new, self.store.to_local)
 
 
 class RedisStore:
