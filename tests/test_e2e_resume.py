@@ -9,7 +9,7 @@ sweep stays fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +146,67 @@ def stream_final(url: str, body: dict[str, Any]) -> Any:
         return stream.get_final_message()
 
 
-def two_anthropic(router_process: Any, fake_upstreams: Any, resume: str) -> Any:
-    first, second = fake_upstreams(), fake_upstreams()
+def two_providers(
+    router_process: Any,
+    fake_upstreams: Any,
+    *,
+    first: dict[str, Any] | None = None,
+    second: dict[str, Any] | None = None,
+    resume: str | None = None,
+) -> Any:
+    """A router whose default profile is the fake upstreams ``first`` then ``second`` (their
+    provider settings given), and the two upstreams."""
+    one, two = fake_upstreams(), fake_upstreams()
     builder = (
         ConfigBuilder()
-        .provider("first", first, kind="anthropic", model="claude-first")
-        .provider("second", second, kind="anthropic", model="claude-second")
+        .provider("first", one, **(first or {}))
+        .provider("second", two, **(second or {}))
         .profile("default", ["first", "second"])
-        .router(resume=resume)
     )
-    return router_process(builder), first, second
+    if resume is not None:
+        builder.router(resume=resume)
+    return router_process(builder), one, two
+
+
+def two_anthropic(router_process: Any, fake_upstreams: Any, resume: str) -> Any:
+    first = {"kind": "anthropic", "model": "claude-first"}
+    second = {"kind": "anthropic", "model": "claude-second"}
+    return two_providers(router_process, fake_upstreams, first=first, second=second, resume=resume)
+
+
+def cut_and_continue(first: Any, second: Any, frames: list[str], offset: int) -> None:
+    """``first`` breaks after ``offset`` frames of an Anthropic text answer; unless the answer
+    had ended, ``second`` continues :data:`TEXT` from where the client's copy stops."""
+    first.script(Answer.sse(frames, cut_after=offset))
+    sent, ended = sent_text(frames, offset, hold_tools=False)
+    if not ended:
+        resumed_at = len(sent) - len(repeated_tail(sent, offset))
+        second.script(Answer.sse(continuation(TEXT[resumed_at:])))
+
+
+def cut_chat_and_continue(
+    first: Any,
+    second: Any,
+    frames: list[str],
+    offset: int,
+    *,
+    text: str,
+    call: dict[str, Any],
+    answer: Callable[..., list[str]],
+) -> None:
+    """``first`` breaks after ``offset`` frames of a Chat answer of ``text`` and ``call``;
+    unless it had finished, ``second`` answers (``answer``: its stream's builder) with the rest
+    of the text and the call again under a new id."""
+    first.script(Answer.sse(frames, cut_after=offset))
+    chunks = [json.loads(f[6:]) for f in frames[:offset] if f.startswith("data: {")]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    sent = "".join(d.get("content") or "" for d in deltas)
+    finished = any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
+    if not finished:
+        resumed_at = len(sent) - len(repeated_tail(sent, offset))
+        rest = text[resumed_at:]
+        again = {**call, "id": "call_again"}
+        second.script(Answer.sse(answer(pieces(rest, 3) if rest else [], tool_calls=[again])))
 
 
 def continuation(text: str, tool: Sequence[str] = ()) -> list[str]:
@@ -170,11 +221,7 @@ def test_text_cut_at_every_offset_is_continued_on_the_second_provider(
     proc, first, second = two_anthropic(router_process, fake_upstreams, "text")
     body = claude_code_body()
     for offset in range(1, 40):
-        first.script(Answer.sse(frames, cut_after=offset))
-        sent, ended = sent_text(frames, offset, hold_tools=False)
-        if not ended:
-            resumed_at = len(sent) - len(repeated_tail(sent, offset))
-            second.script(Answer.sse(continuation(TEXT[resumed_at:])))
+        cut_and_continue(first, second, frames, offset)
         message = stream_final(proc.url, body)
         assert [b.type for b in message.content] == ["text"], offset
         assert message.content[0].text == TEXT, offset
@@ -196,11 +243,7 @@ def test_thinking_then_text_cut_at_every_offset(router_process: Any, fake_upstre
     proc, first, second = two_anthropic(router_process, fake_upstreams, "text")
     body = json.loads((FIXTURES / "claude_code_sonnet45_budget_thinking.json").read_text())["body"]
     for offset in range(1, 40):
-        first.script(Answer.sse(frames, cut_after=offset))
-        sent, ended = sent_text(frames, offset, hold_tools=False)
-        if not ended:
-            resumed_at = len(sent) - len(repeated_tail(sent, offset))
-            second.script(Answer.sse(continuation(TEXT[resumed_at:])))
+        cut_and_continue(first, second, frames, offset)
         message = stream_final(proc.url, body)
         texts = [b.text for b in message.content if b.type == "text"]
         assert texts == [TEXT], offset
@@ -245,14 +288,7 @@ def test_chat_completions_text_cut_at_every_offset(
 
     frames = chat_stream(pieces(TEXT, 36), prompt_tokens=100, completion_tokens=50)
     assert len(frames) == 40
-    first, second = fake_upstreams(), fake_upstreams()
-    builder = (
-        ConfigBuilder()
-        .provider("first", first)
-        .provider("second", second)
-        .profile("default", ["first", "second"])
-    )
-    proc = router_process(builder)
+    proc, first, second = two_providers(router_process, fake_upstreams)
     client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k", max_retries=0)
     messages: Any = [{"role": "user", "content": "review the config loader"}]
     for offset in range(1, 40):
@@ -320,14 +356,9 @@ def test_responses_text_cut_at_every_offset(router_process: Any, fake_upstreams:
 
     frames = responses_stream(pieces(TEXT, 32), input_tokens=100, output_tokens=50)
     assert len(frames) == 40
-    first, second = fake_upstreams(), fake_upstreams()
-    builder = (
-        ConfigBuilder()
-        .provider("first", first, kind="openai_responses")
-        .provider("second", second)
-        .profile("default", ["first", "second"])
+    proc, first, second = two_providers(
+        router_process, fake_upstreams, first={"kind": "openai_responses"}
     )
-    proc = router_process(builder)
     request = codex_request()
     for offset in range(1, 40):
         first.script(Answer.sse(frames, cut_after=offset))
@@ -360,28 +391,14 @@ def test_responses_function_call_held_with_resume_all(
     call = {"id": "call_read", "name": "exec_command", "arguments": {"cmd": "cat README.md"}}
     frames = chat_stream(pieces(text, 20), tool_calls=[call], argument_pieces=15)
     assert len(frames) == 40
-    first, second = fake_upstreams(), fake_upstreams()
-    builder = (
-        ConfigBuilder()
-        .provider("first", first)
-        .provider("second", second, kind="openai_responses")
-        .profile("default", ["first", "second"])
-        .router(resume="all")
+    proc, first, second = two_providers(
+        router_process, fake_upstreams, second={"kind": "openai_responses"}, resume="all"
     )
-    proc = router_process(builder)
     request = codex_request()
     for offset in range(1, 40):
-        first.script(Answer.sse(frames, cut_after=offset))
-        chunks = [json.loads(f[6:]) for f in frames[:offset] if f.startswith("data: {")]
-        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
-        sent = "".join(d.get("content") or "" for d in deltas)
-        finished = any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
-        if not finished:
-            resumed_at = len(sent) - len(repeated_tail(sent, offset))
-            rest = text[resumed_at:]
-            again = {**call, "id": "call_again"}
-            answer = responses_stream(pieces(rest, 3) if rest else [], tool_calls=[again])
-            second.script(Answer.sse(answer))
+        cut_chat_and_continue(
+            first, second, frames, offset, text=text, call=call, answer=responses_stream
+        )
         final, events = responses_final(proc.url, request)
         assert [item.type for item in final.output] == ["message", "function_call"], offset
         assert final.output_text == text, offset
@@ -402,15 +419,7 @@ def test_chat_completions_text_then_tool_call_held_with_resume_all(
     call = {"id": "call_read", "name": "read_file", "arguments": TOOL_INPUT}
     frames = chat_stream(pieces(text, 20), tool_calls=[call], argument_pieces=15)
     assert len(frames) == 40
-    first, second = fake_upstreams(), fake_upstreams()
-    builder = (
-        ConfigBuilder()
-        .provider("first", first)
-        .provider("second", second)
-        .profile("default", ["first", "second"])
-        .router(resume="all")
-    )
-    proc = router_process(builder)
+    proc, first, second = two_providers(router_process, fake_upstreams, resume="all")
     client = openai.OpenAI(base_url=proc.url + "/v1", api_key="k", max_retries=0)
     messages: Any = [{"role": "user", "content": "read the config loader"}]
     tools: Any = [
@@ -423,17 +432,9 @@ def test_chat_completions_text_then_tool_call_held_with_resume_all(
         }
     ]
     for offset in range(1, 40):
-        first.script(Answer.sse(frames, cut_after=offset))
-        chunks = [json.loads(f[6:]) for f in frames[:offset] if f.startswith("data: {")]
-        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
-        sent = "".join(d.get("content") or "" for d in deltas)
-        finished = any(c["choices"] and c["choices"][0]["finish_reason"] for c in chunks)
-        if not finished:
-            resumed_at = len(sent) - len(repeated_tail(sent, offset))
-            rest = text[resumed_at:]
-            again = {**call, "id": "call_again"}
-            answer = chat_stream(pieces(rest, 3) if rest else [], tool_calls=[again])
-            second.script(Answer.sse(answer))
+        cut_chat_and_continue(
+            first, second, frames, offset, text=text, call=call, answer=chat_stream
+        )
         with client.chat.completions.stream(
             model="m", messages=messages, tools=tools, stream_options={"include_usage": True}
         ) as stream:
