@@ -83,6 +83,35 @@ def builder_for(
     )
 
 
+def one_local(upstream: FakeUpstream, tmp_path: Path, **settings: Any) -> ConfigBuilder:
+    return (
+        ConfigBuilder()
+        .provider("local", upstream)
+        .profile("default", ["local"])
+        .router(state_dir=str(tmp_path / "state"))
+        .plugin("metrics", **settings)
+    )
+
+
+def post_chat(url: str) -> httpx.Response:
+    """One Chat request on its own connection (so that either worker may take it)."""
+    response = httpx.post(
+        url + "/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES},
+        headers={"connection": "close"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    return response
+
+
+def count_busy(url: str, busy: set[int]) -> int:
+    """Adds to ``busy`` the pids of the workers that have answered a request; their count."""
+    doc = httpx.get(url + "/metrics.json", headers={"connection": "close"}).json()
+    busy.update(w["pid"] for w in doc["workers"] if w["requests"] > 0)
+    return len(busy)
+
+
 def test_scripted_traffic_gives_the_documented_names_labels_and_counts(
     router_process: Any, upstreams: tuple[FakeUpstream, ...], tmp_path: Path
 ) -> None:
@@ -154,32 +183,15 @@ def test_scripted_traffic_gives_the_documented_names_labels_and_counts(
 def test_two_workers_report_the_same_totals_whichever_answers(
     router_process: Any, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    builder = (
-        ConfigBuilder()
-        .provider("local", fake_upstream)
-        .profile("default", ["local"])
-        .router(state_dir=str(tmp_path / "state"))
-        .plugin("metrics")
-    )
-    proc = router_process(builder, workers=2)
-    body = {"model": "m", "messages": MESSAGES}
+    proc = router_process(one_local(fake_upstream, tmp_path), workers=2)
 
     def one(_: int) -> str:
-        response = httpx.post(
-            proc.url + "/v1/chat/completions",
-            json=body,
-            headers={"connection": "close"},
-            timeout=30,
-        )
-        assert response.status_code == 200
-        return response.headers["x-request-id"]
+        return post_chat(proc.url).headers["x-request-id"]
 
     busy: set[int] = set()
 
     def both_busy() -> bool:
-        doc = httpx.get(proc.url + "/metrics.json", headers={"connection": "close"}).json()
-        busy.update(w["pid"] for w in doc["workers"] if w["requests"] > 0)
-        return len(busy) == 2
+        return count_busy(proc.url, busy) == 2
 
     sent = 0
     with ThreadPoolExecutor(8) as pool:
@@ -289,14 +301,7 @@ def test_anthropic_ingress_is_labelled_and_timed(
         Answer.json(chat_completion("hi", prompt_tokens=12)),
         Answer.sse(chat_stream(["Hel", "lo"], prompt_tokens=12)),
     )
-    builder = (
-        ConfigBuilder()
-        .provider("local", fake_upstream)
-        .profile("default", ["local"])
-        .router(state_dir=str(tmp_path / "state"))
-        .plugin("metrics")
-    )
-    proc = router_process(builder)
+    proc = router_process(one_local(fake_upstream, tmp_path))
     client = anthropic.Anthropic(base_url=proc.url, api_key="k", max_retries=0)
     ask = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     assert client.messages.create(**ask).content[0].text == "hi"
@@ -346,31 +351,15 @@ def test_counters_never_go_backwards_across_workers_right_after_a_burst(
 ) -> None:
     # A long snapshot interval keeps each worker's file behind its live counts for a while
     # after the burst: exactly when scrapes answered by different workers used to disagree.
-    builder = (
-        ConfigBuilder()
-        .provider("local", fake_upstream)
-        .profile("default", ["local"])
-        .router(state_dir=str(tmp_path / "state"))
-        .plugin("metrics", snapshot_interval_s=3.0)
-    )
-    proc = router_process(builder, workers=2)
-    body = {"model": "m", "messages": MESSAGES}
+    proc = router_process(one_local(fake_upstream, tmp_path, snapshot_interval_s=3.0), workers=2)
 
     def one(_: int) -> None:
-        response = httpx.post(
-            proc.url + "/v1/chat/completions",
-            json=body,
-            headers={"connection": "close"},
-            timeout=30,
-        )
-        assert response.status_code == 200
+        post_chat(proc.url)
 
     busy: set[int] = set()
 
     def both_busy() -> bool:
-        doc = httpx.get(proc.url + "/metrics.json", headers={"connection": "close"}).json()
-        busy.update(w["pid"] for w in doc["workers"] if w["requests"] > 0)
-        return len(busy) == 2
+        return count_busy(proc.url, busy) == 2
 
     sent = 0
     with ThreadPoolExecutor(8) as pool:
