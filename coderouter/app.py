@@ -89,7 +89,7 @@ def create_app(
     remember([p.api_key for p in config.providers] + [k.decode() for k in keys])
     ring = key_ring(config)
     remember([os.environ.get(k.key_env, "") for k in config.server.keys if k.key_env])
-    guard = IngressGuard(ring, allowed_hosts, store, _signin(config, ring))
+    guard = IngressGuard(ring, allowed_hosts, store, _signin(config, ring), log)
     middleware: list[Any] = [_Lifespan(context, transport), guard]
     app = falcon.asgi.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

@@ -118,6 +118,8 @@ def test_two_named_keys_with_their_profiles_rates_and_budgets(
     with pytest.raises(openai.AuthenticationError):
         chat(proc.url, "carol-key").chat.completions.create(model="m", messages=MESSAGES)
 
+    (limited_event,) = proc.wait_for_log(1, event="key_rate_limited")
+    assert (limited_event["key"], limited_event["path"]) == ("bob", "/v1/messages")
     logs = proc.wait_for_log(6)
     assert [(r["key"], r["status"]) for r in logs] == [
         ("alice", 200),

@@ -187,3 +187,29 @@ def test_the_redis_bucket_is_one_bucket_for_two_hosts(redis_server: RedisServer)
             await two.stop()
 
     asyncio.run(body())
+
+
+# --- the dashboard sign-in --------------------------------------------------------------------
+
+
+def test_a_key_stored_as_its_digest_signs_in_on_the_dashboard(
+    app_client: Any, tmp_path: Any
+) -> None:
+    config = (
+        builder({"name": "alice", "sha256": ALICE_DIGEST})
+        .router(state_dir=str(tmp_path))
+        .plugin("metrics")
+        .build()
+    )
+    client = app_client(config)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert client.simulate_post("/dashboard", body="key=wrong", headers=form).status_code == 401
+    signed = client.simulate_post("/dashboard", body="key=alice-key", headers=form)
+    assert signed.status_code == 303
+    cookie = signed.cookies["coderouter_metrics_json"].value
+    assert "alice-key" not in cookie and ALICE_DIGEST not in cookie
+    page = client.simulate_get(
+        "/metrics.json", headers={"cookie": f"coderouter_metrics_json={cookie}"}
+    )
+    assert page.status_code == 200
+    assert client.simulate_get("/metrics.json").status_code == 401

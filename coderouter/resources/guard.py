@@ -16,6 +16,7 @@ import math
 
 import falcon.asgi
 
+from coderouter.log import RequestLog
 from coderouter.resources.errors import write_error
 from coderouter.resources.signin import DashboardSignIn
 from coderouter.security import KeyRing, host_allowed
@@ -74,8 +75,9 @@ class IngressGuard:
     """Falcon middleware. ``keys`` (``server.api_keys_env`` and ``[[server.keys]]``) guard
     every route but :data:`OPEN_PATHS`, plugin routes such as ``/metrics`` included;
     ``allowed_hosts`` extend the loopback names accepted in ``Host``; ``store`` holds the keys'
-    token buckets. ``signin`` lets a browser without a key sign in on the read pages; a
-    request it lets in has ``req.context.signed_in_by_cookie`` set."""
+    token buckets; ``log`` gets a ``key_rate_limited`` event for each request refused for its
+    key's rate. ``signin`` lets a browser without a key sign in on the read pages; a request
+    it lets in has ``req.context.signed_in_by_cookie`` set."""
 
     def __init__(
         self,
@@ -83,11 +85,13 @@ class IngressGuard:
         allowed_hosts: frozenset[str],
         store: StateStore | None = None,
         signin: DashboardSignIn | None = None,
+        log: RequestLog | None = None,
     ) -> None:
         self.keys = keys
         self.allowed_hosts = allowed_hosts
         self.store = store if store is not None else EmbeddedStore()
         self.signin = signin
+        self.log = log
         self.limited = {name: key for name, key in keys.keys.items() if key.rate_per_s}
 
     def key_name(self, req: falcon.asgi.Request) -> str | None:
@@ -184,3 +188,7 @@ class IngressGuard:
         )
         resp.set_header("retry-after", str(retry))
         resp.complete = True
+        if self.log is not None:
+            self.log.emit(
+                {"event": "key_rate_limited", "key": name, "path": req.path, "retry_after_s": retry}
+            )
