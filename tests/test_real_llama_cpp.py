@@ -8,6 +8,7 @@ These tests share two small CPU cores: prompts are short and ``max_tokens`` smal
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ pytestmark = [pytest.mark.real_backend, pytest.mark.timeout(600)]
 
 CLIENTS = Path(__file__).parent / "fixtures" / "clients"
 SMALL_CTX = 512
+CLAUDE_CODE_CTX = 8192
 MAX_TOKENS = 6
 
 
@@ -130,11 +132,31 @@ def test_responses_stream_and_not(router: Any) -> None:
     assert final.usage is not None and final.usage.output_tokens == MAX_TOKENS
 
 
+MENTIONED = ("codex_default_model_additional_tools.json", "codex_responses_turn0.json")
+
+
 def claude_code_turn() -> dict[str, Any]:
-    """Claude Code's first turn: about 20k tokens with its tools. The server's default chat
-    format leaves tools out of the prompt, which keeps about 1000 tokens, still more than
-    :data:`SMALL_CTX`."""
+    """Claude Code's turn a few steps into a session, about 20k tokens in its system prompt and
+    messages alone: its recorded first turn (system prompt, tools, the user's request), then a
+    turn in which the user mentioned two files with ``@`` (Claude Code puts a mentioned file's
+    text into the user message), here two recorded client bodies of 105 kB together. The
+    server's default chat format keeps only system, user and assistant text (tools, another
+    16k tokens, and tool messages are left out), so the size has to be in that text."""
     body: dict[str, Any] = json.loads((CLIENTS / "claude_code_main_turn0.json").read_text())["body"]
+    mentions: list[dict[str, Any]] = []
+    for name in MENTIONED:
+        call = json.dumps({"file_path": str(CLIENTS / name)})
+        text = (CLIENTS / name).read_text()
+        mentions += [
+            {"type": "text", "text": f"Called the Read tool with the following input: {call}"},
+            {"type": "text", "text": f"Result of calling the Read tool: {text}"},
+        ]
+    question = {"type": "text", "text": f"Compare what @{MENTIONED[0]} and @{MENTIONED[1]} send."}
+    body["messages"] = [
+        *body["messages"],
+        {"role": "assistant", "content": [{"type": "text", "text": "Which files?"}]},
+        {"role": "user", "content": [*mentions, question]},
+    ]
     return body
 
 
@@ -146,31 +168,44 @@ def sdk_arguments(body: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in body.items() if k in known}, "extra_body": extra}
 
 
-def test_claude_code_sized_request_is_prompt_too_long(router: Any, local: LlamaServer) -> None:
-    body = {**claude_code_turn(), "stream": False}
-    response = httpx.post(router.url + "/v1/messages", json=body, timeout=300)
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
+@pytest.fixture
+def claude_code_local(llama_server: Any) -> LlamaServer:
+    server: LlamaServer = llama_server(CLAUDE_CODE_CTX)
+    return server
+
+
+def test_claude_code_sized_request_is_prompt_too_long(
+    router_process: Any, claude_code_local: LlamaServer
+) -> None:
+    builder = ConfigBuilder().provider("llamacpp", claude_code_local.base_url, model=MODEL_ALIAS)
+    router = router_process(builder.profile("default", ["llamacpp"]))
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        anthropic_client(router.url).messages.create(**sdk_arguments(claude_code_turn()))
+    error = refused.value.body["error"]  # type: ignore[index]
     assert error["type"] == "invalid_request_error"
     prompt, limit = _too_long_numbers(error["message"])
-    assert limit == SMALL_CTX and prompt > 15000
+    assert limit == CLAUDE_CODE_CTX and prompt > limit
+    # The server's own count of the prompt it built (the tools left out): about 20k tokens.
+    (line,) = router.wait_for_log(1)
+    reason = line["attempts"][0]["reason"]
+    in_messages = re.search(r"\((\d+) in the messages", reason)
+    assert in_messages is not None, reason
+    assert 15_000 < int(in_messages.group(1)) < 30_000, reason
 
 
 def _too_long_numbers(message: str) -> tuple[int, int]:
-    import re
-
     found = re.fullmatch(r"prompt is too long: (\d+) tokens > (\d+) maximum", message)
     assert found, message
     return int(found.group(1)), int(found.group(2))
 
 
 def test_claude_code_sized_stream_falls_back(
-    router_process: Any, local: LlamaServer, fake_upstream: FakeUpstream
+    router_process: Any, claude_code_local: LlamaServer, fake_upstream: FakeUpstream
 ) -> None:
     fake_upstream.script(Answer.json(chat_completion("from the bigger one")))
     builder = (
         ConfigBuilder()
-        .provider("llamacpp", local.base_url, model=MODEL_ALIAS)
+        .provider("llamacpp", claude_code_local.base_url, model=MODEL_ALIAS)
         .provider("bigger", fake_upstream)
         .profile("default", ["llamacpp", "bigger"])
     )
@@ -181,6 +216,8 @@ def test_claude_code_sized_stream_falls_back(
     assert final.content[0].type == "text" and final.content[0].text == "from the bigger one"
     assert headers["x-coderouter-provider"] == "bigger"
     assert "llamacpp=failed" in headers["x-coderouter-fallback"]
+    (sent,) = fake_upstream.bodies()
+    assert f"Compare what @{MENTIONED[0]}" in json.dumps(sent["messages"][-1])
 
 
 def test_client_disconnect_stops_generation(router: Any, local: LlamaServer) -> None:
