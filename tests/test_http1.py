@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
-import re
 import socket
 import ssl
 import subprocess
@@ -40,10 +39,10 @@ from coderouter.http1 import (
     TotalTimeout,
     _Connection,
 )
-from coderouter.testing.raw import raw_response
+from coderouter.testing.raw import RawPeer, raw_response
 
 Runner = Callable[[Coroutine[Any, Any, None]], None]
-Script = Callable[["Peer"], Awaitable[None]]
+Script = Callable[[RawPeer], Awaitable[None]]
 
 OK_BODY = b'{"ok":true}'
 
@@ -60,44 +59,6 @@ def run(request: pytest.FixtureRequest) -> Runner:
 
 
 # --- a scripted loopback server ----------------------------------------------------------------
-
-
-class Peer:
-    """The server side of one accepted connection."""
-
-    def __init__(
-        self,
-        upstream: Upstream,
-        index: int,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
-        self.upstream = upstream
-        self.index = index
-        self.reader = reader
-        self.writer = writer
-
-    async def request(self) -> bytes:
-        """One whole request (head and content-length body), also recorded on the upstream."""
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        found = re.search(rb"\r\ncontent-length: (\d+)\r\n", head)
-        data = head + await self.reader.readexactly(int(found.group(1)) if found else 0)
-        self.upstream.requests.append(data)
-        return data
-
-    async def send(self, *pieces: bytes, gap: float = 0.0) -> None:
-        """Each piece in its own write, ``gap`` seconds apart."""
-        for n, piece in enumerate(pieces):
-            if n and gap:
-                await asyncio.sleep(gap)
-            self.writer.write(piece)
-            await self.writer.drain()
-
-    async def until_closed(self) -> None:
-        """Wait for the client to close its end of the connection."""
-        while await self.reader.read(65536):
-            pass
-        self.upstream.saw_eof.set()
 
 
 class Upstream:
@@ -136,7 +97,9 @@ class Upstream:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.append(task)
-        peer = Peer(self, self.connections, reader, writer)
+        peer = RawPeer(
+            self.requests.append, self.connections, reader, writer, on_eof=self.saw_eof.set
+        )
         self.connections += 1
         try:
             await self.script(peer)
@@ -154,7 +117,7 @@ def answering(response: bytes = b"") -> Script:
     """Answer every request on a connection with ``response`` until the client closes."""
     response = response or reply()
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         while True:
             await peer.request()
             await peer.send(response)
@@ -343,7 +306,7 @@ def test_content_length_body(run: Runner, bytewise: bool) -> None:
     response_bytes = reply(b'{"text":"hello"}', "X-Request-Id: r1")
     pieces = [response_bytes[i : i + 1] for i in range(len(response_bytes))]
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         if bytewise:
             await peer.send(*pieces, gap=0.001)
@@ -378,7 +341,7 @@ def test_chunked_with_extensions_and_trailers_split_awkwardly(run: Runner) -> No
         b"\n",
     ]
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(*pieces, gap=0.005)
         await peer.request()
@@ -400,7 +363,7 @@ def test_chunked_with_extensions_and_trailers_split_awkwardly(run: Runner) -> No
 
 
 def test_close_delimited_body_ends_at_the_close_and_is_not_pooled(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         if peer.index == 0:
             await peer.send(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart1,", b"part2")
@@ -446,7 +409,7 @@ def test_interim_responses_are_skipped(run: Runner, together: bool) -> None:
         reply(b"final", "X-Final: yes"),
     ]
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         if together:
             await peer.send(b"".join(pieces))
@@ -472,7 +435,7 @@ def test_204_and_content_length_zero_have_empty_bodies_and_keep_the_connection(
 ) -> None:
     answers = [b"HTTP/1.1 204 No Content\r\nX-N: 1\r\n\r\n", reply(b"", status="202 Accepted")]
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         for answer in [*answers, reply()]:
             await peer.request()
             await peer.send(answer)
@@ -532,7 +495,7 @@ def test_keep_alive_reuses_one_connection_and_sends_exact_requests(run: Runner) 
 
 
 def test_connection_close_from_the_server_means_a_new_connection(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(reply(OK_BODY, "Connection: close"))
 
@@ -549,7 +512,7 @@ def test_connection_close_from_the_server_means_a_new_connection(run: Runner) ->
 
 
 def test_a_request_the_upstream_read_is_never_sent_again(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(reply())
         await peer.request()  # reads the request on the reused connection, then closes
@@ -587,7 +550,7 @@ def test_a_pooled_connection_closing_before_the_write_is_replaced(run: Runner) -
 
 
 def test_a_server_closing_the_idle_connection_is_transparent(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(reply(b"%d" % peer.index))
         if peer.index == 0:
@@ -606,7 +569,7 @@ def test_a_server_closing_the_idle_connection_is_transparent(run: Runner) -> Non
 
 
 def test_no_retry_once_a_byte_of_the_response_arrived(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(reply())
         await peer.request()
@@ -655,7 +618,7 @@ def test_expired_idle_connections_are_not_reused(run: Runner) -> None:
 
 
 def test_close_in_the_middle_of_the_body(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n1234")
 
@@ -677,7 +640,7 @@ def test_close_in_the_middle_of_the_body(run: Runner) -> None:
 
 
 def test_close_before_the_head_on_a_fresh_connection_is_not_retried(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
 
     async def main() -> None:
@@ -692,7 +655,7 @@ def test_close_before_the_head_on_a_fresh_connection_is_not_retried(run: Runner)
 
 
 def test_read_timeout_when_the_server_never_answers(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.until_closed()
 
@@ -711,7 +674,7 @@ def test_read_timeout_when_the_server_never_answers(run: Runner) -> None:
 
 
 def test_read_timeout_after_the_head(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
         await peer.until_closed()
@@ -734,7 +697,7 @@ def test_a_slow_but_steady_stream_does_not_time_out(run: Runner) -> None:
     pieces = [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"]
     pieces += [b"1\r\n%d\r\n" % n for n in range(5)] + [b"0\r\n\r\n"]
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(*pieces, gap=0.1)
         await peer.until_closed()
@@ -827,7 +790,7 @@ def test_aiter_bytes_yields_pieces_as_they_arrive(run: Runner) -> None:
     async def main() -> None:
         got_first = asyncio.Event()
 
-        async def script(peer: Peer) -> None:
+        async def script(peer: RawPeer) -> None:
             await peer.request()
             await peer.send(
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\npiece-1\r\n"
@@ -894,7 +857,7 @@ def test_aread_of_a_body_larger_than_the_pause_threshold(run: Runner) -> None:
 
 
 def test_aclose_on_a_partly_read_response_closes_the_connection(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         if peer.index == 0:
             await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
@@ -919,7 +882,7 @@ def test_aclose_on_a_partly_read_response_closes_the_connection(run: Runner) -> 
 
 
 def test_cancelling_a_task_in_aread_closes_the_connection(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
         await peer.until_closed()
@@ -954,7 +917,7 @@ def test_compressed_bodies_are_decoded(run: Runner, encoding: str, encoded: byte
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
     head = f"HTTP/1.1 200 OK\r\ncontent-encoding: {encoding}\r\n"
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(reply(encoded, f"Content-Encoding: {encoding.upper()}"))
         await peer.request()
@@ -1039,7 +1002,7 @@ def test_malformed_responses_are_protocol_errors(run: Runner, raw: bytes) -> Non
 
 
 def test_a_head_over_64_kib_is_a_protocol_error(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\n", *[b"x-big: " + b"a" * 1000 + b"\r\n"] * 70)
         await peer.until_closed()
@@ -1175,7 +1138,7 @@ async def post_limited(client: Http1Client, upstream: Upstream, limits: Limits) 
 
 
 def test_a_content_length_over_the_cap_fails_at_the_head(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10737418240\r\n\r\n" + b"x" * 1000)
         await peer.until_closed()
@@ -1190,7 +1153,7 @@ def test_a_content_length_over_the_cap_fails_at_the_head(run: Runner) -> None:
 
 
 def test_a_body_over_the_cap_fails_once_the_cap_is_passed(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
         for _ in range(200):  # 12.8 MB if it kept reading; the cap is 1 MiB
@@ -1224,7 +1187,7 @@ def test_a_gzip_bomb_inflates_no_further_than_the_cap(run: Runner) -> None:
 
 
 def test_huge_trailers_fail_at_the_trailer_cap(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n")
         await peer.send(b"x-trailer: ")
@@ -1244,7 +1207,7 @@ def test_huge_trailers_fail_at_the_trailer_cap(run: Runner) -> None:
 def test_a_head_dripped_byte_by_byte_fails_at_the_first_byte_deadline(run: Runner) -> None:
     raw = reply()
 
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(*[raw[i : i + 1] for i in range(len(raw))], gap=0.05)
 
@@ -1258,7 +1221,7 @@ def test_a_head_dripped_byte_by_byte_fails_at_the_first_byte_deadline(run: Runne
 
 
 def test_endless_interim_responses_fail_at_the_first_byte_deadline(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         for _ in range(100):
             await peer.send(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -1274,7 +1237,7 @@ def test_endless_interim_responses_fail_at_the_first_byte_deadline(run: Runner) 
 
 
 def test_a_steady_body_fails_at_the_total_deadline(run: Runner) -> None:
-    async def script(peer: Peer) -> None:
+    async def script(peer: RawPeer) -> None:
         await peer.request()
         await peer.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
         for _ in range(100):

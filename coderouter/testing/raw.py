@@ -27,28 +27,34 @@ def raw_response(body: bytes = b"{}", *headers: str, status: str = "200 OK") -> 
 
 
 class RawPeer:
-    """The server side of one accepted connection, for a script to drive."""
+    """The server side of one accepted connection, for a script to drive: ``record`` is given
+    every request read, ``on_eof`` is called when :meth:`until_closed` sees the client's end
+    close. :class:`RawUpstream` makes these; a test running its own server in its own loop
+    (TLS, say) makes them too."""
 
     def __init__(
         self,
-        upstream: RawUpstream,
+        record: Callable[[bytes], None],
         index: int,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        *,
+        on_eof: Callable[[], None] | None = None,
     ) -> None:
-        self.upstream = upstream
+        self.record = record
         self.index = index
         """The connection's number, from 0, in the order they were accepted."""
         self.reader = reader
         self.writer = writer
+        self.on_eof = on_eof
 
     async def request(self) -> bytes:
-        """Read one whole request (head and content-length body); it is recorded on the
-        upstream the moment it has been read."""
+        """Read one whole request (head and content-length body); it is recorded the moment
+        it has been read."""
         head = await self.reader.readuntil(b"\r\n\r\n")
         found = _CONTENT_LENGTH.search(head)
         data = head + await self.reader.readexactly(int(found.group(1)) if found else 0)
-        self.upstream._record(data)
+        self.record(data)
         return data
 
     async def send(self, *pieces: bytes, gap: float = 0.0) -> None:
@@ -70,6 +76,8 @@ class RawPeer:
         """Wait until the client closes its end."""
         while await self.reader.read(65536):
             pass
+        if self.on_eof is not None:
+            self.on_eof()
 
 
 Script = Callable[[RawPeer], Awaitable[None]]
@@ -143,7 +151,7 @@ class RawUpstream:
             index = self.connections
             self.connections += 1
         try:
-            await self.script(RawPeer(self, index, reader, writer))
+            await self.script(RawPeer(self._record, index, reader, writer))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away, as it does when it gives up on a hostile answer
         except asyncio.CancelledError:
