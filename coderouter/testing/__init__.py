@@ -22,7 +22,9 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
 * plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
   ``clock=``; :func:`start_plugin` registers a plugin in a plugin manager and runs ``startup``
-  with that clock, returning the records it logs; :func:`config_error` is the
+  with that clock, returning the records it logs; :func:`bare_request`, :func:`attempt_at` and
+  :func:`filtered_chain` are the records its hooks get (a request, an attempt, a chain after
+  ``filter_chain``); :func:`config_error` is the
   :class:`~coderouter.config.ConfigError` a bad ``[plugins.<name>]`` setting raises;
   :func:`readme_config` lays a README's TOML example over a :class:`ConfigBuilder` config;
   :func:`assert_settings_documented` and :func:`assert_readme_example_loads` check a plugin's
@@ -66,7 +68,10 @@ from coderouter.testing.harness import (
     FakeClock,
     assert_readme_example_loads,
     assert_settings_documented,
+    attempt_at,
+    bare_request,
     config_error,
+    filtered_chain,
     readme_config,
     start_plugin,
 )
@@ -93,6 +98,8 @@ __all__ = [
     "anthropic_tool_image_turns",
     "assert_readme_example_loads",
     "assert_settings_documented",
+    "attempt_at",
+    "bare_request",
     "chat_completion",
     "chat_headers",
     "chat_image_question",
@@ -100,6 +107,7 @@ __all__ = [
     "chat_tool",
     "config_error",
     "ensure_redis_server",
+    "filtered_chain",
     "free_port",
     "raw_response",
     "readme_config",

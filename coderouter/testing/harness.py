@@ -1,30 +1,35 @@
 """Setup that plugin unit tests share: a fake clock, a plugin started in a plugin manager the way
-a worker starts it, the config error a bad setting raises, a README's TOML example laid over
-a test config, and the README checks of a plugin with one settings table."""
+a worker starts it, the records its hooks are called with, the config error a bad setting
+raises, a README's TOML example laid over a test config, and the README checks of a plugin with
+one settings table."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pluggy
 
-from coderouter.config import Config, ConfigError, parse_config
+from coderouter.config import Config, ConfigError, ProviderConfig, parse_config
 from coderouter.log import RequestLog
 from coderouter.plugins import Plugin, load_plugins
 from coderouter.state import EmbeddedStore
 from coderouter.testing.router import ConfigBuilder
+from coderouter.types import Attempt, Chain, Draft, RequestView
 
 __all__ = [
     "FakeClock",
     "assert_readme_example_loads",
     "assert_settings_documented",
+    "attempt_at",
+    "bare_request",
     "config_error",
+    "filtered_chain",
     "readme_config",
     "start_plugin",
 ]
@@ -64,6 +69,38 @@ def start_plugin(
         app.config = config
     pm.hook.startup(app=app)
     return events
+
+
+def bare_request(*, profile: str = "", stream: bool | None = None) -> RequestView:
+    """A Chat request with no messages, as a guard's hooks see one (``stream`` is in the body
+    unless ``None``)."""
+    body: dict[str, Any] = {"model": "m", "messages": []}
+    if stream is not None:
+        body["stream"] = stream
+    return RequestView("openai_chat", body, {}, profile=profile)
+
+
+def attempt_at(
+    provider: ProviderConfig,
+    request: RequestView,
+    *,
+    profile: str = "default",
+    clock: FakeClock | None = None,
+) -> Attempt:
+    """The first attempt of ``request`` at ``provider``; with ``clock``, started by it now."""
+    if clock is None:
+        return Attempt(Draft(request), provider, 0, profile)
+    return Attempt(Draft(request), provider, 0, profile, clock=clock, started_at=clock())
+
+
+def filtered_chain(
+    pm: pluggy.PluginManager, providers: Iterable[ProviderConfig], request: RequestView
+) -> Chain:
+    """``providers`` as the chain of ``request``'s profile, after the plugins'
+    ``filter_chain``."""
+    chain = Chain(request.profile, list(providers))
+    pm.hook.filter_chain(request=request, chain=chain)
+    return chain
 
 
 def config_error(plugin: str, settings: Mapping[str, Any], *, provider: str = "a") -> ConfigError:

@@ -12,16 +12,8 @@ from coderouter_adaptive import AdaptiveConfig, AdaptivePlugin
 from coderouter.config import ProviderConfig
 from coderouter.plugins import plugin_states
 from coderouter.testing import ConfigBuilder, FakeClock, config_error, start_plugin
-from coderouter.types import (
-    Attempt,
-    Chain,
-    ChainMove,
-    Draft,
-    RequestView,
-    Result,
-    UpstreamError,
-    Usage,
-)
+from coderouter.testing.harness import attempt_at, bare_request, filtered_chain
+from coderouter.types import Attempt, Chain, ChainMove, Result, UpstreamError, Usage
 
 PROVIDERS = {n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}") for n in "abc"}
 
@@ -47,8 +39,7 @@ class Harness:
         self.events = start_plugin(pm, self.plugin, "adaptive", clock=self.clock, config=app_config)
 
     def attempt(self, name: str, stream: bool) -> Attempt:
-        view = RequestView("openai_chat", {"model": "m", "messages": [], "stream": stream}, {})
-        return Attempt(Draft(view), PROVIDERS[name], 0, "default")
+        return attempt_at(PROVIDERS[name], bare_request(stream=stream))
 
     def ok(self, name: str, seconds: float, times: int = 5, stream: bool = True) -> None:
         for _ in range(times):
@@ -68,12 +59,8 @@ class Harness:
             self.pm.hook.on_failure(attempt=self.attempt(name, True), error=error)
 
     def chain(self, stream: bool = True, names: str = "abc", profile: str = "default") -> Chain:
-        chain = Chain(profile, [PROVIDERS[n] for n in names])
-        view = RequestView(
-            "openai_chat", {"model": "m", "messages": [], "stream": stream}, {}, profile=profile
-        )
-        self.pm.hook.filter_chain(request=view, chain=chain)
-        return chain
+        request = bare_request(profile=profile, stream=stream)
+        return filtered_chain(self.pm, [PROVIDERS[n] for n in names], request)
 
 
 def test_a_provider_much_slower_than_its_peers_moves_back_one_place(

@@ -12,17 +12,8 @@ from coderouter_backend_health import BackendHealthConfig, BackendHealthPlugin
 from coderouter.config import ProviderConfig
 from coderouter.plugins import plugin_states
 from coderouter.testing import ConfigBuilder, FakeClock, config_error, start_plugin
-from coderouter.types import (
-    Attempt,
-    Chain,
-    ChainMove,
-    Draft,
-    RequestView,
-    Result,
-    Skip,
-    UpstreamError,
-    Usage,
-)
+from coderouter.testing.harness import attempt_at, bare_request, filtered_chain
+from coderouter.types import Attempt, Chain, ChainMove, Result, Skip, UpstreamError, Usage
 
 PROVIDERS = {
     n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}", timeout_s=60.0)
@@ -55,10 +46,8 @@ class Harness:
         )
 
     def attempt(self, name: str, profile: str = "default") -> Attempt:
-        view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
-        return Attempt(
-            Draft(view), PROVIDERS[name], 0, profile, clock=self.clock, started_at=self.clock()
-        )
+        request = bare_request(profile=profile)
+        return attempt_at(PROVIDERS[name], request, profile=profile, clock=self.clock)
 
     def fail(self, name: str, times: int = 1, profile: str = "default") -> None:
         for _ in range(times):
@@ -71,10 +60,7 @@ class Harness:
         )
 
     def chain(self, names: str = "abc", profile: str = "default") -> Chain:
-        chain = Chain(profile, [PROVIDERS[n] for n in names])
-        view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
-        self.pm.hook.filter_chain(request=view, chain=chain)
-        return chain
+        return filtered_chain(self.pm, [PROVIDERS[n] for n in names], bare_request(profile=profile))
 
     def before(self, attempt: Attempt) -> Any:
         return self.pm.hook.before_attempt(attempt=attempt)

@@ -12,7 +12,8 @@ from coderouter_memory_pressure import MemoryPressureConfig, MemoryPressurePlugi
 from coderouter.config import ProviderConfig
 from coderouter.plugins import plugin_states
 from coderouter.testing import FakeClock, config_error, start_plugin
-from coderouter.types import Attempt, Chain, Draft, RequestView, Skip, UpstreamError
+from coderouter.testing.harness import attempt_at, bare_request, filtered_chain
+from coderouter.types import Attempt, Chain, Skip, UpstreamError
 
 PROVIDERS = {n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}") for n in "ab"}
 OOM = UpstreamError("status", "CUDA out of memory. Tried to allocate 2.00 GiB", status=500)
@@ -31,17 +32,13 @@ class Harness:
         self.events = start_plugin(pm, self.plugin, "memory_pressure", clock=self.clock)
 
     def attempt(self, name: str, profile: str = "default") -> Attempt:
-        view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
-        return Attempt(Draft(view), PROVIDERS[name], 0, profile)
+        return attempt_at(PROVIDERS[name], bare_request(profile=profile), profile=profile)
 
     def fail(self, name: str, error: UpstreamError = OOM, profile: str = "default") -> None:
         self.pm.hook.on_failure(attempt=self.attempt(name, profile), error=error)
 
     def chain(self, profile: str = "default") -> Chain:
-        chain = Chain(profile, list(PROVIDERS.values()))
-        view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile=profile)
-        self.pm.hook.filter_chain(request=view, chain=chain)
-        return chain
+        return filtered_chain(self.pm, PROVIDERS.values(), bare_request(profile=profile))
 
 
 def test_warn_logs_and_leaves_the_chain(plugin_manager: pluggy.PluginManager) -> None:
