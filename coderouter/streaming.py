@@ -87,7 +87,41 @@ def flush_transforms(transforms: Sequence[StreamTransform]) -> list[Event]:
     return events
 
 
-def _all_pass(checks: tuple[Callable[[bytes], bool], ...], raw: bytes) -> bool:
+RawCheck = Callable[[bytes], bool]
+TextCheck = Callable[[int, bytes], bool]
+FindText = Callable[[bytes], "tuple[int, bytes] | None"]
+
+
+def _undecoded_checks(
+    transforms: Sequence[StreamTransform],
+) -> tuple[tuple[RawCheck, ...], tuple[TextCheck, ...]] | None:
+    """Every transform's vouchers that it leaves a content frame unchanged: ``passes`` (on
+    the frame's bytes) and ``passes_text`` (on the text's JSON string literal and its block).
+    ``None`` when a transform has neither: every frame is decoded for it."""
+    raw: list[RawCheck] = []
+    text: list[TextCheck] = []
+    for transform in transforms:
+        on_raw = getattr(transform, "passes", None)
+        on_text = getattr(transform, "passes_text", None)
+        if on_raw is None and on_text is None:
+            return None
+        if on_raw is not None:
+            raw.append(on_raw)
+        if on_text is not None:
+            text.append(on_text)
+    return tuple(raw), tuple(text)
+
+
+def _text_passes(checks: tuple[TextCheck, ...], found: tuple[int, bytes] | None) -> bool:
+    if found is None:
+        return False
+    for check in checks:  # noqa: SIM110 - once per frame, no generator
+        if not check(*found):
+            return False
+    return True
+
+
+def _all_pass(checks: tuple[RawCheck, ...], raw: bytes) -> bool:
     # Runs once per frame: a plain loop, not all() over a generator.
     if len(checks) == 1:
         return checks[0](raw)
@@ -142,34 +176,35 @@ class Pipeline:
         self.parser = SSEParser(max_event_bytes)
         self.decoder: StreamDecoder = source.stream_decoder()
         # Same format with transforms: content frames every transform lets through
-        # unchanged (``passes``) are relayed undecoded, and re-encoded frames keep the
-        # upstream's ids and fields (the encoder follows the decoder).
-        self._passes: tuple[Callable[[bytes], bool], ...] | None = None
+        # unchanged (``passes`` on the frame, ``passes_text`` on its text) are relayed
+        # undecoded, and re-encoded frames keep the upstream's ids and fields (the encoder
+        # follows the decoder).
+        self._passes: tuple[RawCheck, ...] | None = None
         # Translating: a chunk that only adds text (and that every transform would leave
         # unchanged) is carried over as the JSON string the upstream wrote, without decoding
         # and re-encoding it.
-        self._literal: tuple[Callable[[bytes], Any], Callable[[int, bytes], Any]] | None = None
-        self._literal_checks: tuple[Callable[[bytes], bool], ...] = ()
+        self._literal: tuple[FindText, Callable[[int, bytes], Any]] | None = None
+        self._literal_checks: tuple[RawCheck, ...] = ()
+        self._text_checks: tuple[TextCheck, ...] = ()
+        self._find: FindText | None = None
         if encoder is None and not self.relay:
             encoder = target.stream_encoder(model=model, request_body=request_body)
-            found = [getattr(t, "passes", None) for t in transforms]
-            checks = (
-                tuple(c for c in found if c is not None)
-                if holder is None and all(c is not None for c in found)
-                else None
-            )
+            find: FindText | None = getattr(self.decoder, "text_literal", None)
+            checks = None if holder is not None else _undecoded_checks(transforms)
+            if checks is not None and checks[1] and find is None:
+                checks = None
             if source.name == target.name:
                 follow = getattr(encoder, "follow", None)
                 if follow is not None:
                     follow(self.decoder)
-                if not getattr(self.decoder, "fills_in_skipped", False):
-                    self._passes = checks
+                if checks is not None and not getattr(self.decoder, "fills_in_skipped", False):
+                    self._passes, self._text_checks = checks
+                    self._find = find
             elif checks is not None:
-                find = getattr(self.decoder, "text_literal", None)
                 make = getattr(encoder, "text_literal", None)
                 if find is not None and make is not None:
                     self._literal = (find, make)
-                    self._literal_checks = checks
+                    self._literal_checks, self._text_checks = checks
         self.encoder: StreamEncoder | None = encoder
         self.holder = holder
         self.hold_errors = False
@@ -227,6 +262,7 @@ class Pipeline:
         passes = self._passes
         literal = self._literal
         literal_checks = self._literal_checks
+        text_checks = self._text_checks
         try:
             raws = self.parser.feed_raw(chunk)
         except SSEError as exc:
@@ -239,7 +275,11 @@ class Pipeline:
                 and (not literal_checks or _all_pass(literal_checks, raw))
             ):
                 found = literal[0](raw)
-                data = None if found is None else literal[1](*found)
+                data = (
+                    None
+                    if found is None or (text_checks and not _text_passes(text_checks, found))
+                    else literal[1](*found)
+                )
                 if data is not None:
                     self.content_frames += 1
                     out.append(data)
@@ -259,6 +299,10 @@ class Pipeline:
                 and skippable(raw)
                 and b'"tool_calls"' not in raw  # opens a block the decoder must track
                 and _all_pass(passes, raw)
+                and (
+                    not text_checks
+                    or (self._find is not None and _text_passes(text_checks, self._find(raw)))
+                )
             ):
                 self.content_frames += 1
                 out.append(raw)

@@ -55,6 +55,13 @@ class TextScanner:
         self._prev = "\n"
         self.overflows = 0
 
+    @property
+    def settled(self) -> bool:
+        """Nothing held and no code context (the line so far does not end in ``=``, ``(``
+        or ``,``): text without a trigger that does not end in one of those either would be
+        relayed as it is and leave this state as it was."""
+        return not self._buf and self._matcher is None and self._prev not in CODE_CONTEXT
+
     def feed(self, text: str) -> list[Piece]:
         if not self._buf and self._matcher is None and _TRIGGER.search(text) is None:
             self._note(text)

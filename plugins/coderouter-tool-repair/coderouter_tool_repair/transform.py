@@ -4,6 +4,7 @@ blocks, blocks renumbered, the stop reason set to ``tool_use``."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 
@@ -23,11 +24,16 @@ from coderouter.wire.model import (
     with_index,
 )
 from coderouter_tool_repair.calls import Call, ToolSet
-from coderouter_tool_repair.scanner import Recovered, TextScanner
+from coderouter_tool_repair.scanner import CODE_CONTEXT, Recovered, TextScanner
 
 __all__ = ["Outcome", "ToolRepairTransform", "new_call_id"]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+_CALL_START = re.compile(rb"[{\[<`]|\\u")
+"""A byte that could begin a call, or a ``\\u`` escape (it could hide one)."""
+_CODE_CONTEXT_BYTES = CODE_CONTEXT.encode()
 
 
 def new_call_id(prefix: str) -> str:
@@ -72,6 +78,11 @@ class _TextBlock:
         self.held_ws = piece[len(body) :]
         self.after_call = False
         return out
+
+    @property
+    def settled(self) -> bool:
+        """Text passes this block unchanged: no whitespace held or to skip, scanner settled."""
+        return not self.held_ws and not self.skip_ws and self.scanner.settled
 
     def call(self) -> None:
         self.skip_ws = True
@@ -168,6 +179,26 @@ class ToolRepairTransform:
         if target is not None:
             out.append(BlockStop(target))
         return out
+
+    # --- the undecoded path ---------------------------------------------------------------
+
+    def passes_text(self, index: int, literal: bytes) -> bool:
+        """Whether text given as the JSON string literal the upstream wrote (quotes included)
+        for block ``index`` would come out of this transform unchanged and leave its state as
+        it was, so the frame carrying it may reach the client undecoded: the block is open
+        under its own number with nothing held, and the text has no character that could
+        begin a call (``{ [ < `` and a backtick, or a ``\\u`` escape that could hide one) and ends
+        in a printable character other than ``= ( ,`` (trailing whitespace is held; those
+        three make the next object code)."""
+        if self._done or self._out.get(index) != index:
+            return False
+        block = self._text.get(index)
+        if block is None or not block.settled or len(literal) < 3:
+            return False
+        last = literal[-2]
+        if not 0x21 <= last <= 0x7E or last in _CODE_CONTEXT_BYTES or literal[-3] == 0x5C:
+            return False
+        return _CALL_START.search(literal) is None
 
     # --- events ----------------------------------------------------------------------------
 
