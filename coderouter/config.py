@@ -580,6 +580,13 @@ def _profile_errors(config: Config) -> list[str]:
                 errors.append(
                     f"profiles.{name}.providers: unknown provider {pname!r} (known: {known})"
                 )
+        for plugin, table in prof.plugins.items():
+            switch = table.get("enabled", True) if isinstance(table, dict) else True
+            if not isinstance(switch, bool):
+                errors.append(
+                    f"profiles.{name}.plugins.{plugin}.enabled: expected true or false, "
+                    f"got {switch!r}"
+                )
     profiles = ", ".join(config.profiles) or "none defined"
     if config.profiles and config.router.default_profile not in config.profiles:
         errors.append(

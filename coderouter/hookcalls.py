@@ -19,12 +19,12 @@ the answer to the client and the log can say whose bug it is.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NoReturn
 
 import pluggy
 
-__all__ = ["HookCalls", "PluginHookError"]
+__all__ = ["HookCalls", "IdleHooks", "PluginHookError"]
 
 Call = Callable[..., Any]
 
@@ -83,30 +83,65 @@ class _Entry:
         self.calls = calls  # None: a wrapper is registered, pluggy does the call
 
 
+IdleHooks = Callable[[str, Any, str], Collection[str]]
+"""``(plugin name, plugin, profile)``: the hooks that plugin has no work for in that profile."""
+
+
 class HookCalls:
     """``each(name, *args)`` and ``first(name, *args)``: a hook called with its spec's
     arguments in spec order, as pluggy would (all non-``None`` results in call order, or the
-    first one)."""
+    first one).
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    With ``idle``, :meth:`for_profile` gives the calls of one profile's requests: each hook's
+    list leaves out the implementations whose plugin has no work for that profile, so they
+    cost nothing. The lists are built once per profile and hook (a hook with a wrapper goes
+    to pluggy whole)."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        *,
+        idle: IdleHooks | None = None,
+        profile: str | None = None,
+    ) -> None:
         self.pm = pm
         self._entries: dict[str, _Entry] = {}
+        self._idle = idle
+        self._profile = profile
+        self._profiles: dict[str, HookCalls] = {}
+
+    def for_profile(self, profile: str) -> HookCalls:
+        """The hook calls of a request in ``profile``."""
+        if self._idle is None or self._profile is not None:
+            return self
+        found = self._profiles.get(profile)
+        if found is None:
+            found = self._profiles[profile] = HookCalls(self.pm, idle=self._idle, profile=profile)
+        return found
 
     def _calls(self, name: str) -> tuple[tuple[Call, ...] | None, pluggy.HookCaller]:
         caller: pluggy.HookCaller = getattr(self.pm.hook, name)
         current = caller.get_hookimpls()
         entry = self._entries.get(name)
         if entry is None or entry.impls != current:
-            entry = self._entries[name] = self._build(caller, current)
+            entry = self._entries[name] = self._build(caller, current, self._working(name, current))
         return entry.calls, caller
 
+    def _working(self, name: str, impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+        idle, profile = self._idle, self._profile
+        if idle is None or profile is None:
+            return impls
+        return [i for i in impls if name not in idle(i.plugin_name, i.plugin, profile)]
+
     @staticmethod
-    def _build(caller: pluggy.HookCaller, impls: list[pluggy.HookImpl]) -> _Entry:
+    def _build(
+        caller: pluggy.HookCaller, impls: list[pluggy.HookImpl], working: list[pluggy.HookImpl]
+    ) -> _Entry:
         if caller.spec is None or any(i.hookwrapper or i.wrapper for i in impls):
             return _Entry(impls, None)
         spec_args = tuple(caller.spec.argnames)
         # pluggy calls the last registered implementation first.
-        return _Entry(impls, tuple(_bound(impl, spec_args) for impl in reversed(impls)))
+        return _Entry(impls, tuple(_bound(impl, spec_args) for impl in reversed(working)))
 
     def each(self, name: str, *args: Any) -> list[Any]:
         calls, caller = self._calls(name)

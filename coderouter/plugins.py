@@ -11,7 +11,7 @@ import difflib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,12 @@ class Plugin:
 
     def config_for(self, profile: str) -> Any:
         return self.profile_configs.get(profile, self.config)
+
+    def idle_hooks(self, profile: str) -> Collection[str]:
+        """The request hooks this plugin has no work for in ``profile`` (asked once per
+        profile and hook; the router then leaves its implementations out of that profile's
+        calls). Nothing by default."""
+        return ()
 
     def attach(self, app: AppContext) -> None:
         """Remember the app; take its clock unless this plugin was given its own."""
@@ -250,6 +256,8 @@ def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
         override = profile.plugins.get(name)
         if override is None:
             continue
+        # ``enabled`` is the host's: whether the plugin runs for the profile's requests.
+        override = {k: v for k, v in override.items() if k != "enabled"}
         merged = {**global_raw, **override}
         per_profile[pname] = structure(
             merged, config_cls, source=config.source, prefix=f"profiles.{pname}.plugins.{name}"

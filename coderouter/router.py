@@ -12,7 +12,7 @@ import json
 import random
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -94,6 +94,23 @@ class StreamReply:
 Outcome = Reply | StreamReply
 Segment = tuple[Pipeline, list[bytes], AsyncIterator[bytes] | None, UpstreamResponse]
 """One provider's stream, read up to its commit: pipeline, bytes so far, the rest, response."""
+
+
+PROFILE_HOOKS = frozenset(
+    {
+        "prepare_request",
+        "resolve_chain",
+        "filter_chain",
+        "before_attempt",
+        "admit_attempt",
+        "release_attempt",
+        "stream_transforms",
+        "after_attempt",
+        "on_failure",
+    }
+)
+"""The hooks called for a request once its profile is chosen: a plugin turned off for a
+profile is called for none of them."""
 
 
 class ProfileError(ValueError):
@@ -213,11 +230,24 @@ class Router:
         self.clock = clock
         self.log = log if log is not None else RequestLog(enabled=config.router.log_requests)
         self.hook = pm.hook
-        self.calls = HookCalls(pm)
+        self.calls = HookCalls(pm, idle=self._idle_hooks)
         self.cooldowns = Cooldowns(lambda: self.clock())
         self.key_profiles = {
             k.name: frozenset(k.profiles) for k in config.server.keys if k.profiles
         }
+
+    def _idle_hooks(self, name: str, plugin: Any, profile: str) -> Collection[str]:
+        """The hooks plugin ``name`` has no work for in ``profile``: every request hook when
+        the profile's ``[profiles.<p>.plugins.<name>]`` says ``enabled = false``, else what
+        the plugin's ``idle_hooks(profile)`` names."""
+        settings = self.config.profiles.get(profile)
+        if settings is not None and settings.plugins.get(name, {}).get("enabled") is False:
+            return PROFILE_HOOKS
+        idle = getattr(plugin, "idle_hooks", None)
+        return idle(profile) if idle is not None else ()
+
+    def _calls(self, attempt: Attempt) -> HookCalls:
+        return self.calls.for_profile(attempt.profile)
 
     # --- profile -------------------------------------------------------------------------------
 
@@ -284,10 +314,11 @@ class Router:
             error_type = "permission" if exc.status == 403 else "invalid_request"
             return self._error(trace, exc.status, error_type, str(exc))
         draft = Draft(view)
-        for verdict in self.calls.each("prepare_request", draft):
+        calls = self.calls.for_profile(trace.profile)
+        for verdict in calls.each("prepare_request", draft):
             if isinstance(verdict, Reject):
                 return self._reject(trace, verdict)
-        chain = self.calls.first("resolve_chain", view, trace.profile)
+        chain = calls.first("resolve_chain", view, trace.profile)
         if chain is None:
             chain = default_chain(self.config, trace.profile)
         trace.chain = chain
@@ -298,7 +329,7 @@ class Router:
                 attrs.evolve(p, timeout_s=profile_timeout) for p in chain.providers
             ]
         trace.cooldown_wait_s = self.cooldowns.apply(chain)
-        self.calls.each("filter_chain", view, chain)
+        calls.each("filter_chain", view, chain)
         for skipped in chain.skipped:
             trace.record(skipped.provider, "skipped", skipped.reason)
         failures: list[tuple[ProviderConfig, UpstreamError]] = []
@@ -316,7 +347,7 @@ class Router:
             try:
                 return await self._call(trace, attempt, admitted)
             except UpstreamError as err:
-                self.calls.each("on_failure", attempt, err)
+                self._calls(attempt).each("on_failure", attempt, err)
                 self.cooldowns.note(provider.name, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
                 failures.append((provider, err))
@@ -328,16 +359,16 @@ class Router:
         """``before_attempt``'s answer, then, when it lets the attempt go and some plugin
         implements it, the awaited ``admit_attempt``'s; and whether the attempt was admitted
         (it then ends in ``after_attempt``, ``on_failure`` or ``release_attempt``)."""
-        verdict = self.calls.first("before_attempt", attempt)
-        if verdict is not None or not self.calls.implemented("admit_attempt"):
+        verdict = self._calls(attempt).first("before_attempt", attempt)
+        if verdict is not None or not self._calls(attempt).implemented("admit_attempt"):
             return verdict, False
         try:
-            verdict = await self.calls.first_awaited("admit_attempt", attempt)
+            verdict = await self._calls(attempt).first_awaited("admit_attempt", attempt)
         except BaseException:
-            self.calls.each("release_attempt", attempt)
+            self._calls(attempt).each("release_attempt", attempt)
             raise
         if isinstance(verdict, (Skip, Reject)):
-            self.calls.each("release_attempt", attempt)
+            self._calls(attempt).each("release_attempt", attempt)
             return verdict, False
         return None, True
 
@@ -352,11 +383,11 @@ class Router:
             raise
         except BodyError as exc:
             if admitted:
-                self.calls.each("release_attempt", attempt)
+                self._calls(attempt).each("release_attempt", attempt)
             return self._error(trace, 400, "invalid_request", str(exc))
         except BaseException:
             if admitted:
-                self.calls.each("release_attempt", attempt)
+                self._calls(attempt).each("release_attempt", attempt)
             raise
 
     def _allowed_profile(self, view: RequestView) -> str:
@@ -496,7 +527,7 @@ class Router:
         response = await self._open(trace, attempt, target, stream=False)
         raw, data = await self.upstream.read_json(response, provider.kind)
         attempt.first_token_at = self.clock()
-        transforms = collect_transforms(self.calls.each("stream_transforms", attempt))
+        transforms = collect_transforms(self._calls(attempt).each("stream_transforms", attempt))
         model = provider.model_for(trace.view.model)
         decoded = target.decode_response(data)
         if not any(is_commit_event(event) for event in decoded):
@@ -515,7 +546,7 @@ class Router:
                 if same and keep is not None:
                     out = keep(data, out)
                 raw = _dumps(out).encode()
-        self.calls.each("after_attempt", attempt, result)
+        self._calls(attempt).each("after_attempt", attempt, result)
         headers = self._headers(trace, attempt, JSON)
         self._log(trace, attempt, 200, result)
         return Reply(200, headers, raw)
@@ -573,7 +604,7 @@ class Router:
         pipeline = Pipeline(
             source=target,
             target=trace.wire,
-            transforms=collect_transforms(self.calls.each("stream_transforms", attempt)),
+            transforms=collect_transforms(self._calls(attempt).each("stream_transforms", attempt)),
             request_body=trace.view.body,
             model=provider.model_for(trace.view.model),
             input_estimate=lambda: self._estimate(trace.view),
@@ -779,14 +810,14 @@ class Router:
                     trace, attempt, target, conversation=request, encoder=stitcher
                 )
             except UpstreamError as err:
-                self.calls.each("on_failure", attempt, err)
+                self._calls(attempt).each("on_failure", attempt, err)
                 trace.record(provider.name, "failed", f"{err.summary()}: {err.message}"[:300])
                 if not err.retryable:
                     break
                 continue
             except BaseException:
                 if admitted:
-                    self.calls.each("release_attempt", attempt)
+                    self._calls(attempt).each("release_attempt", attempt)
                 raise
             report["outcome"] = "resumed"
             report["continued_by"] = provider.name
@@ -820,12 +851,12 @@ class Router:
         if pipeline.error is not None:
             if pipeline.error.usage is None:
                 pipeline.error.usage = pipeline.usage
-            self.calls.each("on_failure", attempt, pipeline.error)
+            self._calls(attempt).each("on_failure", attempt, pipeline.error)
             outcome = "failed after commit" if log else "cut, resumed"
             trace.record(attempt.provider.name, outcome, pipeline.error.message[:300], at=step_at)
             status = 502
         else:
-            self.calls.each("after_attempt", attempt, result)
+            self._calls(attempt).each("after_attempt", attempt, result)
         if log:
             self._log(trace, attempt, status, result)
 

@@ -245,3 +245,11 @@ def test_api_key_loses_surrounding_whitespace(monkeypatch: pytest.MonkeyPatch) -
     text = BASE.replace("paid = true\n", 'paid = true\napi_key_env = "CR_TEST_KEY"\n')
     config = parse(text)
     assert config.providers[1].api_key == "sk-test-123"  # type: ignore[attr-defined]
+
+
+def test_a_profiles_plugin_switch_is_true_or_false() -> None:
+    text = BASE + '\n[profiles.default.plugins.tool_repair]\nenabled = "no"\n'
+    assert error_of(text) == (
+        "config error in coderouter.toml: profiles.default.plugins.tool_repair.enabled: "
+        "expected true or false, got 'no'"
+    )

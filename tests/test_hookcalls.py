@@ -89,3 +89,48 @@ class Wrapper:
 def test_wrappers_are_left_to_pluggy() -> None:
     pm = manager(Both(1), Wrapper())
     assert HookCalls(pm).each("each_hook", 0, 0) == [100, -1]
+
+
+class IdleIn:
+    """Has no work for ``each_hook`` in the profiles it names."""
+
+    def __init__(self, tag: int, *profiles: str) -> None:
+        self.tag = tag
+        self.profiles = profiles
+        self.asked: list[tuple[str, str]] = []
+
+    @impl
+    def each_hook(self, a: int, b: int) -> int:
+        return self.tag
+
+    def idle_hooks(self, profile: str) -> tuple[str, ...]:
+        self.asked.append(("each_hook", profile))
+        return ("each_hook",) if profile in self.profiles else ()
+
+
+def plugin_idle(name: str, plugin: Any, profile: str) -> Any:
+    idle = getattr(plugin, "idle_hooks", None)
+    return idle(profile) if idle is not None else ()
+
+
+def test_a_profile_leaves_out_the_plugins_idle_in_it() -> None:
+    quiet_in_a = IdleIn(1, "a")
+    pm = manager(quiet_in_a, Both(2), IdleIn(3, "a", "b"))
+    calls = HookCalls(pm, idle=plugin_idle)
+    assert calls.for_profile("a").each("each_hook", 0, 0) == [200]
+    assert calls.for_profile("b").each("each_hook", 0, 0) == [200, 1]
+    assert calls.for_profile("c").each("each_hook", 0, 0) == [3, 200, 1]
+    assert calls.each("each_hook", 0, 0) == [3, 200, 1]  # no profile: everyone
+    calls.for_profile("a").each("each_hook", 0, 0)
+    assert quiet_in_a.asked == [("each_hook", "a"), ("each_hook", "b"), ("each_hook", "c")]
+
+
+def test_a_profiles_lists_follow_registrations() -> None:
+    pm = manager(IdleIn(1, "a"))
+    calls = HookCalls(pm, idle=plugin_idle)
+    assert calls.for_profile("a").each("each_hook", 0, 0) == []
+    late = Both(5)
+    pm.register(late, name="late")
+    assert calls.for_profile("a").each("each_hook", 0, 0) == [500]
+    pm.unregister(late)
+    assert calls.for_profile("a").each("each_hook", 0, 0) == []

@@ -217,3 +217,26 @@ def test_responses_ingress_gets_function_call_items(
     calls = [item for item in response.output if item.type == "function_call"]
     assert [(c.name, json.loads(c.arguments)) for c in calls] == [("read_file", {"path": "a.py"})]
     assert response.output_text == "I will read it."
+
+
+def test_a_profile_that_turns_the_plugin_off_gets_the_text_as_written(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    builder = (
+        ConfigBuilder()
+        .provider("local", fake_upstream)
+        .profile("default", ["local"])
+        .profile("verbatim", ["local"], plugins={"tool_repair": {"enabled": False}})
+        .plugin("tool_repair")
+    )
+    router = router_process(builder)
+    fake_upstream.script(
+        Answer.json(chat_completion(CALL_TEXT)), Answer.json(chat_completion(CALL_TEXT))
+    )
+    client = sdk(router.url)
+    repaired = client.chat.completions.create(model="default", messages=MESSAGES, tools=TOOLS)  # type: ignore[arg-type]
+    verbatim = client.chat.completions.create(model="verbatim", messages=MESSAGES, tools=TOOLS)  # type: ignore[arg-type]
+    [call] = repaired.choices[0].message.tool_calls or []
+    assert call.function.name == "read_file"  # type: ignore[union-attr]
+    assert verbatim.choices[0].message.content == CALL_TEXT
+    assert verbatim.choices[0].message.tool_calls is None
