@@ -17,6 +17,7 @@ from coderouter.keyconfig import DEFAULT_KEY_NAME
 
 __all__ = [
     "KeyRing",
+    "describe_keys",
     "host_allowed",
     "ingress_keys",
     "is_loopback",
@@ -94,6 +95,22 @@ def key_ring(config: Config) -> KeyRing:
     named = named_keys(config)
     digests += [(digest, key.name) for key, digest in named]
     return KeyRing(tuple(digests), {key.name: key for key, _ in named})
+
+
+def describe_keys(config: Config) -> list[dict[str, object]]:
+    """For ``GET /-/plugins``: each named key's name, where its key comes from and its limits
+    (never the key or its digest)."""
+    return [
+        {
+            "name": key.name,
+            "from": f"env {key.key_env}" if key.key_env else "sha256",
+            "profiles": list(key.profiles) or "all",
+            "monthly_budget_usd": key.monthly_budget_usd,
+            "requests_per_minute": key.requests_per_minute,
+            "burst": key.bucket_size if key.requests_per_minute else None,
+        }
+        for key in config.server.keys
+    ]
 
 
 def key_matches(offered: bytes, keys: list[bytes]) -> bool:

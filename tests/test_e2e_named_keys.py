@@ -149,6 +149,27 @@ def test_two_named_keys_with_their_profiles_rates_and_budgets(
     text = stats(proc.config_path, "--by", "key")
     assert "key alice  $2.00 of $2.00 (100%)  REACHED" in text
 
+    plugins = httpx.get(proc.url + "/-/plugins", headers={"x-api-key": "bob-key"}).json()
+    assert plugins["keys"] == [
+        {
+            "name": "alice",
+            "from": "env CODEROUTER_TEST_ALICE",
+            "profiles": ["default"],
+            "monthly_budget_usd": 2.0,
+            "requests_per_minute": None,
+            "burst": None,
+        },
+        {
+            "name": "bob",
+            "from": "sha256",
+            "profiles": "all",
+            "monthly_budget_usd": None,
+            "requests_per_minute": 1.0,
+            "burst": 2,
+        },
+    ]
+    assert BOB_DIGEST not in json.dumps(plugins)
+
     # The metrics, per key.
     scrape = httpx.get(proc.url + "/metrics", headers={"x-api-key": "bob-key"}).text
     assert 'coderouter_cost_usd_total{key="alice",profile="default",provider="paid"} 2.0' in scrape

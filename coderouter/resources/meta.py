@@ -10,6 +10,7 @@ import falcon.asgi
 
 from coderouter.about import version
 from coderouter.plugins import describe_plugins, plugin_states
+from coderouter.security import describe_keys
 
 if TYPE_CHECKING:
     from coderouter.context import AppContext
@@ -134,4 +135,5 @@ class PluginsResource:
         info["state"] = plugin_states(self.context.pm)
         info["cooldowns"] = self.context.router.cooldowns.describe()
         info["store"] = self.context.store.describe()
+        info["keys"] = describe_keys(self.context.config)
         resp.media = info

@@ -16,8 +16,9 @@ while a request is routed. Three background tasks keep the view and Redis in ste
 A record is whole: the last writer of a provider's record wins it.
 
 Token buckets (:meth:`RedisStore.take_token`) wait on Redis, as budget reservations and claims
-do: one Lua script per request of a rate-limited key, atomic across hosts. When Redis cannot answer, the
-worker's own bucket answers instead (its limit then holds per worker, not per fleet).
+do: one Lua script per request of a rate-limited key, atomic across hosts. When Redis cannot
+answer, the worker's own bucket answers instead (its limit then holds per worker, not per
+fleet).
 """
 
 from __future__ import annotations
