@@ -444,7 +444,7 @@ class Router:
     def _emulated_tool_choice(self, attempt: Attempt, body: dict[str, Any]) -> dict[str, Any]:
         """A Chat body that forces a tool call, for a provider whose capabilities say it ignores
         ``tool_choice`` (``forced_tool_choice = false``): the instruction and narrowed tools of
-        :func:`emulate_forced_tool_choice`, counted in the log line's ``dropped``."""
+        :func:`emulate_forced_tool_choice`, counted in the log line's ``emulated``."""
         if body.get("tool_choice") in (None, "auto", "none"):
             return body
         caps = self.hook.capabilities_for(provider=attempt.provider)
@@ -453,8 +453,8 @@ class Router:
         emulated = emulate_forced_tool_choice(body)
         if emulated is None:
             return body
-        dropped = attempt.log_fields.setdefault("dropped", {})
-        dropped["tool_choice"] = dropped.get("tool_choice", 0) + 1
+        counts = attempt.log_fields.setdefault("emulated", {})
+        counts["tool_choice"] = counts.get("tool_choice", 0) + 1
         return emulated
 
     def _thinking_support(self, provider: ProviderConfig, request: Request) -> ThinkingSupport:

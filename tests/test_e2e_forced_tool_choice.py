@@ -1,6 +1,7 @@
 """A forced ``tool_choice`` for a Chat server that ignores it (``forced_tool_choice = false``):
-the upstream gets an instruction naming the tool(s) and, for a named tool, only that tool; the
-log line counts it in ``dropped``. Through `coderouter serve` with the official SDKs."""
+the upstream gets an instruction naming the tool(s) and, for a named tool, only that tool, with
+``tool_choice`` kept; the log line counts it in ``emulated``. Through `coderouter serve` with
+the official SDKs."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_a_named_tool_becomes_an_instruction_and_the_only_tool(
     )
     assert message.content[0].type == "tool_use" and message.content[0].name == "Write"
     (sent,) = fake_upstream.bodies()
-    assert "tool_choice" not in sent
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "Write"}}
     assert names(sent) == ["Write"]
     system = sent["messages"][0]
     assert system["role"] == "system"
@@ -62,7 +63,7 @@ def test_a_named_tool_becomes_an_instruction_and_the_only_tool(
         "Answer only by calling the tool `Write` with its arguments; do not answer in text."
     )
     (line,) = router.wait_for_log(1)
-    assert line["dropped"]["tool_choice"] == 1
+    assert line["emulated"] == {"tool_choice": 1}
 
 
 def test_required_on_a_chat_pass_through_names_every_tool(
@@ -78,7 +79,7 @@ def test_required_on_a_chat_pass_through_names_every_tool(
     )
     assert answer.choices[0].message.tool_calls is not None
     (sent,) = fake_upstream.bodies()
-    assert "tool_choice" not in sent and names(sent) == ["Read", "Write"]
+    assert sent["tool_choice"] == "required" and names(sent) == ["Read", "Write"]
     assert sent["messages"][0] == {
         "role": "system",
         "content": (
@@ -104,4 +105,4 @@ def test_a_server_that_honours_tool_choice_gets_it_unchanged(
     assert sent["tool_choice"] == choice and names(sent) == ["Read", "Write"]
     assert sent["messages"] == [{"role": "user", "content": "go"}]
     (line,) = router.wait_for_log(1)
-    assert "tool_choice" not in line.get("dropped", {})
+    assert "emulated" not in line

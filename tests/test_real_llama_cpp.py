@@ -251,3 +251,41 @@ def test_client_disconnect_stops_generation(router: Any, local: LlamaServer) -> 
     assert follow_up.usage is not None and follow_up.usage.completion_tokens == 1
     assert local.saw_client_disconnect()
     assert long_answer not in local.generated_token_counts()[before:]
+
+
+def test_a_forced_tool_is_emulated_and_the_servers_own_grammar_still_applies(
+    router_process: Any, local: LlamaServer
+) -> None:
+    """llama-cpp-python constrains its output to a named function's arguments (and ignores
+    ``required``): with ``forced_tool_choice = false`` the router adds the instruction and keeps
+    only the named tool, and the ``tool_choice`` it keeps still gets the call."""
+    builder = (
+        ConfigBuilder()
+        .provider(
+            "llamacpp",
+            local.base_url,
+            model=MODEL_ALIAS,
+            capabilities={"forced_tool_choice": False},
+        )
+        .profile("default", ["llamacpp"])
+        .plugin("capabilities")
+    )
+    router = router_process(builder)
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
+    message = anthropic_client(router.url).messages.create(
+        model="m",
+        max_tokens=64,
+        tools=[
+            {"name": "Read", "description": "read a file", "input_schema": schema},
+            {"name": "Write", "description": "write a file", "input_schema": schema},
+        ],
+        tool_choice={"type": "tool", "name": "Write"},
+        messages=[{"role": "user", "content": "save the file a.txt"}],
+    )
+    # Without tool_choice this base model answers nothing; with it, the grammar gives the call
+    # (its arguments are whatever a 270M model puts there, an empty object often enough).
+    calls = [b for b in message.content if b.type == "tool_use"]
+    assert [c.name for c in calls] == ["Write"]
+    assert isinstance(calls[0].input, dict)
+    (line,) = router.wait_for_log(1)
+    assert line["emulated"] == {"tool_choice": 1}

@@ -80,9 +80,11 @@ def _forced(choice: Any) -> tuple[bool, list[str] | None]:
 
 def emulate_forced_tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     """A Chat body whose ``tool_choice`` forces a tool call (``required``, a named function,
-    ``allowed_tools`` in ``required`` mode), rewritten for a server that ignores the field: the
-    tools narrowed to the allowed ones, an instruction naming them at the end of the system
-    prompt, and no ``tool_choice``. ``None`` when the body forces nothing."""
+    ``allowed_tools`` in ``required`` mode), rewritten for a server that may ignore the field:
+    the tools narrowed to the allowed ones and an instruction naming them at the end of the
+    system prompt. ``tool_choice`` stays: a server that ignores it loses nothing, and some honour
+    one form only (llama-cpp-python constrains its output to a named function's arguments but
+    ignores ``required``). ``None`` when the body forces nothing."""
     forced, names = _forced(body.get("tool_choice"))
     tools = body.get("tools")
     if not forced or not isinstance(tools, list) or not tools:
@@ -99,6 +101,5 @@ def emulate_forced_tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     else:
         listed = ", ".join(f"`{n}`" for n in declared)
         text = f"Answer only by calling one of the tools {listed}; do not answer in text."
-    out = {k: v for k, v in body.items() if k != "tool_choice"}
-    out["tools"] = tools
+    out = {**body, "tools": tools}
     return append_system_prompt("openai_chat", out, text)
