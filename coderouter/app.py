@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -40,17 +41,25 @@ class _Lifespan:
             self.context.router.upstream.client = self.context.client
         # Again at each startup: a plugin may detach in shutdown, a server may start twice.
         attach_plugins(self.context.pm, self.context)
-        self.context.pm.hook.startup(app=self.context)
+        await _settle(self.context.pm.hook.startup(app=self.context))
         # After the plugins' startup: the store reads the namespaces they asked for.
         await self.context.store.start()
 
     async def process_shutdown(self, scope: Any, event: Any) -> None:
-        self.context.pm.hook.shutdown(app=self.context)
+        await _settle(self.context.pm.hook.shutdown(app=self.context))
         await self.context.store.stop()
         await self.context.client.aclose()
         builtin = self.context.router.upstream.builtin
         if builtin is not None:
             await builtin.aclose()
+
+
+async def _settle(results: list[Any]) -> None:
+    # startup and shutdown may hand back an awaitable (a plugin opening or flushing a
+    # database); each bounds its own wait.
+    for result in results:
+        if inspect.isawaitable(result):
+            await result
 
 
 def create_app(

@@ -76,20 +76,22 @@ def check_config(config: Config) -> None:
 
 
 @hookspec
-def startup(app: AppContext) -> None:
+def startup(app: AppContext) -> Awaitable[None] | None:
     """Once per worker process, after the app is built and before the first request.
 
     ``app`` gives the config, the shared ``httpx.AsyncClient`` and the event loop is running, so
     this is where background tasks start (``asyncio.get_running_loop().create_task``) and stores
-    open. Runs in every plugin.
+    open. Runs in every plugin. An awaitable returned is awaited before the first request (a
+    database to open); it bounds its own wait.
     """
 
 
 @hookspec
-def shutdown(app: AppContext) -> None:
+def shutdown(app: AppContext) -> Awaitable[None] | None:
     """Once per worker process when it stops (after in-flight requests finish or time out).
 
-    Stop background tasks and close stores here. Runs in every plugin.
+    Stop background tasks and close stores here. Runs in every plugin. An awaitable returned is
+    awaited before the worker exits (rows to flush); it bounds its own wait.
     """
 
 

@@ -4,6 +4,7 @@ plugins.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -16,12 +17,14 @@ import pytest
 from coderouter.config import Config
 from coderouter.testing.agents import ClientInstallError, installed_clients
 from coderouter.testing.llama import LlamaServer, ensure_llama_venv, ensure_model
+from coderouter.testing.postgres_server import PostgresServer, ensure_postgres_server
 from coderouter.testing.raw import RawUpstream
 from coderouter.testing.redis_server import RedisServer, ensure_redis_server
 from coderouter.testing.router import ConfigBuilder, RouterProcess
 from coderouter.testing.upstream import FakeUpstream
 
 REAL_BACKEND = "real_backend"
+_DATABASES = itertools.count()
 
 Server = TypeVar("Server", FakeUpstream, RawUpstream)
 
@@ -37,14 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Install ``redis-server`` and build the llama.cpp environment before the first test runs
-    when a selected test needs them, so the install or build (minutes, once per machine) is
-    not charged to one test's timeout."""
-    if any("redis_server" in getattr(item, "fixturenames", ()) for item in session.items):
+    """Install ``redis-server`` or ``postgresql`` and build the llama.cpp environment before the
+    first test runs when a selected test needs them, so the install or build (minutes, once per
+    machine) is not charged to one test's timeout."""
+    names = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if "redis_server" in names:
         try:
             ensure_redis_server()
         except RuntimeError as exc:
             raise pytest.UsageError(f"the redis_server fixture needs redis-server: {exc}") from exc
+    if names & {"postgres_server", "postgres_dsn"}:
+        try:
+            ensure_postgres_server()
+        except RuntimeError as exc:
+            raise pytest.UsageError(f"the postgres_server fixture needs postgresql: {exc}") from exc
     if not any(item.get_closest_marker(REAL_BACKEND) for item in session.items):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -143,6 +152,27 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.fail(str(exc))
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a free loopback port (apt-get installs it when missing),
+    one per test session (``initdb`` takes seconds); tests that stop it start it again."""
+    try:
+        server = PostgresServer()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The DSN of a new empty database on :func:`postgres_server`, one per test."""
+    postgres_server.start()
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[-50:]
+    name = f"{name}_{os.getpid()}_{next(_DATABASES)}"
+    return postgres_server.create_database(name)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from coderouter.testing.debian import ensure_installed
+from coderouter.testing.process import stop_process
 from coderouter.testing.upstream import free_port
 
 __all__ = ["RedisServer", "ensure_redis_server"]
@@ -83,13 +84,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self.process = None
 
     def close(self) -> None:

@@ -220,6 +220,10 @@ class Ledger:
         self._writer_lock = threading.Lock()
 
     @property
+    def where(self) -> str:
+        return str(self.path)
+
+    @property
     def is_open(self) -> bool:
         return self._conn is not None
 

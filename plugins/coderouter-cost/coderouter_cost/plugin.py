@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from coderouter import Plugin, hookimpl
@@ -27,16 +25,22 @@ from coderouter.types import (
 from coderouter_cost.budget_checks import BY, BudgetChecks
 from coderouter_cost.fleet import FleetBudgets
 from coderouter_cost.ledger import Ledger, MonthSpend, Row
+from coderouter_cost.ledgers import SpendLedger
+from coderouter_cost.pg_ledger import PostgresLedger
 from coderouter_cost.pricing import Cost, Price, PriceTable, PriceTableError, Pricing
 from coderouter_cost.settings import (
     CostConfig,
     ProviderCost,
     check_settings,
+    ledger_dsn,
     ledger_path,
     parse_provider_cost,
     price_table_path,
     provider_costs,
+    spool_dir,
 )
+from coderouter_cost.spool import Spool
+from coderouter_cost.sqlite_upkeep import CHECKPOINT_INTERVAL_S, SqliteUpkeep
 
 if TYPE_CHECKING:
     from coderouter.context import AppContext
@@ -48,9 +52,6 @@ COST_HEADER = "x-coderouter-cost-usd"
 _NO_COST = Cost()
 FLEET_PLUGIN = "cost.budgets"
 _PRICE_CACHE_LIMIT = 4096
-# How often a worker moves its WAL into the database, off the event loop.
-CHECKPOINT_INTERVAL_S = 1.0
-OPEN_RETRY_S = 5.0
 
 
 class CostPlugin(BudgetChecks, Plugin):
@@ -74,14 +75,14 @@ class CostPlugin(BudgetChecks, Plugin):
         self.clock: Callable[[], float] = time.time
         self.checkpoint_interval_s = CHECKPOINT_INTERVAL_S
         self.ledger: Ledger | None = None
+        self.pg: PostgresLedger | None = None
         self.host_config: HostConfig | None = None
         self._pricing: Pricing | None = None
         self._provider_costs: dict[str, ProviderCost] = {}
         self._key_budgets: dict[str, float] = {}
         self._prices: dict[tuple[str, str], Price | None] = {}
         self._log: RequestLog | None = None
-        self._checkpoints: asyncio.Task[None] | None = None
-        self._next_open_try = 0.0
+        self._sqlite: SqliteUpkeep | None = None
         self.fleet: FleetBudgets | None = None
         self._budgets = self.config.monthly_budget_usd is not None or any(
             c.monthly_budget_usd is not None for c in self.profile_configs.values()
@@ -110,6 +111,9 @@ class CostPlugin(BudgetChecks, Plugin):
             or bool(self._key_budgets)
             or any(c.monthly_budget_usd is not None for c in costs.values())
         )
+        if self.config.ledger == "postgres":
+            self._bind_postgres(config)
+            return
         path = ledger_path(self.config, config)
         if self.ledger is None or self.ledger.path != path:
             if self.ledger is not None:
@@ -120,6 +124,20 @@ class CostPlugin(BudgetChecks, Plugin):
                 clock=self._now,
                 on_error=self._report,
             )
+            self._sqlite = SqliteUpkeep(self.ledger, self._report)
+
+    def _bind_postgres(self, config: HostConfig) -> None:
+        dsn = ledger_dsn(self.config, config)
+        spool = spool_dir(config)
+        if self.pg is not None and self.pg.dsn == dsn and self.pg.spool.directory == spool:
+            return
+        self.pg = PostgresLedger(
+            dsn,
+            Spool(spool, int(self.config.spool_max_mb * 1024 * 1024)),
+            write_interval_s=self.config.write_interval_s,
+            clock=self._now,
+            on_event=self._event,
+        )
 
     def _load_pricing(self, config: HostConfig | None) -> Pricing:
         tables: list[PriceTable] = []
@@ -140,8 +158,11 @@ class CostPlugin(BudgetChecks, Plugin):
         return self.clock()
 
     def _report(self, message: str) -> None:
+        self._event("cost_ledger_error", message)
+
+    def _event(self, event: str, message: str) -> None:
         if self._log is not None:
-            self._log.emit({"event": "cost_ledger_error", "message": message})
+            self._log.emit({"event": event, "message": message})
         else:
             print(message, file=sys.stderr)
 
@@ -182,25 +203,24 @@ class CostPlugin(BudgetChecks, Plugin):
         self.bind(config)
 
     @hookimpl
-    def startup(self, app: AppContext) -> None:
+    def startup(self, app: AppContext) -> Awaitable[None] | None:
         self.bind(app.config)
         self._log = app.log
-        ledger = self._open_ledger()
-        self._start_fleet(app, ledger)
-        if ledger is None or not ledger.is_open:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no event loop: SQLite keeps checkpointing inline
-        ledger.defer_checkpoints()
+        self._start_fleet(app, self._open_ledger())
         # Budgets counted in the ledger need every worker to see every row as soon as it is
-        # spent: with one, rows are written at once as before.
-        if self.config.write_interval_s > 0 and (not self._budgets or self.fleet is not None):
-            ledger.defer_writes()
-        self._checkpoints = loop.create_task(self._background(ledger))
+        # spent: with one, rows are written at once.
+        batched = not self._budgets or self.fleet is not None
+        interval = self.config.write_interval_s if batched else 0.0
+        if self.pg is not None:
+            self.pg.write_interval_s = interval
+            return self.pg.start()
+        if self._sqlite is not None:
+            self._sqlite.start(
+                write_interval_s=interval, checkpoint_interval_s=self.checkpoint_interval_s
+            )
+        return None
 
-    def _start_fleet(self, app: AppContext, ledger: Ledger | None) -> None:
+    def _start_fleet(self, app: AppContext, ledger: SpendLedger | None) -> None:
         """With a store that keeps budgets (``[state] backend = "redis"``) and some budget
         set, budgets are reserved and settled there, by every host alike."""
         book = app.store.budgets
@@ -214,51 +234,24 @@ class CostPlugin(BudgetChecks, Plugin):
         ledger = self._open_ledger()
         return ledger.spend() if ledger is not None and ledger.is_open else None
 
-    async def _background(self, ledger: Ledger) -> None:
-        """Off the event loop: queued rows every ``write_interval_s``, WAL checkpoints
-        every ``checkpoint_interval_s``."""
-        interval = self.config.write_interval_s or self.checkpoint_interval_s
-        last_checkpoint = time.monotonic()
-        while True:
-            await asyncio.sleep(min(interval, self.checkpoint_interval_s))
-            if ledger.pending:
-                problem = await asyncio.to_thread(ledger.write_queued)
-                if problem is not None:
-                    self._report(problem)
-            now = time.monotonic()
-            if ledger.unchecked_rows and now - last_checkpoint >= self.checkpoint_interval_s:
-                last_checkpoint = now
-                await asyncio.to_thread(ledger.checkpoint)
-
     @hookimpl
-    def shutdown(self, app: AppContext) -> None:
+    def shutdown(self, app: AppContext) -> Awaitable[None] | None:
         if self.fleet is not None:
             self.fleet.stop()
             if app.pm.has_plugin(FLEET_PLUGIN):
                 app.pm.unregister(name=FLEET_PLUGIN)
             self.fleet = None
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            self._checkpoints = None
-        if self.ledger is not None:
-            self.ledger.close()
+        if self.pg is not None:
+            return self.pg.stop()
+        if self._sqlite is not None:
+            self._sqlite.stop()
+        return None
 
-    def _open_ledger(self) -> Ledger | None:
-        ledger = self.ledger
-        if ledger is not None and not ledger.is_open:
-            now = time.monotonic()
-            if now < self._next_open_try:
-                return ledger
-            try:
-                ledger.open()
-            except (sqlite3.Error, OSError) as exc:
-                # Retried now and then, not on every hook call of every request.
-                self._next_open_try = now + OPEN_RETRY_S
-                self._report(
-                    f"cost ledger {ledger.path}: cannot open ({exc}); spend is kept "
-                    f"in memory and the ledger retried every {OPEN_RETRY_S:g} s"
-                )
-        return ledger
+    def _open_ledger(self) -> SpendLedger | None:
+        """The configured ledger; SQLite's is opened first if it is not yet."""
+        if self.pg is not None:
+            return self.pg
+        return self._sqlite.opened() if self._sqlite is not None else None
 
     @hookimpl
     def filter_chain(self, request: RequestView, chain: Chain) -> None:
@@ -373,12 +366,13 @@ class CostPlugin(BudgetChecks, Plugin):
 
     @hookimpl
     def describe_state(self) -> dict[str, Any]:
-        ledger = self.ledger
-        state: dict[str, Any] = {
-            "pid": os.getpid(),
-            "ledger": str(ledger.path) if ledger else None,
-            "open": bool(ledger and ledger.is_open),
-        }
+        state: dict[str, Any] = {"pid": os.getpid()}
+        ledger: SpendLedger | None = self.pg or self.ledger
+        if self.pg is not None:
+            state.update(self.pg.describe())
+        else:
+            state["ledger"] = str(self.ledger.path) if self.ledger else None
+            state["open"] = bool(self.ledger and self.ledger.is_open)
         if self.fleet is not None:
             state["fleet_budgets"] = self.fleet.describe()
         if ledger is None:
@@ -394,9 +388,10 @@ class CostPlugin(BudgetChecks, Plugin):
                     "by_key": {k: round(v, 6) for k, v in spend.by_key.items()},
                 },
                 "budgets_usd": self.budgets(),
-                "pending_rows": len(ledger.pending),
-                "write_errors": ledger.write_errors,
-                "last_error": ledger.last_error,
             }
         )
+        if self.ledger is not None:
+            state["pending_rows"] = len(self.ledger.pending)
+            state["write_errors"] = self.ledger.write_errors
+            state["last_error"] = self.ledger.last_error
         return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,16 @@ __all__ = [
     "LEDGER_FILE",
     "CostConfig",
     "ProviderCost",
+    "ledger_dsn",
     "ledger_path",
     "parse_provider_cost",
+    "spool_dir",
 ]
 
 COST_KEYS = (*PRICE_KEYS, "monthly_budget_usd")
 LEDGER_FILE = "cost-ledger.sqlite3"
+SPOOL_DIR = "cost-spool"
+LEDGERS = ("sqlite", "postgres")
 
 
 @attrs.frozen
@@ -36,6 +41,9 @@ class CostConfig:
     write_interval_s: float = 0.0
     reservation_ttl_s: float = 600.0
     reserve_output_tokens: int = 4096
+    ledger: str = "sqlite"
+    ledger_dsn_env: str = "CODEROUTER_LEDGER_DSN"
+    spool_max_mb: float = 64.0
 
 
 @attrs.frozen
@@ -88,6 +96,24 @@ def ledger_path(settings: CostConfig, config: Config) -> Path:
     return config.state_path / LEDGER_FILE
 
 
+def ledger_dsn(settings: CostConfig, config: Config) -> str:
+    """The Postgres DSN from the variable ``[plugins.cost] ledger_dsn_env`` names; unset or
+    empty is a :class:`ConfigError`, since rows would have nowhere to go but the spool."""
+    dsn = os.environ.get(settings.ledger_dsn_env, "").strip() if settings.ledger_dsn_env else ""
+    if not dsn:
+        raise ConfigError(
+            f"config error in {config.source}: plugins.cost.ledger_dsn_env: the environment "
+            f"variable {settings.ledger_dsn_env or '(none)'} is unset or empty; "
+            'ledger = "postgres" reads its DSN (postgresql://user:password@host:5432/db) from it'
+        )
+    return dsn
+
+
+def spool_dir(config: Config) -> Path:
+    """Where each worker keeps the rows Postgres has not committed yet."""
+    return config.state_path / SPOOL_DIR
+
+
 def price_table_path(settings: CostConfig, config: Config) -> Path | None:
     if not settings.price_table:
         return None
@@ -111,6 +137,10 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
         raise ValueError(
             f"reserve_output_tokens: must be at least 1, got {settings.reserve_output_tokens}"
         )
+    if settings.ledger not in LEDGERS:
+        raise ValueError(f"ledger: must be one of {', '.join(LEDGERS)}, got {settings.ledger!r}")
+    if settings.spool_max_mb <= 0:
+        raise ValueError(f"spool_max_mb: must be positive, got {settings.spool_max_mb}")
     for name, override in profiles.items():
         budget = override.monthly_budget_usd
         if budget is not None and budget < 0:
@@ -126,6 +156,9 @@ def check_settings(settings: CostConfig, profiles: Mapping[str, CostConfig]) -> 
             "write_interval_s",
             "reservation_ttl_s",
             "reserve_output_tokens",
+            "ledger",
+            "ledger_dsn_env",
+            "spool_max_mb",
         ):
             if getattr(override, key) != getattr(settings, key):
                 raise ValueError(

@@ -1,7 +1,7 @@
 """``coderouter stats``: requests, tokens, cost and cache savings read from the ledger.
 
-It opens the ledger file directly, so it works while the server runs (WAL readers never block
-the writers) and after it stopped.
+It reads the configured ledger directly: the SQLite file (WAL readers never block the writers)
+or the Postgres database, so it works while the server runs and after it stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
+import psycopg
 
 from coderouter.config import Config, ConfigError
 from coderouter_cost.ledger import connect, has_column, month_bounds
@@ -35,6 +36,18 @@ GROUPINGS = {
     "key": "key_name",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
+
+
+@attrs.frozen
+class Dialect:
+    """How the two ledgers' SQL differs: the parameter marker and the UTC day of ``ts``."""
+
+    param: str
+    day: str
+
+
+SQLITE = Dialect("?", GROUPINGS["day"])
+POSTGRES = Dialect("%s", "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")
 
@@ -86,19 +99,36 @@ def parse_since(text: str, now: float) -> float:
     return moment.timestamp()
 
 
-def query(conn: sqlite3.Connection, *, by: str, since: float | None) -> list[Group]:
-    key = GROUPINGS[by]
-    if by == "key" and not has_column(conn, "key_name"):
+def query(conn: Any, *, by: str, since: float | None, dialect: Dialect = SQLITE) -> list[Group]:
+    """Groups of rows since ``since``, on a SQLite or psycopg connection."""
+    key = dialect.day if by == "day" else GROUPINGS[by]
+    if by == "key" and dialect is SQLITE and not has_column(conn, "key_name"):
         key = "''"  # a ledger no router opened since the column came: every row is keyless
     order = "k" if by == "day" else "sum(cost_usd) DESC, count(*) DESC, k"
     rows = conn.execute(
         f"SELECT {key} AS k, count(*), sum(input_tokens), sum(output_tokens), "
         f"sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), "
-        f"sum(cost_usd), sum(savings_usd), sum(paid AND NOT priced) "
-        f"FROM attempts WHERE ts >= ? GROUP BY k ORDER BY {order}",
+        f"sum(cost_usd), sum(savings_usd), "
+        f"sum(CASE WHEN paid <> 0 AND priced = 0 THEN 1 ELSE 0 END) "
+        f"FROM attempts WHERE ts >= {dialect.param} GROUP BY k ORDER BY {order}",
         (since if since is not None else float("-inf"),),
     ).fetchall()
-    return [Group(str(r[0]), *r[1:]) for r in rows]
+    # Postgres sums integers as numeric: every count is made an int, every amount a float.
+    return [
+        Group(
+            str(r[0]),
+            requests=int(r[1]),
+            input_tokens=int(r[2]),
+            output_tokens=int(r[3]),
+            cache_read_tokens=int(r[4]),
+            cache_write_tokens=int(r[5]),
+            reasoning_tokens=int(r[6]),
+            cost_usd=float(r[7]),
+            savings_usd=float(r[8]),
+            unpriced_paid=int(r[9]),
+        )
+        for r in rows
+    ]
 
 
 def total_of(groups: Sequence[Group]) -> Group:
@@ -110,13 +140,15 @@ def total_of(groups: Sequence[Group]) -> Group:
     return total
 
 
-def month_spend(conn: sqlite3.Connection, now: float) -> tuple[str, dict[str, dict[str, float]]]:
+def month_spend(
+    conn: Any, now: float, dialect: Dialect = SQLITE
+) -> tuple[str, dict[str, dict[str, float]]]:
     label, start, end = month_bounds(now)
     spent = _no_spend()
-    key = "key_name" if has_column(conn, "key_name") else "''"
+    key = "key_name" if dialect is POSTGRES or has_column(conn, "key_name") else "''"
     rows = conn.execute(
         f"SELECT provider, profile, {key} AS k, sum(cost_usd) FROM attempts "
-        "WHERE ts >= ? AND ts < ? GROUP BY provider, profile, k",
+        f"WHERE ts >= {dialect.param} AND ts < {dialect.param} GROUP BY provider, profile, k",
         (start, end),
     ).fetchall()
     for provider, profile, key_name, cost in rows:
@@ -126,7 +158,7 @@ def month_spend(conn: sqlite3.Connection, now: float) -> tuple[str, dict[str, di
             ("key", key_name),
             ("total", ""),
         ):
-            spent[kind][name] = spent[kind].get(name, 0.0) + cost
+            spent[kind][name] = spent[kind].get(name, 0.0) + float(cost)
     return label, spent
 
 
@@ -188,7 +220,7 @@ def render_text(
     groups: Sequence[Group],
     *,
     by: str,
-    ledger: Path,
+    ledger: str,
     period: str,
     budgets: Sequence[dict[str, Any]],
 ) -> str:
@@ -279,7 +311,9 @@ def add_stats_command(
         help="group rows by (default: provider)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--ledger", help="ledger file (default: from the config)")
+    parser.add_argument(
+        "--ledger", help="a SQLite ledger file to read (default: the configured ledger)"
+    )
 
     def run(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager) -> int:
         return run_stats(plugin, args, config)
@@ -299,35 +333,49 @@ def run_stats(plugin: CostPlugin, args: argparse.Namespace, config: Config) -> i
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    assert plugin.ledger is not None
-    path = Path(args.ledger).expanduser() if args.ledger else plugin.ledger.path
     since_text = (
         datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
         if since is not None
         else None
     )
     period = f"since {since_text} ({args.since})" if since_text else "everything recorded"
-    if not path.is_file():
-        groups: list[Group] = []
-        spent = _no_spend()
-        month = month_bounds(now)[0]
-    else:
+    groups: list[Group] = []
+    month, spent = month_bounds(now)[0], _no_spend()
+    if plugin.pg is not None and not args.ledger:
+        where = plugin.pg.where
         try:
-            conn = connect(path, busy_timeout_ms=plugin.config.busy_timeout_ms, create=False)
-            try:
-                groups = query(conn, by=args.by, since=since)
-                month, spent = month_spend(conn, now)
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            print(f"error: cannot read cost ledger {path}: {exc}", file=sys.stderr)
+            with psycopg.connect(plugin.pg.dsn, connect_timeout=10) as pg:
+                groups = query(pg, by=args.by, since=since, dialect=POSTGRES)
+                month, spent = month_spend(pg, now, POSTGRES)
+        except psycopg.errors.UndefinedTable:
+            pass  # no host has started on this database yet
+        except psycopg.Error as exc:
+            print(f"error: cannot read cost ledger {where}: {exc}", file=sys.stderr)
             return 1
+    else:
+        if args.ledger:
+            path = Path(args.ledger).expanduser()
+        else:
+            assert plugin.ledger is not None
+            path = plugin.ledger.path
+        where = str(path)
+        if path.is_file():
+            try:
+                conn = connect(path, busy_timeout_ms=plugin.config.busy_timeout_ms, create=False)
+                try:
+                    groups = query(conn, by=args.by, since=since)
+                    month, spent = month_spend(conn, now)
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                print(f"error: cannot read cost ledger {path}: {exc}", file=sys.stderr)
+                return 1
     budgets = budget_lines(plugin.budgets(), month, spent)
     if args.json:
         print(
             json.dumps(
                 {
-                    "ledger": str(path),
+                    "ledger": where,
                     "since": since_text,
                     "by": args.by,
                     "groups": [g.as_json() for g in groups],
@@ -338,5 +386,5 @@ def run_stats(plugin: CostPlugin, args: argparse.Namespace, config: Config) -> i
             )
         )
     else:
-        print(render_text(groups, by=args.by, ledger=path, period=period, budgets=budgets))
+        print(render_text(groups, by=args.by, ledger=where, period=period, budgets=budgets))
     return 0

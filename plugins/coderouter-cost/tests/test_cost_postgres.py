@@ -1,0 +1,272 @@
+"""The Postgres ledger against a real PostgreSQL server: rows, batches, two hosts' spend, an
+outage with the spool and its replay, rows left by a stopped or killed worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from coderouter_cost.ledger import COLUMNS, Row
+from coderouter_cost.pg_ledger import PostgresLedger
+from coderouter_cost.spool import Spool, encode
+
+from coderouter.testing.postgres_server import PostgresServer
+
+NOW = 1_795_000_000.0  # 2026-11-18, mid-month
+T = TypeVar("T")
+
+
+def row(
+    provider: str = "claude", cost: float = 0.25, profile: str = "default", key: str = ""
+) -> Row:
+    return (NOW, profile, provider, "m", "anthropic", 0, 200, 10, 20, 0, 0, 0, cost, 0.0, 1, 1, key)
+
+
+def make_ledger(
+    dsn: str, spool_dir: Path, events: list[tuple[str, str]] | None = None, **kwargs: Any
+) -> PostgresLedger:
+    found = events if events is not None else []
+    return PostgresLedger(
+        dsn,
+        Spool(spool_dir, kwargs.pop("max_bytes", 1 << 20)),
+        clock=lambda: NOW,
+        on_event=lambda event, message: found.append((event, message)),
+        connect_timeout_s=kwargs.pop("connect_timeout_s", 2.0),
+        shutdown_timeout_s=kwargs.pop("shutdown_timeout_s", 2.0),
+        **kwargs,
+    )
+
+
+def rows_in(dsn: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT row_id::text, xid::text, {', '.join(COLUMNS)} FROM attempts ORDER BY ts"
+        ).fetchall()
+
+
+def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(body())
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_rows_are_committed_with_the_sqlite_columns(postgres_dsn: str, tmp_path: Path) -> None:
+    async def body() -> PostgresLedger:
+        ledger = make_ledger(postgres_dsn, tmp_path)
+        await ledger.start()
+        ledger.append(row("claude", 0.25, key="alice"))
+        ledger.append(row("gpt", 0.5, profile="night"))
+        # write_interval_s = 0: the writer sends at once, without waiting for an interval.
+        await until(lambda: ledger.rows_sent == 2)
+        await ledger.stop()
+        return ledger
+
+    ledger = run(body)
+    stored = rows_in(postgres_dsn)
+    assert [r[2:] for r in sorted(stored, key=lambda r: r[4])] == [
+        row("claude", 0.25, key="alice"),
+        row("gpt", 0.5, profile="night"),
+    ]
+    assert len({r[0] for r in stored}) == 2
+    spend = ledger.spend()
+    assert spend.total == 0.75
+    assert spend.by_provider == {"claude": 0.25, "gpt": 0.5}
+    assert spend.by_profile == {"default": 0.25, "night": 0.5}
+    assert spend.by_key == {"alice": 0.25}  # keyless requests count in no key's spend
+    # Nothing is left in the spool once Postgres has every row: the file is removed at stop.
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_go_in_batches_one_transaction_each(postgres_dsn: str, tmp_path: Path) -> None:
+    async def body() -> None:
+        ledger = make_ledger(postgres_dsn, tmp_path, write_interval_s=60.0)
+        await ledger.start()
+        for _ in range(120):
+            ledger.append(row(cost=0.01))
+        assert ledger.rows_sent == 0  # queued until the interval: nothing sent per row
+        assert await ledger.sync()
+        await ledger.stop()
+
+    run(body)
+    stored = rows_in(postgres_dsn)
+    assert len(stored) == 120
+    assert len({r[1] for r in stored}) == 1  # one transaction id: one batch
+
+
+def test_two_hosts_see_each_others_spend_once(postgres_dsn: str, tmp_path: Path) -> None:
+    async def body() -> tuple[float, float]:
+        a = make_ledger(postgres_dsn, tmp_path / "a", write_interval_s=60.0)
+        b = make_ledger(postgres_dsn, tmp_path / "b", write_interval_s=60.0)
+        await a.start()
+        await b.start()
+        a.append(row("claude", 1.0))
+        a.append(row("claude", 2.0))
+        b.append(row("gpt", 4.0))
+        assert await a.sync() and await b.sync() and await a.sync()
+        # Read back twice more: a row already counted is never counted again.
+        assert await a.sync() and await b.sync()
+        totals = a.spend().total, b.spend().total
+        await a.stop()
+        await b.stop()
+        return totals
+
+    assert run(body) == (7.0, 7.0)
+
+
+def test_a_row_committed_after_a_read_began_is_still_counted(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """A transaction that started before a read and commits after it: its row has an older
+    transaction id than rows the read saw, and the next read still picks it up."""
+
+    async def body() -> float:
+        ledger = make_ledger(postgres_dsn, tmp_path, write_interval_s=60.0)
+        await ledger.start()
+        with psycopg.connect(postgres_dsn) as slow:
+            slow.execute(
+                f"INSERT INTO attempts (row_id, {', '.join(COLUMNS)}) VALUES "
+                f"(gen_random_uuid(), {', '.join('%s' for _ in COLUMNS)})",
+                row("slow", 8.0),
+            )
+            ledger.append(row("fast", 1.0))
+            assert await ledger.sync()
+            assert ledger.spend().total == 1.0
+            slow.commit()
+        assert await ledger.sync()
+        total = ledger.spend().total
+        await ledger.stop()
+        return total
+
+    assert run(body) == 9.0
+
+
+def test_outage_spools_rows_and_replays_them_once(
+    postgres_server: PostgresServer, postgres_dsn: str, tmp_path: Path
+) -> None:
+    events: list[tuple[str, str]] = []
+
+    async def body() -> dict[str, Any]:
+        ledger = make_ledger(postgres_dsn, tmp_path, events, write_interval_s=60.0)
+        await ledger.start()
+        ledger.append(row(cost=1.0))
+        assert await ledger.sync()
+        postgres_server.stop()
+        try:
+            for _ in range(3):
+                ledger.append(row(cost=0.5))
+            assert not await ledger.sync()
+            assert not await ledger.sync()
+            during = ledger.describe()
+            assert ledger.spend().total == 2.5  # budgets count the spooled rows
+            spooled = [json.loads(line) for line in Path(during["spool"]).read_bytes().split()]
+            assert len(spooled) == 3
+        finally:
+            postgres_server.start()
+        assert await ledger.sync()
+        after = ledger.describe()
+        assert ledger.spend().total == 2.5
+        await ledger.stop()
+        return {"during": during, "after": after}
+
+    states = run(body)
+    assert states["during"]["open"] is False
+    assert states["during"]["outage_since"] is not None
+    assert states["during"]["spooled_rows"] == 3
+    assert "OperationalError" in states["during"]["last_error"]
+    assert states["after"]["outage_since"] is None
+    assert states["after"]["spooled_rows"] == 0
+    assert len(rows_in(postgres_dsn)) == 4
+    # The outage is reported once, however many writes failed, and its end once.
+    assert [e for e, _ in events] == ["cost_ledger_error", "cost_ledger_recovered"]
+    assert "unreachable" in events[0][1]
+
+
+def test_rows_left_at_a_stop_during_an_outage_are_sent_by_the_next_worker(
+    postgres_server: PostgresServer, postgres_dsn: str, tmp_path: Path
+) -> None:
+    async def stopped_while_down() -> None:
+        ledger = make_ledger(postgres_dsn, tmp_path, shutdown_timeout_s=0.5)
+        await ledger.start()
+        postgres_server.stop()
+        for _ in range(4):
+            ledger.append(row(cost=0.25))
+        await ledger.stop()
+
+    try:
+        run(stopped_while_down)
+        assert len(list(tmp_path.glob("*.jsonl"))) == 1  # kept for the next worker
+    finally:
+        postgres_server.start()
+
+    async def next_worker() -> float:
+        ledger = make_ledger(postgres_dsn, tmp_path)
+        await ledger.start()
+        total = ledger.spend().total
+        assert ledger.rows_adopted == 4
+        await ledger.stop()
+        return total
+
+    assert run(next_worker) == 1.0
+    assert len(rows_in(postgres_dsn)) == 4
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_a_killed_workers_spool_is_replayed_without_duplicates(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """A worker killed after Postgres committed its rows but before it emptied its spool:
+    the rows are sent again and stored once, and counted once."""
+
+    async def first() -> list[tuple[str, Row]]:
+        ledger = make_ledger(postgres_dsn, tmp_path)
+        await ledger.start()
+        ledger.append(row(cost=1.0))
+        ledger.append(row(cost=2.0))
+        await until(lambda: ledger.rows_sent == 2)
+        await ledger.stop()
+        return [(r[0], r[2:]) for r in rows_in(postgres_dsn)]  # type: ignore[misc]
+
+    committed = run(first)
+    # What the killed worker's file held: both committed rows, one more, and a torn line.
+    orphan = tmp_path / "999-dead.jsonl"
+    lost = row(cost=4.0)
+    orphan.write_bytes(
+        b"".join(encode(row_id, r) for row_id, r in committed)
+        + encode("00000000-0000-4000-8000-000000000001", lost)
+        + b'["00000000-0000'
+    )
+    events: list[tuple[str, str]] = []
+
+    async def second() -> float:
+        ledger = make_ledger(postgres_dsn, tmp_path, events)
+        await ledger.start()
+        total = ledger.spend().total
+        await ledger.stop()
+        return total
+
+    assert run(second) == 7.0
+    cost = 2 + COLUMNS.index("cost_usd")
+    assert sorted(r[cost] for r in rows_in(postgres_dsn)) == [1.0, 2.0, 4.0]
+    assert not orphan.exists()
+    assert any("cut short" in message for _, message in events)
+
+
+def test_a_full_spool_still_counts_the_spend(postgres_dsn: str, tmp_path: Path) -> None:
+    ledger = make_ledger(postgres_dsn, tmp_path, max_bytes=len(encode("x" * 36, row())) * 2)
+    ledger.spool.open()
+    for _ in range(3):
+        ledger.append(row(cost=1.0))
+    assert ledger.rows_dropped == 1
+    assert len(ledger.unsent) == 2
+    assert ledger.spend().total == 3.0
+    ledger.spool.close()
