@@ -15,7 +15,10 @@ runs, in microseconds:
   (``filter_chain`` + ``before_attempt`` + ``after_attempt``, pricing included);
 * ``append, 2nd writer``: ``append`` while another process appends to the same ledger as fast
   as it can (two gunicorn workers under load);
-* ``spend, 2nd writer``: ``spend`` while that process writes, so each read catches up on rows.
+* ``spend, 2nd writer``: ``spend`` while that process writes, so each read catches up on rows;
+* ``append, postgres``: what ``after_attempt`` pays per row with ``ledger = "postgres"``: the
+  row's id, one line written to the worker's spool file and the row counted in memory (the
+  send to Postgres runs later in a background task, so no database is needed here).
 
     .venv/bin/python bench/bench_ledger.py [--iterations 20000] [--dir PATH] [--budget-us 100]
 
@@ -38,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from coderouter_cost import CostPlugin, Ledger
+from coderouter_cost.pg_ledger import PostgresLedger
+from coderouter_cost.spool import Spool
 
 from coderouter.plugins import load_plugins
 from coderouter.testing import ConfigBuilder
@@ -62,6 +67,7 @@ def row(ts: float) -> Any:
         0.2565,
         1,
         1,
+        "",
     )
 
 
@@ -186,6 +192,10 @@ def main() -> int:
         stop_checkpoints.set()
         checkpointer.join(30)
     ledger.close()
+    spooled = PostgresLedger("postgresql://bench@127.0.0.1:9/none", Spool(directory, 1 << 30))
+    spooled.spool.open()
+    results["append, postgres"] = timed(lambda: spooled.append(row(time.time())), args.iterations)
+    spooled.spool.close()
     print(json.dumps(results, indent=2))
     over = results["request"]["median_us"] > args.budget_us
     if over:

@@ -204,7 +204,8 @@ class PostgresLedger:
             self._event(
                 "cost_ledger_recovered",
                 f"cost ledger {self.where}: reachable again after {down_s:.1f} s; "
-                f"spooled rows sent",
+                f"{self.rows_sent} row(s) sent by this worker so far, "
+                f"{len(self.unsent)} waiting in its spool",
             )
         self._retry_s = RETRY_S
         return True
