@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,25 +186,40 @@ def test_two_named_keys_with_their_profiles_rates_and_budgets(
     ]
 
 
-def test_a_key_rate_is_one_limit_across_two_hosts_on_one_redis(
-    router_process: Any, fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path
-) -> None:
-    fake_upstream.default = Answer.json(chat_completion("hello"))
+def two_hosts(
+    router_process: Any,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    built: Callable[[], ConfigBuilder],
+    **kwargs: Any,
+) -> list[Any]:
+    """Two `coderouter serve` hosts with their own state dirs on one Redis."""
     hosts = []
     for name in ("one", "two"):
         folder = tmp_path / name
         folder.mkdir()
-        built = (
+        config = built().router(state_dir=str(folder / "state"))
+        config.state(backend="redis", url=redis_server.url, prefix=f"{tmp_path.name}:")
+        hosts.append(router_process(config.write(folder), **kwargs))
+    return hosts
+
+
+def test_a_key_rate_is_one_limit_across_two_hosts_on_one_redis(
+    router_process: Any, fake_upstream: FakeUpstream, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    fake_upstream.default = Answer.json(chat_completion("hello"))
+    bob = {"name": "bob", "sha256": BOB_DIGEST, "requests_per_minute": 1, "burst": 2}
+    hosts = two_hosts(
+        router_process,
+        tmp_path,
+        redis_server,
+        lambda: (
             ConfigBuilder()
             .provider("local", fake_upstream)
             .profile("default", ["local"])
-            .router(state_dir=str(folder))
-            .state(backend="redis", url=redis_server.url, prefix="keys-test:")
-            .server(
-                keys=[{"name": "bob", "sha256": BOB_DIGEST, "requests_per_minute": 1, "burst": 2}]
-            )
-        )
-        hosts.append(router_process(built.write(folder)))
+            .server(keys=[bob])
+        ),
+    )
     one, two = hosts
     assert chat(one.url, "bob-key").chat.completions.create(model="m", messages=MESSAGES)
     assert messages(two.url, "bob-key").messages.create(model="m", max_tokens=16, messages=MESSAGES)
@@ -224,11 +240,15 @@ def test_a_key_budget_is_one_more_reservation_across_two_hosts(
     # Output tokens only, $0.20 each: the fake answer (5 completion tokens) costs one dollar,
     # and so does its reservation for max_tokens = 5.
     fake_upstream.default = Answer.hang(0.3, chat_completion("fine"))
-    hosts = []
-    for name in ("one", "two"):
-        folder = tmp_path / name
-        folder.mkdir()
-        built = (
+    keys = [
+        {"name": "team", "key_env": "CODEROUTER_TEST_ALICE", "monthly_budget_usd": 3},
+        {"name": "solo", "sha256": BOB_DIGEST},
+    ]
+    hosts = two_hosts(
+        router_process,
+        tmp_path,
+        redis_server,
+        lambda: (
             ConfigBuilder()
             .provider(
                 "paid",
@@ -239,16 +259,10 @@ def test_a_key_budget_is_one_more_reservation_across_two_hosts(
             )
             .profile("default", ["paid"])
             .plugin("cost")
-            .router(state_dir=str(folder / "state"))
-            .state(backend="redis", url=redis_server.url, prefix="keys-budget:")
-            .server(
-                keys=[
-                    {"name": "team", "key_env": "CODEROUTER_TEST_ALICE", "monthly_budget_usd": 3},
-                    {"name": "solo", "sha256": BOB_DIGEST},
-                ]
-            )
-        )
-        hosts.append(router_process(built.write(folder), env=ENV))
+            .server(keys=keys)
+        ),
+        env=ENV,
+    )
     statuses: list[int] = []
     refusals: list[str] = []
     lock = threading.Lock()
