@@ -90,10 +90,19 @@ class KeyRing:
 
 def key_ring(config: Config) -> KeyRing:
     """The keys of ``server.api_keys_env`` (named :data:`DEFAULT_KEY_NAME`) and of
-    ``[[server.keys]]``. Raises :class:`ConfigError` for a key variable that is unset."""
+    ``[[server.keys]]``. Raises :class:`ConfigError` for a key variable that is unset, and for
+    one key given twice (its requests could carry either name)."""
     digests = [(hashlib.sha256(k).digest(), DEFAULT_KEY_NAME) for k in ingress_keys(config)]
     named = named_keys(config)
-    digests += [(digest, key.name) for key, digest in named]
+    seen = {digest: "server.api_keys_env" for digest, _ in digests}
+    for i, (key, digest) in enumerate(named):
+        if digest in seen:
+            raise ConfigError(
+                f"config error in {config.source}: server.keys[{i}]: key {key.name!r} is the "
+                f"same key as {seen[digest]}; give every key its own value"
+            )
+        seen[digest] = f"server.keys[{i}] ({key.name!r})"
+        digests.append((digest, key.name))
     return KeyRing(tuple(digests), {key.name: key for key, _ in named})
 
 

@@ -114,6 +114,26 @@ def test_an_unset_key_env_is_an_error_naming_the_key(monkeypatch: pytest.MonkeyP
     assert "(key 'bob') is unset or empty" in str(info.value)
 
 
+def test_one_key_given_twice_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEROUTER_TEST_BOB", "alice-key")
+    monkeypatch.setenv("CODEROUTER_TEST_KEYS", "alice-key")
+    twice = builder(
+        {"name": "alice", "sha256": ALICE_DIGEST}, {"name": "bob", "key_env": "CODEROUTER_TEST_BOB"}
+    )
+    with pytest.raises(ConfigError) as info:
+        key_ring(twice.build())
+    assert "server.keys[1]: key 'bob' is the same key as server.keys[0] ('alice')" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError) as info:
+        key_ring(
+            builder(
+                {"name": "alice", "sha256": ALICE_DIGEST}, api_keys_env="CODEROUTER_TEST_KEYS"
+            ).build()
+        )
+    assert "server.keys[0]: key 'alice' is the same key as server.api_keys_env" in str(info.value)
+
+
 # --- the lookup -------------------------------------------------------------------------------
 
 
