@@ -62,6 +62,7 @@ _OVERFLOW_LIMIT = tuple(
         rf"\"n_ctx\"\s*:\s*{_NUM}",
     )
 )
+_OVERFLOW_IN_MESSAGES = (re.compile(rf"\({_NUM} in the messages", re.IGNORECASE),)
 _OVERFLOW_INPUT_PLUS_OUTPUT = re.compile(
     rf"too large: {_NUM}.*?request has {_NUM} input tokens", re.IGNORECASE | re.DOTALL
 )
@@ -76,7 +77,10 @@ def _first_number(patterns: tuple[re.Pattern[str], ...], text: str) -> int | Non
 
 
 def overflow_numbers(text: str) -> tuple[int | None, int | None]:
-    """(request tokens, context limit) as far as ``text`` tells them."""
+    """(request tokens, context limit) as far as ``text`` tells them. Where the server splits
+    the request ("N tokens (P in the messages, C in the completion)") and the prompt alone does
+    not fit, the request is the prompt: that is what a client must shorten, and what
+    Anthropic's own "prompt is too long" counts."""
     found = _OVERFLOW_TOTAL[0].search(text)
     if found:
         return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
@@ -85,7 +89,11 @@ def overflow_numbers(text: str) -> tuple[int | None, int | None]:
         both = _OVERFLOW_INPUT_PLUS_OUTPUT.search(text)
         if both:
             prompt = int(both.group(1).replace(",", "")) + int(both.group(2).replace(",", ""))
-    return prompt, _first_number(_OVERFLOW_LIMIT, text)
+    limit = _first_number(_OVERFLOW_LIMIT, text)
+    in_messages = _first_number(_OVERFLOW_IN_MESSAGES, text)
+    if in_messages is not None and limit is not None and in_messages > limit:
+        prompt = in_messages
+    return prompt, limit
 
 
 def is_context_overflow(text: str) -> bool:

@@ -50,3 +50,18 @@ def test_other_errors_are_not(text: str) -> None:
 def test_numbers_of_lm_studio_and_llama_server() -> None:
     assert overflow_numbers(OVERFLOWS["lm-studio"]) == (5000, 4096)
     assert overflow_numbers(OVERFLOWS["llama-server"]) == (9000, 8192)
+
+
+def test_a_prompt_that_alone_does_not_fit_is_counted_without_the_completion() -> None:
+    claude_code = (
+        "This model's maximum context length is 8192 tokens. However, you requested 86047 "
+        "tokens (22047 in the messages, 64000 in the completion). Please reduce the length of "
+        "the messages or completion."
+    )
+    assert overflow_numbers(claude_code) == (22047, 8192)
+    # The prompt fits and the completion does not: the request as a whole is what overflows.
+    assert overflow_numbers(
+        "This model's maximum context length is 8192 tokens. However, you requested 9000 "
+        "tokens (5000 in the messages, 4000 in the completion)."
+    ) == (9000, 8192)
+    assert overflow_numbers(OVERFLOWS["llama-cpp-python"]) == (1048, 512)
