@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from coderouter import AttachedPlugin, hookimpl
+from coderouter.state import Feed
+from coderouter.state.feed import LocalFeed
 from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
 from coderouter_adaptive.config import AdaptiveConfig
 from coderouter_adaptive.window import Measure, Sample, Stats, Tally, Window
 
 if TYPE_CHECKING:
-    pass
+    from coderouter.context import AppContext
 
 __all__ = ["AdaptivePlugin", "Standing"]
 
@@ -70,6 +72,17 @@ class AdaptivePlugin(AttachedPlugin):
         configs = [self.config, *self.profile_configs.values()]
         self._keep_s = max(c.window_s for c in configs)
         self._spans = sorted({c.window_s for c in configs})
+        self.feed: Feed = LocalFeed()
+
+    def attach(self, app: AppContext) -> None:
+        """Also take the app store's feed: with Redis every host's samples reach every
+        window, so each host judges providers by the whole fleet's traffic."""
+        super().attach(app)
+        self.feed = app.store.feed(NAME, self._received)
+
+    def detach(self) -> None:
+        super().detach()
+        self.feed = LocalFeed()
 
     # --- learning ------------------------------------------------------------------------------
 
@@ -77,21 +90,46 @@ class AdaptivePlugin(AttachedPlugin):
         window = self.windows.get(provider)
         if window is None:
             window = self.windows[provider] = Window(spans=self._spans)
+        samples = window.samples
+        if samples and sample.at < samples[-1].at:
+            # A sample from another host arrives a delivery later than it was taken: it joins
+            # the window's end, which keeps the window in time order (each tally expires from
+            # its oldest end), and counts as taken that much later.
+            sample.at = samples[-1].at
         window.add(sample)
         window.prune(sample.at, self._keep_s)
+
+    def _learn(self, provider: str, sample: Sample) -> None:
+        self._add(provider, sample)
+        item: dict[str, Any] = {"p": provider, "ok": sample.ok}
+        if sample.measure is not None and sample.seconds is not None:
+            item["m"], item["s"] = sample.measure, round(sample.seconds, 4)
+        self.feed.publish(item, sample.at)
+
+    def _received(self, item: dict[str, Any], at: float) -> None:
+        """A sample another host took (only of providers this host routes to)."""
+        provider, ok = item.get("p"), item.get("ok")
+        if not isinstance(provider, str) or not isinstance(ok, bool):
+            return
+        if self.app is not None and provider not in self.app.config.provider_names:
+            return
+        measure, seconds = item.get("m"), item.get("s")
+        if measure not in MEASURES or not isinstance(seconds, (int, float)):
+            measure, seconds = None, None
+        self._add(provider, Sample(min(at, self.clock()), ok, measure, seconds))
 
     @hookimpl
     def after_attempt(self, attempt: Attempt, result: Result) -> None:
         seconds = result.ttft_s if attempt.stream else result.latency_s
         if seconds is None:
             seconds = result.latency_s
-        self._add(
+        self._learn(
             attempt.provider.name, Sample(self.clock(), True, _measure(attempt.stream), seconds)
         )
 
     @hookimpl
     def on_failure(self, attempt: Attempt, error: UpstreamError) -> None:
-        self._add(attempt.provider.name, Sample(self.clock(), False))
+        self._learn(attempt.provider.name, Sample(self.clock(), False))
 
     # --- judging -------------------------------------------------------------------------------
 
@@ -220,7 +258,7 @@ class AdaptivePlugin(AttachedPlugin):
             entry["error_rate"] = round(stats.error_rate, 3)
             providers[name] = entry
         return {
-            "scope": "per worker process, in memory",
+            "scope": self.feed.scope,
             "window_s": config.window_s,
             "providers": providers,
             "profiles": self._profiles_state(now),
