@@ -124,3 +124,27 @@ def test_a_429_through_one_host_cools_the_provider_on_the_others(
         assert fallback.startswith("a=skipped: rate limited (429), cooling down")
         assert 55 < described(host)["cooldowns"]["a"]["remaining_s"] <= 60
     assert a.count == 1
+
+
+def test_metrics_json_sums_every_hosts_totals(
+    router_process: Any, fake_upstreams: Any, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    a, b = fake_upstreams(), fake_upstreams()
+    one, two, three = start_hosts(router_process, tmp_path, redis_server, a, b, metrics={})
+    ask(one)
+    ask(one)
+    ask(two)
+
+    def document(host: RouterProcess) -> Any:
+        return httpx.get(host.url + "/metrics.json").json()
+
+    wait_until(lambda: document(three)["fleet"]["requests"] == 3)
+    fleet = document(three)["fleet"]
+    assert fleet["workers"] == 3 and fleet["errors"] == 0
+    assert fleet["providers"]["a"]["requests"] == 3
+    assert fleet["scope"].startswith("shared through Redis")
+    assert document(one)["summary"]["requests"] == 2  # each host's own figures stay its own
+    assert document(three)["summary"]["requests"] == 0
+    prometheus = httpx.get(one.url + "/metrics").text.splitlines()
+    counted = [line for line in prometheus if line.startswith("coderouter_requests_total{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) == 2  # Prometheus: per host

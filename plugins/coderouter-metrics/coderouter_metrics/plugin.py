@@ -21,9 +21,11 @@ from coderouter import Plugin, hookimpl
 from coderouter.config import Config as HostConfig
 from coderouter.keyconfig import DEFAULT_KEY_NAME
 from coderouter.plugins import plugin_states
+from coderouter.state import MemoryRecords
 from coderouter.types import Attempt, Chain, RequestView, Result, UpstreamError
 from coderouter_metrics.config import MetricsConfig
 from coderouter_metrics.eventlog import EventLog
+from coderouter_metrics.fleet import Fleet, WorkerTotals
 from coderouter_metrics.observe import (
     observe_attempt,
     observe_failure,
@@ -85,6 +87,7 @@ class MetricsPlugin(Plugin):
         self.store = self.new_store()
         self.context: AppContext | None = None
         self.shared: SharedDir | None = None
+        self.fleet: Fleet | None = None
         self.event_log: EventLog | None = None
         self.errors = 0
         self.snapshots_written = 0
@@ -137,6 +140,9 @@ class MetricsPlugin(Plugin):
             if self.config.metrics_dir
             else app.config.state_path / "metrics"
         )
+        if app.store.shared:
+            records = app.store.records("metrics", MemoryRecords(WorkerTotals))
+            self.fleet = Fleet(records, app.store.writer)
         shared = SharedDir(root, server_key(), self.pid, self.token)
         try:
             shared.prepare()
@@ -239,6 +245,7 @@ class MetricsPlugin(Plugin):
             "events_kept": len(self.store.events),
             "event_log_file": str(self.event_log.path) if self.event_log is not None else None,
             "errors": self.errors,
+            "fleet": self.fleet.records.scope if self.fleet is not None else None,
         }
 
     # --- snapshots and scrapes ---------------------------------------------------------------
@@ -302,6 +309,7 @@ class MetricsPlugin(Plugin):
         while True:
             self._dirty.clear()
             await self.flush()
+            self._publish_fleet()
             if self.shared is not None and (
                 last_compact is None or self.clock() - last_compact >= COMPACT_EVERY_S
             ):
@@ -313,6 +321,18 @@ class MetricsPlugin(Plugin):
             await asyncio.sleep(self.config.snapshot_interval_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.config.state_refresh_s)
+
+    def _app_clock(self) -> float:
+        # Records carry clock readings of the app's clock, which the store converts.
+        return self.context.clock() if self.context is not None else self.clock()
+
+    def _publish_fleet(self) -> None:
+        if self.fleet is None:
+            return
+        try:
+            self.fleet.publish(self.store, self._app_clock(), self.config.state_refresh_s)
+        except Exception:
+            self._failed("writing this worker's fleet totals")
 
     @property
     def stale_after_s(self) -> float:
@@ -345,10 +365,15 @@ class MetricsPlugin(Plugin):
         agg = await self.collect()
         if self.context is None:
             raise RuntimeError("the metrics plugin has no app context")
-        return build_document(
+        document = build_document(
             agg,
             self.context.config,
             self.own_name,
             now=self.wall(),
             event_limit=self.config.recent_events,
         )
+        if self.fleet is not None:
+            document["fleet"] = self.fleet.document(
+                self.store, self._app_clock(), self.stale_after_s
+            )
+        return document
