@@ -14,6 +14,7 @@ from coderouter_tool_loop import ToolLoopConfig, ToolLoopPlugin
 
 from coderouter.log import RequestLog
 from coderouter.plugins import load_plugins, plugin_states
+from coderouter.state import EmbeddedStore
 from coderouter.testing import ConfigBuilder, config_error
 from coderouter.types import Draft, Reject, RequestView
 
@@ -107,7 +108,8 @@ def started(
     pm.register(plugin, name="tool_loop")
     log = RequestLog(enabled=False)
     log.listeners.append(events.append)
-    pm.hook.startup(app=types.SimpleNamespace(log=log, clock=lambda: 100.0))
+    app = types.SimpleNamespace(log=log, clock=lambda: 100.0, store=EmbeddedStore())
+    pm.hook.startup(app=app)
     return plugin
 
 
