@@ -98,6 +98,8 @@ def test_two_hosts_share_spend_budgets_and_stats(
     wait_for(lambda: cost_state(one.url)["spent_usd"]["total"] == 3.0)
     assert ask(one.url) == "local"
     assert ask(two.url) == "local"
+    # Rows reach Postgres from the writer task a moment after the answer.
+    wait_for(lambda: len(costs(postgres_dsn)) == 5)
     assert costs(postgres_dsn) == [("paid", 1.0)] * 3 + [("local", 0.0)] * 2
     state = cost_state(one.url)
     assert state["backend"] == "postgres" and state["open"] is True
@@ -160,13 +162,18 @@ def test_postgres_outage_spools_and_replays_and_a_killed_host_loses_nothing(
         for _ in range(2):
             ask(proc.url)
         wait_for(lambda: cost_state(proc.url)["spooled_rows"] == 2)
-        proc.stop(signal.SIGKILL)
+        proc.kill()  # the server and its worker at once: nothing gets to flush
     finally:
         postgres_server.start()
+    assert len(costs(postgres_dsn)) == 4
+    (left,) = (tmp_path / "cost-spool").glob("*.jsonl")
+    assert len(left.read_bytes().splitlines()) == 2
     again = router_process(builder, env=env(postgres_dsn))
     wait_for(lambda: len(costs(postgres_dsn)) == 6)
     assert costs(postgres_dsn) == [("paid", 1.0)] * 6
-    assert cost_state(again.url)["spent_usd"]["total"] == 6.0
+    state = cost_state(again.url)
+    assert state["rows_adopted"] == 2 and state["spent_usd"]["total"] == 6.0
+    assert not left.exists()
 
 
 def test_unset_dsn_variable_stops_the_server(
