@@ -9,7 +9,7 @@ committed since its last read without missing one whose transaction was still op
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from coderouter_cost.ledger import COLUMNS
 
@@ -59,13 +59,13 @@ COUNTED_BEFORE = (
 
 
 def redact(dsn: str) -> str:
-    """``dsn`` without its password, for logs, ``GET /-/plugins`` and ``coderouter stats``."""
+    """``dsn`` without its password, for logs, ``GET /-/plugins`` and ``coderouter stats``:
+    a URI's ``user:password@`` or ``?password=``, or a ``password=`` word of a key/value DSN."""
     if "://" not in dsn:
-        words = [w for w in dsn.split() if not w.startswith("password=")]
-        return " ".join(words)
+        return " ".join(w for w in dsn.split() if not w.startswith("password="))
     parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+import pytest
 from coderouter_cost.ledger import COLUMNS, Row
 from coderouter_cost.pg_ledger import PostgresLedger
+from coderouter_cost.pg_schema import redact
 from coderouter_cost.spool import Spool, encode
 
+from coderouter.plugins import PluginError, load_plugins
+from coderouter.testing import ConfigBuilder
 from coderouter.testing.postgres_server import PostgresServer
 
 NOW = 1_795_000_000.0  # 2026-11-18, mid-month
@@ -270,3 +274,34 @@ def test_a_full_spool_still_counts_the_spend(postgres_dsn: str, tmp_path: Path) 
     assert len(ledger.unsent) == 2
     assert ledger.spend().total == 3.0
     ledger.spool.close()
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        (
+            "postgresql://router:s3cret@db:5432/ledger?sslmode=require",
+            "postgresql://router:***@db:5432/ledger?sslmode=require",
+        ),
+        (
+            "postgresql://router@db/ledger?password=s3cret&sslmode=require",
+            "postgresql://router@db/ledger?sslmode=require",
+        ),
+        ("host=db user=router password=s3cret dbname=ledger", "host=db user=router dbname=ledger"),
+        ("postgresql://router@db/ledger", "postgresql://router@db/ledger"),
+    ],
+)
+def test_the_dsn_is_shown_without_its_password(dsn: str, shown: str) -> None:
+    assert redact(dsn) == shown
+
+
+def test_an_unknown_ledger_is_a_config_error_naming_the_choices() -> None:
+    config = (
+        ConfigBuilder()
+        .provider("p", "http://127.0.0.1:9/v1")
+        .profile("default", ["p"])
+        .plugin("cost", ledger="mysql")
+    )
+    with pytest.raises(PluginError) as info:
+        load_plugins(config.build())
+    assert "plugins.cost: ledger: must be one of sqlite, postgres, got 'mysql'" in str(info.value)
