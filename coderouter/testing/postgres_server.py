@@ -16,11 +16,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from coderouter.testing.debian import ensure_installed
-from coderouter.testing.process import stop_process
+from coderouter.testing.process import stop_process, wait_ready
 from coderouter.testing.upstream import free_port
 
 __all__ = ["PostgresServer", "ensure_postgres_server"]
@@ -121,13 +120,10 @@ class PostgresServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
             )
-        deadline = time.monotonic() + timeout_s
-        while not self.ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                text = self.log.read_text(errors="replace")[-4000:]
-                raise RuntimeError(f"postgres did not start on port {self.port}:\n{text}")
-            time.sleep(0.05)
+        if not wait_ready(self.process, self.ready, timeout_s):
+            self.stop()
+            text = self.log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"postgres did not start on port {self.port}:\n{text}")
 
     @property
     def running(self) -> bool:

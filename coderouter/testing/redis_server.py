@@ -7,11 +7,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from coderouter.testing.debian import ensure_installed
-from coderouter.testing.process import stop_process
+from coderouter.testing.process import stop_process, wait_ready
 from coderouter.testing.upstream import free_port
 
 __all__ = ["RedisServer", "ensure_redis_server"]
@@ -61,13 +60,10 @@ class RedisServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout_s
-        while not self.ping():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                text = (self.dir / "redis.log").read_text(errors="replace")
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{text}")
-            time.sleep(0.02)
+        if not wait_ready(self.process, self.ping, timeout_s):
+            self.stop()
+            text = (self.dir / "redis.log").read_text(errors="replace")
+            raise RuntimeError(f"redis-server did not start on port {self.port}:\n{text}")
 
     @property
     def running(self) -> bool:
