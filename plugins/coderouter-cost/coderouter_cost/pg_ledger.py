@@ -34,6 +34,9 @@ RETRY_S = 1.0
 RETRY_MAX_S = 10.0
 ORPHAN_CHECK_S = 10.0
 BATCH_ROWS = 500
+# A statement that waits longer (a lock, a stalled server) fails and counts as an outage, so
+# the writer never hangs with rows unsent.
+STATEMENT_TIMEOUT_MS = 10_000
 _DOWN = (psycopg.Error, PoolTimeout, OSError, TimeoutError)
 # The ledger reports an outage once, and its end; the pool would log every failed attempt.
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -255,6 +258,7 @@ class PostgresLedger:
             ) as conn,
             conn.transaction(),
         ):
+            await _bounded(conn)
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
                 await conn.execute(statement)
@@ -267,6 +271,7 @@ class PostgresLedger:
             open=False,
             timeout=self.connect_timeout_s,
             check=AsyncConnectionPool.check_connection,
+            configure=_bounded,
             kwargs={"autocommit": True, "connect_timeout": timeout},
             name="coderouter-cost",
         )
@@ -311,3 +316,8 @@ class PostgresLedger:
                     )
         except OSError as exc:
             self._event("cost_ledger_error", f"cost ledger spool {self.spool.directory}: {exc}")
+
+
+async def _bounded(conn: psycopg.AsyncConnection[Any]) -> None:
+    # Set on the session rather than as DSN options, which the operator's DSN may carry.
+    await conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")

@@ -120,13 +120,14 @@ def test_sigterm_sends_every_batched_row(
 ) -> None:
     paid, local = fake_upstreams(), fake_upstreams()
     builder = host(paid, local, tmp_path, write_interval_s=60)
-    proc = router_process(builder, env=env(postgres_dsn))
-    for _ in range(5):
+    proc = router_process(builder, env=env(postgres_dsn), workers=2)
+    for _ in range(6):
         ask(proc.url)
-    assert cost_state(proc.url)["spooled_rows"] == 5
-    assert costs(postgres_dsn) == []  # batched: the next batch is a minute away
+    # Each worker spools its own rows; batched, the next batch is a minute away.
+    assert len(list((tmp_path / "cost-spool").glob("*.jsonl"))) == 2
+    assert costs(postgres_dsn) == []
     assert proc.stop(signal.SIGTERM) == 0
-    assert costs(postgres_dsn) == [("paid", 1.0)] * 5
+    assert costs(postgres_dsn) == [("paid", 1.0)] * 6
     assert list((tmp_path / "cost-spool").iterdir()) == []
 
 
