@@ -42,19 +42,17 @@ def circuit(client: httpx.Client, host: RouterProcess, provider: str) -> str | N
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=20)
-    args = parser.parse_args()
+def measure(trials: int) -> dict[str, float | int]:
+    """Run ``trials`` trials; the figures in milliseconds."""
     redis = RedisServer()
-    failing = [FakeUpstream(Answer.error(500, "boom")) for _ in range(args.trials)]
+    failing = [FakeUpstream(Answer.error(500, "boom")) for _ in range(trials)]
     ok = FakeUpstream()
     root = Path(tempfile.mkdtemp(prefix="coderouter-fleet-bench-"))
     hosts = [RouterProcess(config(root / f"host{n}", redis, failing, ok)) for n in (1, 2, 3)]
     seen_ms: list[float] = []
     try:
         with httpx.Client(timeout=5) as client:
-            for n in range(args.trials):
+            for n in range(trials):
                 # The model names the profile whose chain starts with this trial's provider.
                 body = {"model": f"t{n}", "messages": [{"role": "user", "content": "hi"}]}
                 for _ in range(2):
@@ -79,12 +77,29 @@ def main() -> None:
             upstream.close()
         redis.close()
     seen_ms.sort()
-    print(f"one GET /-/plugins round trip: median {statistics.median(poll_ms):.1f} ms")
-    print(f"{len(seen_ms)} observations ({args.trials} trials x 2 hosts)")
+    return {
+        "poll_ms": statistics.median(poll_ms),
+        "observations": len(seen_ms),
+        "median_ms": statistics.median(seen_ms),
+        "p90_ms": seen_ms[int(len(seen_ms) * 0.9) - 1],
+        "max_ms": seen_ms[-1],
+    }
+
+
+def report(found: dict[str, float | int], trials: int) -> None:
+    print(f"one GET /-/plugins round trip: median {found['poll_ms']:.1f} ms")
+    print(f"{found['observations']} observations ({trials} trials x 2 hosts)")
     print(
-        f"circuit seen on the other hosts after: median {statistics.median(seen_ms):.1f} ms, "
-        f"p90 {seen_ms[int(len(seen_ms) * 0.9) - 1]:.1f} ms, max {seen_ms[-1]:.1f} ms"
+        f"circuit seen on the other hosts after: median {found['median_ms']:.1f} ms, "
+        f"p90 {found['p90_ms']:.1f} ms, max {found['max_ms']:.1f} ms"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    report(measure(args.trials), args.trials)
 
 
 if __name__ == "__main__":

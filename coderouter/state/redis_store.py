@@ -35,11 +35,11 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from coderouter.state.buckets import TAKE_SCRIPT, LocalBuckets
-from coderouter.state.budgets import RedisBudgets
 from coderouter.state.claims import RedisClaims
 from coderouter.state.codec import dumps, encode
 from coderouter.state.feed import Receiver, RedisFeed
 from coderouter.state.records import MemoryRecords
+from coderouter.state.redis_budgets import RedisBudgets
 from coderouter.state.redis_records import RedisRecords
 from coderouter.state.store import worker_id
 

@@ -3,7 +3,7 @@ worst-case cost is reserved in the store, after it the real cost is settled.
 
 :class:`FleetBudgets` is registered as a plugin of its own (``cost.budgets``) in ``startup``
 only when the store has budgets and some budget is set, so the router awaits ``admit_attempt``
-only then. The worst case is the estimated input tokens at the dearer of the input and
+only then. The worst case is the input tokens (:func:`input_tokens`) at the dearer of the input and
 cache-write rates plus the attempt's output limit (``attempt.max_tokens``, else the request's
 ``max_tokens``, else ``reserve_output_tokens``) at the output rate.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from coderouter import hookimpl
 from coderouter.config import ProviderConfig
 from coderouter.state.budgets import Backlog, BudgetBook, BudgetOutage, Hold, Limit, Refusal
-from coderouter.types import Attempt, Reject, Skip, Usage
+from coderouter.types import Attempt, Reject, RequestView, Skip, Usage
 from coderouter_cost.ledger import MonthSpend, month_bounds
 from coderouter_cost.pricing import Price, usd
 
@@ -30,6 +30,31 @@ SCRATCH = "cost"
 OUTAGE_STATUS = 503
 SEED_RETRY_S = 1.0
 SEED_TRIES = 60
+CHARS_PER_TOKEN = 4  # as coderouter.wire.tokens counts
+DECODE_ABOVE_BYTES = 1 << 20
+
+
+def input_tokens(request: RequestView) -> int:
+    """The request's input tokens, estimated high: a body up to :data:`DECODE_ABOVE_BYTES`
+    counts its bytes at the router's characters per token (more than the estimate of its
+    text, without decoding it on every attempt), a larger one (likely images, whose bytes
+    are no measure of their tokens) gets the router's estimate."""
+    length = request.header("content-length")
+    if length.isdigit() and int(length) <= DECODE_ABOVE_BYTES:
+        return -(-int(length) // CHARS_PER_TOKEN)
+    try:
+        return request.estimated_tokens()
+    except ValueError:
+        return 0
+
+
+def requested_output(body: dict[str, Any]) -> int | None:
+    """The output limit the client asked for, in any of the three wire formats."""
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def budget_name(limit: Limit) -> str:
@@ -82,12 +107,12 @@ class FleetBudgets:
         if price is None:
             return 0.0
         request = attempt.request
-        try:
-            tokens = request.estimated_tokens()
-            requested = request.conversation().max_tokens
-        except ValueError:
-            tokens, requested = 0, None
-        output = attempt.max_tokens or requested or self.plugin.config.reserve_output_tokens
+        tokens = input_tokens(request)
+        output = (
+            attempt.max_tokens
+            or requested_output(request.body)
+            or self.plugin.config.reserve_output_tokens
+        )
         fresh = price.cost(Usage(input_tokens=tokens)).usd
         written = price.cost(Usage(cache_write_tokens=tokens)).usd
         return max(fresh, written) + price.cost(Usage(output_tokens=output)).usd
