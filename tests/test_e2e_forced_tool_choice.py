@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion
 
@@ -106,3 +107,20 @@ def test_a_server_that_honours_tool_choice_gets_it_unchanged(
     assert sent["messages"] == [{"role": "user", "content": "go"}]
     (line,) = router.wait_for_log(1)
     assert "emulated" not in line
+
+
+def test_allowed_tools_that_are_not_an_array_are_a_400_the_upstream_never_sees(
+    router_process: Any, fake_upstream: FakeUpstream
+) -> None:
+    router = start(router_process, fake_upstream, forced_tool_choice=False)
+    client = openai.OpenAI(base_url=router.url + "/v1", api_key="x", max_retries=0)
+    choice: Any = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": 5}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="m",
+            tools=CHAT_TOOLS,
+            tool_choice=choice,
+            messages=[{"role": "user", "content": "go"}],
+        )
+    assert "tool_choice.allowed_tools.tools" in caught.value.message
+    assert fake_upstream.bodies() == []

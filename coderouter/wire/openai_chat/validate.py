@@ -72,10 +72,16 @@ def _check_function(function: dict[str, Any], path: str) -> None:
     check.opt_object(function, "parameters", path)
 
 
+def _check_allowed_tools(allowed: dict[str, Any], path: str) -> None:
+    check.opt_str(allowed, "mode", path)
+    check.opt_list(allowed, "tools", path, _check_tool)
+
+
 def _check_tool_choice(body: dict[str, Any]) -> None:
     choice = check.tool_choice_object(body)
     if choice is not None:
         check.opt_object(choice, "function", "tool_choice", _check_function)
+        check.opt_object(choice, "allowed_tools", "tool_choice", _check_allowed_tools)
 
 
 def _check_response_format(fmt: dict[str, Any], path: str) -> None:
