@@ -302,10 +302,13 @@ class Router:
     ) -> Outcome:
         """Answer one client request. ``disconnected`` is set when the client goes away
         (see :mod:`coderouter.disconnect`); a stream then stops reading its upstream.
-        ``key_name`` names the ingress key the client sent (``RequestView.key_name``)."""
+        ``key_name`` names the ingress key the client sent (``RequestView.key_name``). ``body``
+        has passed the ingress format's ``validate_request``."""
         wire = wire_format(ingress)
         request_id = _request_id()
-        view = RequestView(ingress, body, headers, path, request_id=request_id, key_name=key_name)
+        view = RequestView(
+            ingress, body, headers, path, request_id=request_id, key_name=key_name, checked=True
+        )
         trace = Trace(request_id, view, wire, self.clock(), disconnected=disconnected)
         try:
             trace.profile = view.profile = self._allowed_profile(view)
@@ -541,7 +544,7 @@ class Router:
             folded = accumulate(events)
             result = Result(200, folded.usage, folded.stop_reason, attempt.elapsed_s, None, model)
             if not same or not _unchanged(folded, decoded):
-                out = trace.wire.encode_response(events, model=model, request_body=trace.view.body)
+                out = trace.wire.encode_folded(folded, model=model, request_body=trace.view.body)
                 keep = getattr(trace.wire, "keep_envelope", None)
                 if same and keep is not None:
                     out = keep(data, out)

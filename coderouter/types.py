@@ -59,6 +59,9 @@ class RequestView:
     ``key_name`` is the ``name`` of the ingress key (``[[server.keys]]``) the client sent,
     ``"default"`` for a key of ``server.api_keys_env``, and ``""`` when the router takes no keys.
     It is a configured name, never the key, so it is safe in logs and metric labels.
+
+    ``checked``: the body passed its format's ``validate_request`` (the router's requests
+    did, at the ingress), so :meth:`conversation` does not check it again.
     """
 
     ingress: Ingress
@@ -68,6 +71,7 @@ class RequestView:
     profile: str = ""
     request_id: str = ""
     key_name: str = ""
+    checked: bool = False
     _conversation: Request | None = attrs.field(default=None, alias="_conversation")
     _tokens: int | None = attrs.field(default=None, alias="_tokens")
 
@@ -88,7 +92,7 @@ class RequestView:
         if self._conversation is None:
             from coderouter.wire import decode_request
 
-            self._conversation = decode_request(self.ingress, self.body)
+            self._conversation = decode_request(self.ingress, self.body, checked=self.checked)
         return self._conversation
 
     def estimated_tokens(self) -> int:

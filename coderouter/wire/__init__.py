@@ -36,5 +36,5 @@ def wire_format(name: str) -> WireFormat:
     return implementation
 
 
-def decode_request(name: str, body: dict[str, Any]) -> Request:
-    return wire_format(name).decode_request(body)
+def decode_request(name: str, body: dict[str, Any], *, checked: bool = False) -> Request:
+    return wire_format(name).decode_request(body, checked=checked)

@@ -8,7 +8,7 @@ import attrs
 
 from coderouter.sse import Frame
 from coderouter.wire.effort import ThinkingSupport
-from coderouter.wire.model import Event, Request, Usage
+from coderouter.wire.model import Event, Request, Response, Usage
 
 __all__ = [
     "ERROR_STATUS",
@@ -99,9 +99,11 @@ class ValidateStage(Protocol):
 class RequestStage(Protocol):
     """A format's ``requests`` stage: client bodies in."""
 
-    def decode_request(self, body: dict[str, Any]) -> Request:
+    def decode_request(self, body: dict[str, Any], *, checked: bool = False) -> Request:
         """Client body -> internal request. Raises ``ValueError`` with a precise message for
-        a body that is well-formed JSON but not a valid request."""
+        a body that is well-formed JSON but not a valid request; ``checked``: the body passed
+        ``validate_request`` already (the ingress checks every body), so it is not checked
+        again."""
         ...
 
 
@@ -136,6 +138,12 @@ class ResponseStage(Protocol):
     ) -> dict[str, Any]:
         """Events -> this format's whole response. ``request_body`` is the client's request,
         for formats whose answer echoes parts of it."""
+        ...
+
+    def encode_folded(
+        self, response: Response, *, model: str, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The same from the events already folded (:func:`~coderouter.wire.model.accumulate`)."""
         ...
 
     def usage_of(self, body: dict[str, Any]) -> Usage: ...
@@ -195,6 +203,7 @@ class StagedFormat:
         self.passthrough_request = requests_out.passthrough_request
         self.decode_response = responses.decode_response
         self.encode_response = responses.encode_response
+        self.encode_folded = responses.encode_folded
         self.usage_of = responses.usage_of
         self.error_body = errors.error_body
         self.error_message = errors.error_message

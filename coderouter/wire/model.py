@@ -25,6 +25,7 @@ visible, and the stage modules do not repeat one long import list each.
 from __future__ import annotations
 
 import json
+import random
 from typing import Any, Literal
 
 import attrs
@@ -295,6 +296,13 @@ def accumulate(events: list[Event]) -> Response:
     for event in events:
         folder.feed(event)
     return folder.result()
+
+
+def unique_hex(digits: int) -> str:
+    """``digits`` random hex digits for an id the router makes up. Ids need to be unique, not
+    unguessable, so they come from the process's generator (reseeded in every forked worker):
+    a fraction of ``uuid4``'s cost, which asks the system for entropy each time."""
+    return f"{random.getrandbits(digits * 4):0{digits}x}"
 
 
 def parse_tool_input(text: str) -> dict[str, Any]:

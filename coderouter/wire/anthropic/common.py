@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
-from coderouter.wire.model import Block, StopReason
+from coderouter.wire.model import Block, StopReason, unique_hex
 
 NAME = "anthropic"
 """The format's name: ``source`` and ``extras`` key of the requests it decodes."""
@@ -29,11 +28,11 @@ _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def new_id() -> str:
-    return f"msg_{uuid.uuid4().hex[:24]}"
+    return f"msg_{unique_hex(24)}"
 
 
 def tool_id() -> str:
-    return f"toolu_{uuid.uuid4().hex[:24]}"
+    return f"toolu_{unique_hex(24)}"
 
 
 def message_id(source_id: str) -> str:

@@ -83,10 +83,15 @@ def decode_response(body: dict[str, Any]) -> list[ir.Event]:
 def encode_response(
     events: list[ir.Event], *, model: str, request_body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    return encode_folded(ir.accumulate(events), model=model, request_body=request_body)
+
+
+def encode_folded(
+    response: ir.Response, *, model: str, request_body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A whole Message. Unsigned thinking blocks carry ``"signature": ""`` (see
     :mod:`coderouter.wire.anthropic.thinking`); a turn that called a tool ends with
     ``tool_use``. A Message echoes nothing from the request, so ``request_body`` is not used."""
-    response = ir.accumulate(events)
     content = [b for b in map(_content_out, response.content) if b is not None]
     stop: ir.StopReason = response.stop_reason or "end_turn"
     if stop == "end_turn" and any(b.get("type") == "tool_use" for b in content):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
-from coderouter.wire.model import Block, StopReason
+from coderouter.wire.model import Block, StopReason, unique_hex
 
 NAME = "openai_chat"
 
@@ -37,11 +36,11 @@ BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
 
 def new_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    return f"chatcmpl-{unique_hex(24)}"
 
 
 def call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
+    return f"call_{unique_hex(24)}"
 
 
 def tool_call_of(block: Block) -> dict[str, Any]:

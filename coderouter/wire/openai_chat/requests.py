@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from coderouter.wire.effort import thinking_for
@@ -13,6 +12,7 @@ from coderouter.wire.model import (
     Block,
     Message,
     Request,
+    unique_hex,
 )
 from coderouter.wire.openai_chat.common import NAME
 from coderouter.wire.openai_chat.validate import validate_request
@@ -99,7 +99,7 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[Block]:
         blocks.append(
             {
                 "type": "tool_use",
-                "id": call.get("id") or f"call_{uuid.uuid4().hex[:12]}",
+                "id": call.get("id") or f"call_{unique_hex(12)}",
                 "name": fn.get("name", ""),
                 "input": parsed if isinstance(parsed, dict) else {},
             }
@@ -158,8 +158,9 @@ def _response_format_in(fmt: Any) -> dict[str, Any] | None:
     return output_format_in(fmt.get("type"), fmt.get("json_schema") or {})
 
 
-def decode_request(body: dict[str, Any]) -> Request:
-    validate_request(body)
+def decode_request(body: dict[str, Any], *, checked: bool = False) -> Request:
+    if not checked:
+        validate_request(body)
     system: list[Block] = []
     messages: list[Message] = []
     for msg in body["messages"]:

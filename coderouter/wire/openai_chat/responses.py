@@ -107,7 +107,12 @@ def decode_response(body: dict[str, Any]) -> list[ir.Event]:
 def encode_response(
     events: list[ir.Event], *, model: str, request_body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    response = ir.accumulate(events)
+    return encode_folded(ir.accumulate(events), model=model, request_body=request_body)
+
+
+def encode_folded(
+    response: ir.Response, *, model: str, request_body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 from coderouter.wire.effort import EFFORT_BUDGETS as EFFORT_BUDGETS
-from coderouter.wire.model import Block
+from coderouter.wire.model import Block, unique_hex
 
 NAME = "openai_responses"
 """The format's name: ``source`` and ``extras`` key of the requests it decodes."""
@@ -26,7 +25,7 @@ NAMESPACES_EXTRA = "openai_responses.tool_namespaces"
 
 
 def new_id(prefix: str = "resp") -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{unique_hex(32)}"
 
 
 def flat_tool_name(namespace: str, name: str) -> str:

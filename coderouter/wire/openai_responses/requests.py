@@ -291,8 +291,9 @@ def _extras_in(body: dict[str, Any]) -> dict[str, Any]:
 # --- entry points -----------------------------------------------------------------------------
 
 
-def decode_request(body: dict[str, Any]) -> Request:
-    validate_request(body)
+def decode_request(body: dict[str, Any], *, checked: bool = False) -> Request:
+    if not checked:
+        validate_request(body)
     max_tokens = body.get("max_output_tokens")
     request = Request(
         model=body.get("model") or "",

@@ -309,11 +309,19 @@ def encode_response(
     model: str,
     request_body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    return encode_folded(ir.accumulate(events), model=model, request_body=request_body)
+
+
+def encode_folded(
+    response: ir.Response,
+    *,
+    model: str,
+    request_body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A whole Response object. With ``request_body`` the response echoes its settings
     and namespaced tool calls get their ``namespace`` back."""
     body = request_body or {}
     tools = client_tools(body)
-    response = ir.accumulate(events)
     obj = response_object(
         response_id=new_id(),
         created_at=int(time.time()),
