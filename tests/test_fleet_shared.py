@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +14,12 @@ import openai
 
 from coderouter.testing import (
     Answer,
-    ConfigBuilder,
     FakeUpstream,
     RedisServer,
     RouterProcess,
-    chat_headers,
+    answered_by,
+    fleet_hosts,
+    wait_until,
 )
 
 
@@ -32,40 +31,17 @@ def start_hosts(
     b: FakeUpstream,
     **plugins: dict[str, Any],
 ) -> list[RouterProcess]:
-    hosts = []
-    for n in (1, 2, 3):
-        folder = tmp_path / f"host{n}"
-        folder.mkdir()
-        builder = (
-            ConfigBuilder()
-            .provider("a", a)
-            .provider("b", b)
-            .profile("default", ["a", "b"])
-            .router(state_dir=str(folder / "state"))
-            .state(backend="redis", url=redis.url, prefix="fleet-shared:")
-        )
-        for name, settings in plugins.items():
-            builder = builder.plugin(name, **settings)
-        hosts.append(router_process(builder.write(folder)))
-    return hosts
+    return fleet_hosts(
+        router_process, tmp_path, redis, {"a": a, "b": b}, prefix="fleet-shared:", plugins=plugins
+    )
 
 
 def ask(host: RouterProcess, client: openai.OpenAI | None = None) -> tuple[str, str]:
-    if client is None:
-        client = openai.OpenAI(base_url=host.url + "/v1", api_key="k", max_retries=0)
-    headers = chat_headers(client)
-    return headers["x-coderouter-provider"], headers.get("x-coderouter-fallback", "")
+    return answered_by(host.url, client)
 
 
 def described(host: RouterProcess) -> Any:
     return httpx.get(host.url + "/-/plugins").json()
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_a_half_open_circuit_sends_one_trial_across_the_fleet(

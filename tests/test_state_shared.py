@@ -9,48 +9,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from coderouter.chains import Cooldowns
-from coderouter.config import StateConfig
-from coderouter.log import RequestLog
 from coderouter.state import CooldownRecord, EmbeddedStore, MemoryRecords
 from coderouter.state.claims import MemoryClaims
-from coderouter.state.redis_store import RedisStore
-from coderouter.testing import FakeClock, RedisServer
+from coderouter.testing import FakeClock, RedisServer, StoreHost, run_hosts, until
 from coderouter.types import UpstreamError
 
-
-class Host:
-    """One Redis store with its own clock and wall time, as one host has them."""
-
-    def __init__(self, url: str, *, clock: float = 0.0, wall: float = 1000.0) -> None:
-        self.clock = FakeClock(clock)
-        self.wall = FakeClock(wall)
-        self.events: list[dict[str, Any]] = []
-        log = RequestLog(enabled=False)
-        log.listeners.append(self.events.append)
-        config = StateConfig(backend="redis", url=url, prefix="shared-test:")
-        self.store = RedisStore(config, clock=self.clock, log=log, wall=self.wall)
-        self.store.retry_s = 0.05
+PREFIX = "shared-test:"
 
 
-async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
-def with_hosts(url: str, body: Callable[[Host, Host], Awaitable[None]]) -> None:
-    async def run() -> None:
-        one, two = Host(url), Host(url, clock=500.0)
-        await one.store.start()
-        await two.store.start()
-        try:
-            await body(one, two)
-        finally:
-            await one.store.stop()
-            await two.store.stop()
-
-    asyncio.run(run())
+def with_hosts(url: str, body: Callable[[StoreHost, StoreHost], Awaitable[None]]) -> None:
+    run_hosts(
+        body,
+        StoreHost(url, prefix=PREFIX),
+        StoreHost(url, clock=500.0, prefix=PREFIX),
+    )
 
 
 # --- claims --------------------------------------------------------------------------------------
@@ -81,7 +53,7 @@ def test_the_embedded_store_gives_memory_claims_and_a_feed_that_tells_no_one() -
 
 
 def test_two_hosts_taking_one_claim_at_once_get_one_holder(redis_server: RedisServer) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
         assert first.waits and second.waits
         won = await asyncio.gather(first.take("a", 10.0), second.take("a", 10.0))
@@ -102,7 +74,7 @@ def test_two_hosts_taking_one_claim_at_once_get_one_holder(redis_server: RedisSe
 
 
 def test_a_claim_whose_holder_dies_is_freed_by_its_ttl(redis_server: RedisServer) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
         assert await first.take("a", 0.05)  # Redis counts the TTL on its own clock
         await one.store.stop()  # the host goes away without releasing
@@ -113,7 +85,7 @@ def test_a_claim_whose_holder_dies_is_freed_by_its_ttl(redis_server: RedisServer
 
 
 def test_an_extended_claim_outlives_its_first_ttl(redis_server: RedisServer) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         first, second = one.store.claims("trial"), two.store.claims("trial")
         assert await first.take("a", 0.2)
         first.extend("a", 30.0)
@@ -126,7 +98,7 @@ def test_an_extended_claim_outlives_its_first_ttl(redis_server: RedisServer) -> 
 
 
 def test_without_redis_a_claim_is_decided_locally(redis_server: RedisServer) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         redis_server.stop()
         claims = one.store.claims("trial")
         assert await claims.take("a", 10.0)
@@ -143,7 +115,7 @@ def test_without_redis_a_claim_is_decided_locally(redis_server: RedisServer) -> 
 def test_a_feed_item_reaches_the_other_host_with_its_time_in_that_hosts_clock(
     redis_server: RedisServer,
 ) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         got_one: list[tuple[dict[str, Any], float]] = []
         got_two: list[tuple[dict[str, Any], float]] = []
         feed = one.store.feed("samples", lambda item, at: got_one.append((item, at)))
@@ -160,7 +132,7 @@ def test_a_feed_item_reaches_the_other_host_with_its_time_in_that_hosts_clock(
 
 
 def test_a_feed_is_bounded_while_redis_is_away(redis_server: RedisServer) -> None:
-    host = Host(redis_server.url)
+    host = StoreHost(redis_server.url, prefix=PREFIX)
     feed = host.store.feed("samples", lambda item, at: None)
     feed.max_pending = 3  # type: ignore[attr-defined]
     for n in range(5):
@@ -173,14 +145,14 @@ def test_a_feed_is_bounded_while_redis_is_away(redis_server: RedisServer) -> Non
 
 
 def test_a_forgotten_record_is_gone_on_the_other_host(redis_server: RedisServer) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         first = one.store.records("hosts", MemoryRecords(CooldownRecord))
         second = two.store.records("hosts", MemoryRecords(CooldownRecord))
         first.save("w1", CooldownRecord(until=1.0))
         await until(lambda: second.get("w1") is not None)
         first.forget("w1")
         await until(lambda: second.get("w1") is None)
-        late = Host(redis_server.url)
+        late = StoreHost(redis_server.url, prefix=PREFIX)
         late_records = late.store.records("hosts", MemoryRecords(CooldownRecord))
         await late.store.start()
         try:
@@ -197,7 +169,7 @@ def test_a_forgotten_record_is_gone_on_the_other_host(redis_server: RedisServer)
 def test_a_429_noted_on_one_host_cools_the_provider_on_the_other(
     redis_server: RedisServer,
 ) -> None:
-    async def body(one: Host, two: Host) -> None:
+    async def body(one: StoreHost, two: StoreHost) -> None:
         first, second = Cooldowns(one.clock), Cooldowns(two.clock)
         first.records = one.store.records("core.cooldowns", MemoryRecords(CooldownRecord))
         second.records = two.store.records("core.cooldowns", MemoryRecords(CooldownRecord))

@@ -14,10 +14,15 @@ The fixtures live in :mod:`coderouter.testing.plugin` (a pytest plugin, register
   send (:data:`READ_TOOL`, :func:`anthropic_image`, :func:`anthropic_image_question`,
   :func:`chat_image_question`, :func:`anthropic_tool_image_turns`, :func:`chat_tool`).
 * :func:`chat_headers` — the response headers of one Chat request through an openai SDK client
-  (a streamed answer read to its end first).
+  (a streamed answer read to its end first); :func:`answered_by`, the provider that answered
+  one and the fallback header.
 * :class:`RedisServer` — a real ``redis-server`` on a free loopback port with a temp dir
   (:func:`ensure_redis_server` installs Debian's package when it is missing); ``stop()`` and
   ``start()`` take it away and bring it back on the same port.
+* several hosts (:mod:`coderouter.testing.fleet`): :class:`StoreHost`, a Redis state store
+  with its own fake clock standing for one host, and :func:`run_hosts`, which starts and stops
+  them around a test's body; :func:`fleet_hosts` starts ``coderouter serve`` hosts on one
+  Redis; :func:`until` (async) and :func:`wait_until` wait for what travels between them.
 * :class:`ConfigBuilder` — build a :class:`~coderouter.config.Config` or write it as TOML.
 * :class:`RouterProcess` — ``coderouter serve`` as a subprocess on a free port.
 * plugin unit tests (:mod:`coderouter.testing.harness`): :class:`FakeClock` for a plugin's
@@ -63,7 +68,8 @@ from coderouter.testing.bodies import (
     responses_body,
     responses_stream,
 )
-from coderouter.testing.clients import chat_headers
+from coderouter.testing.clients import answered_by, chat_headers
+from coderouter.testing.fleet import StoreHost, fleet_hosts, run_hosts, until, wait_until
 from coderouter.testing.harness import (
     FakeClock,
     assert_readme_example_loads,
@@ -91,6 +97,8 @@ __all__ = [
     "RecordedRequest",
     "RedisServer",
     "RouterProcess",
+    "StoreHost",
+    "answered_by",
     "anthropic_image",
     "anthropic_image_question",
     "anthropic_message",
@@ -108,10 +116,14 @@ __all__ = [
     "config_error",
     "ensure_redis_server",
     "filtered_chain",
+    "fleet_hosts",
     "free_port",
     "raw_response",
     "readme_config",
     "responses_body",
     "responses_stream",
+    "run_hosts",
     "start_plugin",
+    "until",
+    "wait_until",
 ]

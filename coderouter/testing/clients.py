@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # the SDKs are test dependencies; importing coderouter.testin
     import openai
     from openai.types.chat import ChatCompletionMessageParam
 
-__all__ = ["chat_headers"]
+__all__ = ["answered_by", "chat_headers"]
 
 
 def chat_headers(
@@ -28,3 +28,14 @@ def chat_headers(
                 pass
             return response.headers
     return client.chat.completions.with_raw_response.create(model=model, messages=messages).headers
+
+
+def answered_by(base_url: str, client: openai.OpenAI | None = None) -> tuple[str, str]:
+    """The provider that answered one Chat request to the router at ``base_url``, and the
+    ``x-coderouter-fallback`` header that says what was passed over (``""`` when nothing)."""
+    if client is None:
+        import openai
+
+        client = openai.OpenAI(base_url=base_url + "/v1", api_key="k", max_retries=0)
+    headers = chat_headers(client)
+    return headers["x-coderouter-provider"], headers.get("x-coderouter-fallback", "")

@@ -4,31 +4,25 @@ other, which has seen no traffic of its own."""
 
 from __future__ import annotations
 
-import asyncio
 import types
-from collections.abc import Callable
 
 from coderouter_adaptive import AdaptivePlugin
 
-from coderouter.config import ProviderConfig, StateConfig
-from coderouter.log import RequestLog
-from coderouter.state.redis_store import RedisStore
-from coderouter.testing import FakeClock, RedisServer
+from coderouter.config import ProviderConfig
+from coderouter.testing import FakeClock, RedisServer, StoreHost, run_hosts, until
 from coderouter.types import Attempt, Chain, Draft, RequestView, Result, UpstreamError, Usage
 
 PROVIDERS = {n: ProviderConfig(name=n, base_url=f"http://127.0.0.1:9/{n}") for n in "ab"}
 
 
-class Host:
+class Host(StoreHost):
+    """One host: its store and an adaptive plugin attached to it."""
+
     def __init__(self, url: str, clock: float) -> None:
-        self.clock = FakeClock(clock)
-        log = RequestLog(enabled=False)
-        state = StateConfig(backend="redis", url=url, prefix="adaptive-test:")
-        self.store = RedisStore(state, clock=self.clock, log=log, wall=lambda: 7000.0)
+        super().__init__(url, clock=clock, wall=FakeClock(7000.0), prefix="adaptive-test:")
         self.plugin = AdaptivePlugin(clock=self.clock)
         config = types.SimpleNamespace(provider_names=["a", "b"], profiles={})
-        app = types.SimpleNamespace(log=log, clock=self.clock, store=self.store, config=config)
-        self.plugin.attach(app)  # type: ignore[arg-type]
+        self.plugin.attach(self.app(config=config))
 
     def attempt(self, name: str) -> Attempt:
         view = RequestView("openai_chat", {"model": "m", "messages": [], "stream": False}, {})
@@ -44,13 +38,6 @@ class Host:
         view = RequestView("openai_chat", {"model": "m", "messages": [], "stream": False}, {})
         self.plugin.filter_chain(view, chain)
         return chain
-
-
-async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def test_samples_taken_through_one_host_move_a_provider_back_on_the_other(
@@ -71,17 +58,7 @@ def test_samples_taken_through_one_host_move_a_provider_back_on_the_other(
         assert two.chain().names() == ["b", "a"]
         assert two.plugin.describe_state()["scope"].startswith("shared through Redis")
 
-    async def run() -> None:
-        one, two = Host(redis_server.url, 50.0), Host(redis_server.url, 900.0)
-        await one.store.start()
-        await two.store.start()
-        try:
-            await body(one, two)
-        finally:
-            await one.store.stop()
-            await two.store.stop()
-
-    asyncio.run(run())
+    run_hosts(body, Host(redis_server.url, 50.0), Host(redis_server.url, 900.0))
 
 
 def test_a_sample_of_a_provider_this_host_does_not_route_to_is_left_out(

@@ -4,7 +4,6 @@ away leaves every host serving on its own state."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,53 +12,31 @@ import openai
 
 from coderouter.testing import (
     Answer,
-    ConfigBuilder,
     FakeUpstream,
     RedisServer,
     RouterProcess,
-    chat_headers,
+    answered_by,
+    fleet_hosts,
+    wait_until,
 )
-
-
-def host_config(
-    tmp_path: Path, n: int, redis: RedisServer, a: FakeUpstream, b: FakeUpstream
-) -> Path:
-    folder = tmp_path / f"host{n}"
-    folder.mkdir()
-    builder = (
-        ConfigBuilder()
-        .provider("a", a)
-        .provider("b", b)
-        .profile("default", ["a", "b"])
-        .router(state_dir=str(folder / "state"))
-        .state(backend="redis", url=redis.url, prefix="fleet-test:")
-        .plugin("backend_health", action="skip", threshold=1)
-    )
-    return builder.write(folder)
 
 
 def start_hosts(
     router_process: Any, tmp_path: Path, redis: RedisServer, a: FakeUpstream, b: FakeUpstream
 ) -> list[RouterProcess]:
-    return [router_process(host_config(tmp_path, n, redis, a, b)) for n in (1, 2, 3)]
+    health = {"action": "skip", "threshold": 1}
+    return fleet_hosts(
+        router_process, tmp_path, redis, {"a": a, "b": b}, plugins={"backend_health": health}
+    )
 
 
-def ask(host: RouterProcess) -> tuple[str, str]:
-    client = openai.OpenAI(base_url=host.url + "/v1", api_key="k", max_retries=0)
-    headers = chat_headers(client)
-    return headers["x-coderouter-provider"], headers.get("x-coderouter-fallback", "")
+def ask(host: RouterProcess, client: openai.OpenAI | None = None) -> tuple[str, str]:
+    return answered_by(host.url, client)
 
 
 def circuit_of(host: RouterProcess, provider: str) -> Any:
     state = httpx.get(host.url + "/-/plugins").json()["state"]["backend_health"]
     return state["providers"].get(provider, {}).get("circuit")
-
-
-def wait_until(check: Any, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_a_circuit_opened_through_one_host_is_kept_by_the_others(

@@ -5,31 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Callable
 from typing import Any
 
 from coderouter_backend_health import BackendHealthConfig, BackendHealthPlugin
 
-from coderouter.config import ProviderConfig, StateConfig
-from coderouter.log import RequestLog
-from coderouter.state.redis_store import RedisStore
-from coderouter.testing import FakeClock, RedisServer
+from coderouter.config import ProviderConfig
+from coderouter.testing import FakeClock, RedisServer, StoreHost, run_hosts, until
 from coderouter.types import Attempt, Draft, RequestView, Result, Skip, UpstreamError, Usage
 
 PROVIDER = ProviderConfig(name="a", base_url="http://127.0.0.1:9/a", timeout_s=60.0)
 CONFIG = BackendHealthConfig(action="skip", threshold=1, half_open_s=30.0)
 
 
-class Host:
+class Host(StoreHost):
+    """One host: its store and a backend_health plugin attached to it."""
+
     def __init__(self, url: str, clock: float) -> None:
-        self.clock = FakeClock(clock)
-        log = RequestLog(enabled=False)
-        state = StateConfig(backend="redis", url=url, prefix="trials-test:")
-        self.store = RedisStore(state, clock=self.clock, log=log, wall=lambda: 5000.0)
+        super().__init__(url, clock=clock, wall=FakeClock(5000.0), prefix="trials-test:")
         self.plugin = BackendHealthPlugin(CONFIG, clock=self.clock)
-        config = types.SimpleNamespace(provider_names=["a"])
-        app = types.SimpleNamespace(log=log, clock=self.clock, store=self.store, config=config)
-        self.plugin.attach(app)  # type: ignore[arg-type]
+        self.plugin.attach(self.app(config=types.SimpleNamespace(provider_names=["a"])))
 
     def attempt(self) -> Attempt:
         view = RequestView("openai_chat", {"model": "m", "messages": []}, {}, profile="default")
@@ -38,13 +32,6 @@ class Host:
     def ask(self) -> tuple[Attempt, Skip | None]:
         attempt = self.attempt()
         return attempt, self.plugin.before_attempt(attempt)
-
-
-async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def test_two_hosts_asking_at_once_send_one_trial(redis_server: RedisServer) -> None:
@@ -74,55 +61,37 @@ def test_two_hosts_asking_at_once_send_one_trial(redis_server: RedisServer) -> N
         await until(lambda: getattr(loser.plugin.records.get("a"), "failures", 1) == 0)
         assert loser.ask()[1] is None  # the circuit is closed on both hosts
 
-    async def run() -> None:
-        one, two = Host(redis_server.url, 100.0), Host(redis_server.url, 900.0)
-        await one.store.start()
-        await two.store.start()
-        try:
-            await body(one, two)
-        finally:
-            await one.store.stop()
-            await two.store.stop()
-
-    asyncio.run(run())
+    run_hosts(body, Host(redis_server.url, 100.0), Host(redis_server.url, 900.0))
 
 
 def test_a_trial_never_sent_frees_its_claim_and_lease(redis_server: RedisServer) -> None:
-    async def run() -> None:
-        host = Host(redis_server.url, 100.0)
-        await host.store.start()
-        try:
-            for _ in range(2):
-                host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
-            host.clock.advance(30.0)
-            attempt, _ = host.ask()
-            assert await host.plugin.admit_attempt(attempt) is None  # type: ignore[misc]
-            assert host.plugin.claims.held("a")
-            host.plugin.release_attempt(attempt)  # the client left before it was sent
-            assert not host.plugin.claims.held("a")
-            assert host.plugin.records.get("a").trial_since is None  # type: ignore[union-attr]
-            again, verdict = host.ask()
-            assert verdict is None and again.scratch["backend_health"] == {"claim": True}
-        finally:
-            await host.store.stop()
+    async def body(host: Host) -> None:
+        for _ in range(2):
+            host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
+        host.clock.advance(30.0)
+        attempt, _ = host.ask()
+        assert await host.plugin.admit_attempt(attempt) is None  # type: ignore[misc]
+        assert host.plugin.claims.held("a")
+        host.plugin.release_attempt(attempt)  # the client left before it was sent
+        assert not host.plugin.claims.held("a")
+        assert host.plugin.records.get("a").trial_since is None  # type: ignore[union-attr]
+        again, verdict = host.ask()
+        assert verdict is None and again.scratch["backend_health"] == {"claim": True}
 
-    asyncio.run(run())
+    run_hosts(body, Host(redis_server.url, 100.0))
 
 
 def test_described_trials_say_who_holds_the_claim(redis_server: RedisServer) -> None:
-    async def run() -> Any:
-        host = Host(redis_server.url, 100.0)
-        await host.store.start()
-        try:
-            for _ in range(2):
-                host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
-            host.clock.advance(30.0)
-            attempt, _ = host.ask()
-            await host.plugin.admit_attempt(attempt)  # type: ignore[misc]
-            return host.plugin.describe_state()["trials"]
-        finally:
-            await host.store.stop()
+    described: dict[str, Any] = {}
 
-    trials = asyncio.run(run())
-    assert trials["scope"].startswith("one holder across hosts through Redis")
-    assert trials["claims"] == {"a": {"held_s": 60.0, "holder": "this worker"}}
+    async def body(host: Host) -> None:
+        for _ in range(2):
+            host.plugin.on_failure(host.attempt(), UpstreamError("status", "x", status=500))
+        host.clock.advance(30.0)
+        attempt, _ = host.ask()
+        await host.plugin.admit_attempt(attempt)  # type: ignore[misc]
+        described.update(host.plugin.describe_state()["trials"])
+
+    run_hosts(body, Host(redis_server.url, 100.0))
+    assert described["scope"].startswith("one holder across hosts through Redis")
+    assert described["claims"] == {"a": {"held_s": 60.0, "holder": "this worker"}}

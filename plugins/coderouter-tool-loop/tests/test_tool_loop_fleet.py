@@ -3,19 +3,13 @@ against one real ``redis-server``; each host's ``GET /-/plugins`` state sums bot
 
 from __future__ import annotations
 
-import asyncio
 import json
-import types
-from collections.abc import Callable
 from typing import Any
 
 from coderouter_tool_loop import ToolLoopPlugin
 from coderouter_tool_loop.plugin import KEEP_S
 
-from coderouter.config import StateConfig
-from coderouter.log import RequestLog
-from coderouter.state.redis_store import RedisStore
-from coderouter.testing import FakeClock, RedisServer
+from coderouter.testing import FakeClock, RedisServer, StoreHost, run_hosts, until
 from coderouter.types import Draft, RequestView
 
 
@@ -28,22 +22,13 @@ def looping(tool: str, calls: int = 3) -> Draft:
     return Draft(RequestView("openai_chat", {"model": "m", "messages": messages}, {}))
 
 
-class Host:
+class Host(StoreHost):
+    """One host: its store and a tool_loop plugin attached to it."""
+
     def __init__(self, url: str, clock: float, wall: FakeClock) -> None:
-        self.clock = FakeClock(clock)
-        log = RequestLog(enabled=False)
-        state = StateConfig(backend="redis", url=url, prefix="tool-loop-test:")
-        self.store = RedisStore(state, clock=self.clock, log=log, wall=wall)
+        super().__init__(url, clock=clock, wall=wall, prefix="tool-loop-test:")
         self.plugin = ToolLoopPlugin(clock=self.clock)
-        app = types.SimpleNamespace(log=log, clock=self.clock, store=self.store)
-        self.plugin.attach(app)  # type: ignore[arg-type]
-
-
-async def until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+        self.plugin.attach(self.app())
 
 
 def test_each_host_counts_every_hosts_detections(redis_server: RedisServer) -> None:
@@ -67,14 +52,4 @@ def test_each_host_counts_every_hosts_detections(redis_server: RedisServer) -> N
 
     wall = FakeClock(9000.0)  # the hosts agree on wall time, not on their monotonic clocks
 
-    async def run() -> None:
-        one, two = Host(redis_server.url, 10.0, wall), Host(redis_server.url, 500.0, wall)
-        await one.store.start()
-        await two.store.start()
-        try:
-            await body(one, two)
-        finally:
-            await one.store.stop()
-            await two.store.stop()
-
-    asyncio.run(run())
+    run_hosts(body, Host(redis_server.url, 10.0, wall), Host(redis_server.url, 500.0, wall))
