@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from coderouter_cost.ledger import MonthSpend, Row
 from coderouter_cost.pg_schema import INSERT, SCHEMA, SCHEMA_LOCK, redact
 from coderouter_cost.pg_spend import MonthReader
-from coderouter_cost.spool import Spool, encode
+from coderouter_cost.spool import Spool, SpooledRow, encode
 
 __all__ = ["PostgresLedger"]
 
@@ -71,7 +71,7 @@ class PostgresLedger:
         self.rows_sent = 0
         self.rows_adopted = 0
         self.rows_dropped = 0
-        self.unsent: list[tuple[str, Row, bytes]] = []
+        self.unsent: list[SpooledRow] = []
         self.reader = MonthReader(clock)
         self._pool: AsyncConnectionPool | None = None
         self._wake: asyncio.Event | None = None
@@ -95,7 +95,7 @@ class PostgresLedger:
         row_id = str(uuid.uuid4())
         line = encode(row_id, row)
         if self.spool.add(line):
-            self.unsent.append((row_id, row, line))
+            self.unsent.append((row_id, row))
             self.reader.count_local(row_id, row)
         else:
             # The spool is full (a long outage) or unwritable: the spend still counts here.
@@ -284,14 +284,22 @@ class PostgresLedger:
         return self._pool
 
     async def _send(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        while self.unsent:
-            batch = self.unsent[:BATCH_ROWS]
-            async with conn.transaction(), conn.cursor() as cur:
-                await cur.executemany(INSERT, [(row_id, *row) for row_id, row, _ in batch])
-            # Rows appended while the batch was on its way are behind it in the list.
-            del self.unsent[: len(batch)]
-            self.rows_sent += len(batch)
-            self.spool.keep_only([line for _, _, line in self.unsent])
+        """Send the rows spooled so far, ``BATCH_ROWS`` a transaction; rows appended meanwhile
+        wait for the next send, so a busy worker still gets to read between sends."""
+        total, done = len(self.unsent), 0
+        if not total:
+            return
+        try:
+            while done < total:
+                batch = self.unsent[done : min(done + BATCH_ROWS, total)]
+                async with conn.transaction(), conn.cursor() as cur:
+                    await cur.executemany(INSERT, [(row_id, *row) for row_id, row in batch])
+                done += len(batch)
+        finally:
+            # Rows appended while the batches were on their way are behind them in the list.
+            del self.unsent[:done]
+            self.rows_sent += done
+        self.spool.keep_only(self.unsent)
 
     def _adopt(self) -> None:
         """Take over the rows of spool files no running worker holds."""
@@ -302,7 +310,7 @@ class PostgresLedger:
                     if not self.spool.add(line):
                         self.rows_dropped += 1
                         continue
-                    self.unsent.append((row_id, row, line))
+                    self.unsent.append((row_id, row))
                     self.reader.count_local(row_id, row)
                 self.rows_adopted += len(rows)
                 if rows:

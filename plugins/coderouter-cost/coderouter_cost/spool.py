@@ -89,12 +89,12 @@ class Spool:
         self.unsynced = True
         return True
 
-    def keep_only(self, lines: list[bytes]) -> None:
-        """Postgres committed everything but ``lines``: empty the file, or rewrite it with
-        ``lines`` once the committed part has grown past :data:`REWRITE_BYTES`."""
+    def keep_only(self, rows: list[SpooledRow]) -> None:
+        """Postgres committed everything but ``rows``: empty the file, or rewrite it with
+        ``rows`` once the committed part has grown past :data:`REWRITE_BYTES`."""
         if not self.is_open:
             return
-        if not lines:
+        if not rows:
             os.ftruncate(self._fd, 0)
             self.size = 0
             self.unsynced = False
@@ -103,7 +103,7 @@ class Spool:
             return
         assert self.path is not None
         fd, path = self._create(self.path.name.removesuffix(SUFFIX))
-        data = b"".join(lines)
+        data = b"".join(encode(row_id, row) for row_id, row in rows)
         os.write(fd, data)
         os.close(self._fd)
         self._fd, self.path, self.size = fd, path, len(data)

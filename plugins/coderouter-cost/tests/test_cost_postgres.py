@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 from coderouter_cost.ledger import COLUMNS, Row
-from coderouter_cost.pg_ledger import PostgresLedger
+from coderouter_cost.pg_ledger import BATCH_ROWS, PostgresLedger
 from coderouter_cost.pg_schema import redact
 from coderouter_cost.spool import Spool, encode
 
@@ -105,6 +105,23 @@ def test_rows_go_in_batches_one_transaction_each(postgres_dsn: str, tmp_path: Pa
     stored = rows_in(postgres_dsn)
     assert len(stored) == 120
     assert len({r[1] for r in stored}) == 1  # one transaction id: one batch
+
+
+def test_a_long_spool_goes_in_bounded_transactions(postgres_dsn: str, tmp_path: Path) -> None:
+    async def body() -> int:
+        ledger = make_ledger(postgres_dsn, tmp_path, write_interval_s=60.0)
+        await ledger.start()
+        for _ in range(2 * BATCH_ROWS + 10):
+            ledger.append(row(cost=0.01))
+        assert await ledger.sync()
+        size = ledger.spool.size
+        await ledger.stop()
+        return size
+
+    assert run(body) == 0  # everything committed: the spool is empty
+    stored = rows_in(postgres_dsn)
+    assert len(stored) == 2 * BATCH_ROWS + 10
+    assert len({r[1] for r in stored}) == 3
 
 
 def test_two_hosts_see_each_others_spend_once(postgres_dsn: str, tmp_path: Path) -> None:
