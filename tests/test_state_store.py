@@ -106,6 +106,15 @@ def test_the_password_never_shows() -> None:
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
+def test_a_password_in_the_query_never_shows() -> None:
+    # redis-py reads ?password= as the password, so it is as secret as user:password@.
+    assert redacted("redis://r.example:6380/2?password=s3cret") == "redis://r.example:6380/2"
+    assert (
+        redacted("unix:///run/redis.sock?db=1&password=s3cret&protocol=3")
+        == "unix:///run/redis.sock?db=1&protocol=3"
+    )
+
+
 def test_the_embedded_store_hands_back_the_workers_own_records() -> None:
     local: MemoryRecords[Seen] = MemoryRecords(Seen)
     assert EmbeddedStore().records("guard", local) is local

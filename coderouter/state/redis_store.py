@@ -29,7 +29,7 @@ import json
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio
 from redis.exceptions import RedisError
@@ -56,15 +56,20 @@ _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def redacted(url: str) -> str:
-    """``url`` without its password, for logs and ``/-/plugins``."""
+    """``url`` without its password, for logs and ``/-/plugins``: ``user:password@`` and a
+    ``?password=`` parameter, which redis-py reads as the password too."""
     parts = urlsplit(url)
-    if parts.password is None:
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in pairs if k != "password"]
+    if parts.password is None and len(query) == len(pairs):
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    base = url.split("?", 1)[0]
+    return f"{base}?{urlencode(query)}" if query else base
 
 
 class RedisStore:
