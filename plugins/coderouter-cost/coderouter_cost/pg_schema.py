@@ -9,6 +9,8 @@ committed since its last read without missing one whose transaction was still op
 
 from __future__ import annotations
 
+import re
+
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from coderouter_cost.ledger import COLUMNS
@@ -58,11 +60,16 @@ COUNTED_BEFORE = (
 )
 
 
+_PASSWORD_WORD = re.compile(r"\spassword\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S*)")
+"""A key/value DSN's ``password`` word as libpq reads it: blanks around ``=`` allowed, the
+value bare or single-quoted with backslash escapes."""
+
+
 def redact(dsn: str) -> str:
     """``dsn`` without its password, for logs, ``GET /-/plugins`` and ``coderouter stats``:
     a URI's ``user:password@`` or ``?password=``, or a ``password=`` word of a key/value DSN."""
     if "://" not in dsn:
-        return " ".join(w for w in dsn.split() if not w.startswith("password="))
+        return " ".join(_PASSWORD_WORD.sub(" ", f" {dsn} ").split())
     parts = urlsplit(dsn)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
     netloc = parts.netloc

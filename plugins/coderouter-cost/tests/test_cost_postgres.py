@@ -305,6 +305,8 @@ def test_a_full_spool_still_counts_the_spend(postgres_dsn: str, tmp_path: Path) 
             "postgresql://router@db/ledger?sslmode=require",
         ),
         ("host=db user=router password=s3cret dbname=ledger", "host=db user=router dbname=ledger"),
+        ("host=db password = s3cret dbname=ledger", "host=db dbname=ledger"),
+        ("host=db password='s3 cr\\'et' dbname=ledger", "host=db dbname=ledger"),
         ("postgresql://router@db/ledger", "postgresql://router@db/ledger"),
     ],
 )
