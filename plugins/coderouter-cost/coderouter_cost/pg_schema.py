@@ -10,7 +10,6 @@ committed since its last read without missing one whose transaction was still op
 from __future__ import annotations
 
 import re
-
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from coderouter_cost.ledger import COLUMNS
