@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from coderouter_cost.spool import Spool, encode
 
 from coderouter.plugins import PluginError, load_plugins
 from coderouter.testing import ConfigBuilder
+from coderouter.testing.fleet import until
 from coderouter.testing.postgres_server import PostgresServer
 
 NOW = 1_795_000_000.0  # 2026-11-18, mid-month
@@ -57,13 +57,6 @@ def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(body())
 
 
-async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 def test_rows_are_committed_with_the_sqlite_columns(postgres_dsn: str, tmp_path: Path) -> None:
     async def body() -> PostgresLedger:
         ledger = make_ledger(postgres_dsn, tmp_path)
@@ -71,7 +64,7 @@ def test_rows_are_committed_with_the_sqlite_columns(postgres_dsn: str, tmp_path:
         ledger.append(row("claude", 0.25, key="alice"))
         ledger.append(row("gpt", 0.5, profile="night"))
         # write_interval_s = 0: the writer sends at once, without waiting for an interval.
-        await until(lambda: ledger.rows_sent == 2)
+        await until(lambda: ledger.rows_sent == 2, 10.0)
         await ledger.stop()
         return ledger
 
@@ -253,7 +246,7 @@ def test_a_killed_workers_spool_is_replayed_without_duplicates(
         await ledger.start()
         ledger.append(row(cost=1.0))
         ledger.append(row(cost=2.0))
-        await until(lambda: ledger.rows_sent == 2)
+        await until(lambda: ledger.rows_sent == 2, 10.0)
         await ledger.stop()
         return [(r[0], r[2:]) for r in rows_in(postgres_dsn)]  # type: ignore[misc]
 

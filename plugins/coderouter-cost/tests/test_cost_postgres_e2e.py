@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +18,15 @@ import psycopg
 import pytest
 
 from coderouter.testing import ConfigBuilder, FakeUpstream
+from coderouter.testing.fleet import wait_until
 from coderouter.testing.postgres_server import PostgresServer
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 # $0.10 per fresh input token: the default fake answer (10 prompt tokens) costs one dollar.
 DOLLAR_A_REQUEST = {"input_per_mtok": 100_000.0, "output_per_mtok": 0.0}
 DSN_ENV = "CODEROUTER_LEDGER_DSN"
+# Noticing an outage takes a failed connection attempt (up to 3 s) on a busy machine.
+WAIT_S = 15.0
 
 
 def env(dsn: str) -> dict[str, str]:
@@ -61,13 +62,6 @@ def costs(dsn: str) -> list[tuple[str, float]]:
     return [(p, round(c, 9)) for p, c in rows]
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def cost_state(url: str) -> dict[str, Any]:
     state: dict[str, Any] = httpx.get(url + "/-/plugins").json()["state"]["cost"]
     return state
@@ -93,13 +87,13 @@ def test_two_hosts_share_spend_budgets_and_stats(
     two = router_process(host(paid, local, tmp_path / "two", budget=3), env=env(postgres_dsn))
     assert [ask(one.url) for _ in range(2)] == ["paid", "paid"]
     # The other host reads what the first spent from Postgres.
-    wait_for(lambda: cost_state(two.url)["spent_usd"]["total"] == 2.0)
+    wait_until(lambda: cost_state(two.url)["spent_usd"]["total"] == 2.0, WAIT_S)
     assert ask(two.url) == "paid"
-    wait_for(lambda: cost_state(one.url)["spent_usd"]["total"] == 3.0)
+    wait_until(lambda: cost_state(one.url)["spent_usd"]["total"] == 3.0, WAIT_S)
     assert ask(one.url) == "local"
     assert ask(two.url) == "local"
     # Rows reach Postgres from the writer task a moment after the answer.
-    wait_for(lambda: len(costs(postgres_dsn)) == 5)
+    wait_until(lambda: len(costs(postgres_dsn)) == 5, WAIT_S)
     assert costs(postgres_dsn) == [("paid", 1.0)] * 3 + [("local", 0.0)] * 2
     state = cost_state(one.url)
     assert state["backend"] == "postgres" and state["open"] is True
@@ -142,18 +136,18 @@ def test_postgres_outage_spools_and_replays_and_a_killed_host_loses_nothing(
     builder = host(paid, local, tmp_path)
     proc = router_process(builder, env=env(postgres_dsn))
     ask(proc.url)
-    wait_for(lambda: len(costs(postgres_dsn)) == 1)
+    wait_until(lambda: len(costs(postgres_dsn)) == 1, WAIT_S)
     postgres_server.stop()
     try:
         for _ in range(3):
             assert ask(proc.url) == "paid"  # the host keeps serving
-        wait_for(lambda: cost_state(proc.url)["outage_since"] is not None)
+        wait_until(lambda: cost_state(proc.url)["outage_since"] is not None, WAIT_S)
         state = cost_state(proc.url)
         assert state["open"] is False and state["spooled_rows"] == 3
         assert state["spent_usd"]["total"] == 4.0
     finally:
         postgres_server.start()
-    wait_for(lambda: len(costs(postgres_dsn)) == 4)
+    wait_until(lambda: len(costs(postgres_dsn)) == 4, WAIT_S)
     assert cost_state(proc.url)["outage_since"] is None
     errors = [line for line in proc.log_lines(None) if line.get("event") == "cost_ledger_error"]
     assert len(errors) == 1 and "unreachable" in errors[0]["message"]
@@ -162,7 +156,7 @@ def test_postgres_outage_spools_and_replays_and_a_killed_host_loses_nothing(
     try:
         for _ in range(2):
             ask(proc.url)
-        wait_for(lambda: cost_state(proc.url)["spooled_rows"] == 2)
+        wait_until(lambda: cost_state(proc.url)["spooled_rows"] == 2, WAIT_S)
         proc.kill()  # the server and its worker at once: nothing gets to flush
     finally:
         postgres_server.start()
@@ -170,7 +164,7 @@ def test_postgres_outage_spools_and_replays_and_a_killed_host_loses_nothing(
     (left,) = (tmp_path / "cost-spool").glob("*.jsonl")
     assert len(left.read_bytes().splitlines()) == 2
     again = router_process(builder, env=env(postgres_dsn))
-    wait_for(lambda: len(costs(postgres_dsn)) == 6)
+    wait_until(lambda: len(costs(postgres_dsn)) == 6, WAIT_S)
     assert costs(postgres_dsn) == [("paid", 1.0)] * 6
     state = cost_state(again.url)
     assert state["rows_adopted"] == 2 and state["spent_usd"]["total"] == 6.0
