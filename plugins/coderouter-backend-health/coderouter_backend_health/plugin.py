@@ -72,6 +72,14 @@ class BackendHealthPlugin(GuardPlugin[ProviderHealth]):
         """The records, under this plugin's own word for them."""
         return self.records
 
+    def idle_hooks(self, profile: str) -> tuple[str, ...]:
+        """Without ``skip`` there is no trial to claim: a profile's attempts then pay for no
+        admission (nor its release)."""
+        config: BackendHealthConfig = self.config_for(profile)
+        if config.action == "skip":
+            return ()
+        return ("before_attempt", "admit_attempt", "release_attempt")
+
     # --- the chain -----------------------------------------------------------------------------
 
     @hookimpl

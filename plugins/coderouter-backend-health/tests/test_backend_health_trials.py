@@ -7,9 +7,11 @@ import asyncio
 import types
 from typing import Any
 
+import pluggy
 from coderouter_backend_health import BackendHealthConfig, BackendHealthPlugin
 
 from coderouter.config import ProviderConfig
+from coderouter.hookcalls import HookCalls
 from coderouter.testing import FakeClock, RedisServer, StoreHost, run_hosts, until
 from coderouter.types import Attempt, Draft, RequestView, Result, Skip, UpstreamError, Usage
 
@@ -95,3 +97,14 @@ def test_described_trials_say_who_holds_the_claim(redis_server: RedisServer) -> 
     run_hosts(body, Host(redis_server.url, 100.0))
     assert described["scope"].startswith("one holder across hosts through Redis")
     assert described["claims"] == {"a": {"held_s": 60.0, "holder": "this worker"}}
+
+
+def test_a_profile_without_skip_pays_for_no_admission(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    strict = BackendHealthConfig(action="skip")
+    plugin = BackendHealthPlugin(BackendHealthConfig(action="warn"), {"strict": strict})
+    plugin_manager.register(plugin, name="backend_health")
+    calls = HookCalls(plugin_manager, idle=lambda name, found, profile: found.idle_hooks(profile))
+    assert not calls.for_profile("default").implemented("admit_attempt")
+    assert calls.for_profile("strict").implemented("admit_attempt")
