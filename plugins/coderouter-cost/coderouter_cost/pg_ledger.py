@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from coderouter_cost.ledger import MonthSpend, Row
 from coderouter_cost.pg_schema import INSERT, SCHEMA, SCHEMA_LOCK, redact
 from coderouter_cost.pg_spend import MonthReader
-from coderouter_cost.spool import Spool, SpooledRow, encode
+from coderouter_cost.spool import Orphan, Spool, SpooledRow, encode
 
 __all__ = ["PostgresLedger"]
 
@@ -145,7 +145,7 @@ class PostgresLedger:
         if self._task is not None:
             return
         self.spool.open()
-        self._adopt()
+        await self._adopt_orphans()
         self._wake = asyncio.Event()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.sync(), self.connect_timeout_s)
@@ -178,7 +178,7 @@ class PostgresLedger:
                 continue
             if now >= self._orphans_at:
                 self._orphans_at = now + ORPHAN_CHECK_S
-                self._adopt()
+                await self._adopt_orphans()
             send = now >= self._next_send
             if send:
                 self._next_send = now + self.write_interval_s
@@ -301,29 +301,35 @@ class PostgresLedger:
             self.rows_sent += done
         self.spool.keep_only(self.unsent)
 
-    def _adopt(self) -> None:
-        """Take over the rows of spool files no running worker holds."""
+    def _adopt(self, orphans: list[Orphan]) -> None:
+        """Take over the rows of spool files no running worker holds: copied into this spool
+        (one write each) before the file is removed."""
+        for orphan in orphans:
+            kept = self.spool.add_all(orphan.rows)
+            self.rows_dropped += len(orphan.rows) - kept
+            for row_id, row in orphan.rows[:kept]:
+                self.unsent.append((row_id, row))
+                self.reader.count_local(row_id, row)
+            self.rows_adopted += kept
+            Spool.release(orphan)
+            if orphan.cut:
+                self._event(
+                    "cost_ledger_error",
+                    f"cost ledger spool {orphan.path}: {orphan.cut} line(s) cut short by a "
+                    f"crash skipped",
+                )
+        if any(orphan.rows for orphan in orphans):
+            # Some may be in Postgres already, counted in an earlier read: the next read
+            # loads the month again and counts each row once.
+            self.reader.reload()
+
+    async def _adopt_orphans(self) -> None:
         try:
-            for path, rows, cut in self.spool.orphans():
-                for row_id, row in rows:
-                    line = encode(row_id, row)
-                    if not self.spool.add(line):
-                        self.rows_dropped += 1
-                        continue
-                    self.unsent.append((row_id, row))
-                    self.reader.count_local(row_id, row)
-                self.rows_adopted += len(rows)
-                if rows:
-                    # Some may be in Postgres already, counted in an earlier read: the next
-                    # read loads the month again and counts each row once.
-                    self.reader.reload()
-                if cut:
-                    self._event(
-                        "cost_ledger_error",
-                        f"cost ledger spool {path}: {cut} line(s) cut short by a crash skipped",
-                    )
+            orphans = await asyncio.to_thread(self.spool.claim_orphans)
         except OSError as exc:
             self._event("cost_ledger_error", f"cost ledger spool {self.spool.directory}: {exc}")
+            return
+        self._adopt(orphans)
 
 
 async def _bounded(conn: psycopg.AsyncConnection[Any]) -> None:

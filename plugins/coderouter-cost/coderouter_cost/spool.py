@@ -17,18 +17,29 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
+
+import attrs
 
 from coderouter_cost.ledger import COLUMNS, Row
 
-__all__ = ["Spool", "SpooledRow", "decode", "encode"]
+__all__ = ["Orphan", "Spool", "SpooledRow", "decode", "encode"]
 
 SUFFIX = ".jsonl"
 # Past this many bytes of rows already committed, the file is rewritten with the rest.
 REWRITE_BYTES = 256 * 1024
 
 SpooledRow = tuple[str, Row]
+
+
+@attrs.frozen
+class Orphan:
+    """A spool file left by a worker that stopped or died, locked by this one."""
+
+    path: Path
+    fd: int
+    rows: list[SpooledRow]
+    cut: int  # lines a crash cut short, skipped
 
 
 def encode(row_id: str, row: Row) -> bytes:
@@ -127,13 +138,14 @@ class Spool:
         os.close(self._fd)
         self._fd = -1
 
-    def orphans(self) -> Iterator[tuple[Path, list[SpooledRow], int]]:
-        """Spool files no running worker holds: ``(path, rows, lines cut short)``, locked while
-        the caller copies the rows; removed when the caller moves on to the next."""
+    def claim_orphans(self) -> list[Orphan]:
+        """Spool files no running worker holds, read and locked (a thread may do this: the
+        files may be large). :meth:`release` each once its rows are in this spool."""
         try:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
-            return
+            return []
+        claimed = []
         for name in names:
             path = self.directory / name
             if not name.endswith(SUFFIX) or path == self.path:
@@ -143,17 +155,42 @@ class Spool:
             except FileNotFoundError:
                 continue
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    if os.fstat(fd).st_ino != os.stat(path).st_ino:
-                        continue  # adopted and removed by another worker meanwhile
-                except (BlockingIOError, FileNotFoundError):
-                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                    raise FileNotFoundError(path)  # adopted and removed by another worker
                 with os.fdopen(os.dup(fd), "rb") as stream:
-                    lines = stream.read().splitlines()
-                rows = [r for line in lines if line and (r := decode(line)) is not None]
-                yield path, rows, sum(1 for line in lines if line) - len(rows)
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            finally:
+                    lines = [line for line in stream.read().splitlines() if line]
+            except (BlockingIOError, FileNotFoundError):
                 os.close(fd)
+                continue
+            rows = [r for line in lines if (r := decode(line)) is not None]
+            claimed.append(Orphan(path, fd, rows, len(lines) - len(rows)))
+        return claimed
+
+    def add_all(self, rows: list[SpooledRow]) -> int:
+        """Append as many of ``rows`` as fit, in one write; how many that was."""
+        lines = []
+        room = self.max_bytes - self.size
+        for row_id, row in rows:
+            line = encode(row_id, row)
+            if len(line) > room:
+                break
+            room -= len(line)
+            lines.append(line)
+        if lines and self.is_open:
+            data = b"".join(lines)
+            try:
+                os.write(self._fd, data)
+            except OSError:
+                return 0
+            self.size += len(data)
+            self.unsynced = True
+            return len(lines)
+        return 0
+
+    @staticmethod
+    def release(orphan: Orphan) -> None:
+        """Remove an adopted file and drop its lock."""
+        with contextlib.suppress(FileNotFoundError):
+            orphan.path.unlink()
+        os.close(orphan.fd)
