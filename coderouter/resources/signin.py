@@ -201,7 +201,11 @@ class DashboardSignIn:
         if len(body) > MAX_FORM_BYTES:
             self._form(resp, falcon.HTTP_413, "the form is larger than a key")
             return
-        fields = parse_qs(body.decode("latin-1"), max_num_fields=8)
+        try:
+            fields = parse_qs(body.decode("latin-1"), max_num_fields=8)
+        except ValueError:  # more fields than the form has
+            self._form(resp, falcon.HTTP_400, "the form has fields it does not ask for")
+            return
         key = (fields.get("key") or [""])[0].strip().encode("latin-1", "replace")
         digest = hashlib.sha256(key).digest()
         if not key or not key_matches(digest, self.keys):
@@ -249,4 +253,7 @@ def _same_origin(req: falcon.asgi.Request) -> bool:
     if origin is None:
         return True
     host = (req.get_header("host") or "").lower()
-    return urlsplit(origin).netloc.lower() == host
+    try:
+        return urlsplit(origin).netloc.lower() == host
+    except ValueError:  # not a URL (an unclosed IPv6 bracket): no page of this router's
+        return False
