@@ -11,7 +11,10 @@ then slows them alike):
   store (the sample queued for the writer; the store is not started, so this is the hook's
   share only);
 * ``Redis feed, the writer's encoding per sample``: what the writer spends per queued sample
-  when it sends a batch of 100 (JSON encoding; the round trip itself is off the request path).
+  when it sends a batch of 100 (JSON encoding; the round trip itself is off the request path);
+* ``Redis feed, another host's sample received``: what the listener spends per sample of a
+  batch of 100 another worker published (decoding it and adding it to adaptive's windows):
+  each worker pays this for every attempt of every other worker of the fleet.
 
 Reported as the median and 90th percentile per call (wall time) and the process's CPU per
 call, in microseconds.
@@ -94,6 +97,19 @@ def encode_case(store: RedisStore) -> Callable[[], Any]:
     return call
 
 
+def receive_case(store: RedisStore) -> Callable[[], Any]:
+    plugin = AdaptivePlugin()
+    plugin.attach(app(store))
+    now = store.to_wall(time.monotonic())
+    batch = [[now, {"p": "a", "ok": True, "m": "latency", "s": 0.4}]] * 100
+    message = dumps({"f": "adaptive", "w": "another-host:1:x", "i": batch})
+
+    async def call() -> Any:
+        store._on_message(message)
+
+    return call
+
+
 async def timed(call: Callable[[], Any], n: int, per: int = 1) -> tuple[list[float], float]:
     samples = []
     cpu = time.process_time()
@@ -115,6 +131,7 @@ async def main(iterations: int, rounds: int) -> None:
         "adaptive after_attempt, embedded": (adaptive_case(EmbeddedStore()), 1),
         "adaptive after_attempt, Redis feed": (adaptive_case(redis), 1),
         "Redis feed, the writer's encoding per sample": (encode_case(redis), 100),
+        "Redis feed, another host's sample received": (receive_case(redis), 100),
     }
     walls: dict[str, list[float]] = {name: [] for name in cases}
     cpus: dict[str, list[float]] = {name: [] for name in cases}
