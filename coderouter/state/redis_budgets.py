@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from coderouter.state.budget_scripts import RESERVE, SEED, SETTLE
 from coderouter.state.budgets import Backlog, BudgetOutage, Hold, Limit, Refusal
@@ -304,6 +304,12 @@ class RedisBudgets:
 
     @staticmethod
     async def _pipeline(client: redis.asyncio.Redis, commands: list[Command]) -> list[Any]:
+        if len(commands) == 1:  # a lone call skips the pipeline's own machinery
+            name, keys, args = commands[0]
+            try:
+                return [await client.evalsha(SHA[name], len(keys), *keys, *args)]
+            except ResponseError as exc:  # as a pipeline answers it: NOSCRIPT, a script error
+                return [exc]
         async with client.pipeline(transaction=False) as pipe:
             for name, keys, args in commands:
                 pipe.evalsha(SHA[name], len(keys), *keys, *args)
