@@ -187,3 +187,17 @@ def test_redis_away_with_on_outage_open_admits_and_replays_the_spend(
     assert spent(redis_server) == pytest.approx(2.0)
     time.sleep(0.3)
     assert spent(redis_server) == pytest.approx(2.0)
+
+
+def test_an_attempt_that_fails_before_its_answer_frees_its_reservation(
+    hosts: Any, redis_server: RedisServer, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.script(Answer.error(500, "boom"), Answer.error(500, "boom"))
+    (host,) = hosts(1, redis_server, fake_upstream, monthly_budget_usd=1.5)
+    assert ask(host) == 502
+    assert ask(host) == 502
+    settled(redis_server, 0.0)
+    assert holds(redis_server) == 0
+    # Neither failure kept its dollar: one more answer still fits under $1.50.
+    assert ask(host) == 200
+    settled(redis_server, 1.0)
