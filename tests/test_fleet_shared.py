@@ -51,10 +51,15 @@ def test_a_half_open_circuit_sends_one_trial_across_the_fleet(
     # for every host to be asked again and again while it is in flight.
     a = fake_upstreams().script(Answer.error(500), Answer.error(500), Answer.hang(3.0))
     b = fake_upstreams()
-    health = {"action": "skip", "threshold": 1, "half_open_s": 0.3}
+    health = {"action": "skip", "threshold": 1, "half_open_s": 2.0}
     hosts = start_hosts(router_process, tmp_path, redis_server, a, b, backend_health=health)
     assert ask(hosts[0])[0] == "b" and ask(hosts[0])[0] == "b"
     assert a.count == 2
+    # Each host's client is connected before the race, so the three trials-to-be arrive
+    # within a fraction of the time a record takes to reach the other hosts.
+    clients = [openai.OpenAI(base_url=h.url + "/v1", api_key="k", max_retries=0) for h in hosts]
+    for host, client in zip(hosts, clients, strict=True):
+        assert ask(host, client)[0] == "b"  # the circuit is still open
 
     def circuit(host: RouterProcess) -> Any:
         return described(host)["state"]["backend_health"]["providers"]["a"]["circuit"]
@@ -64,13 +69,12 @@ def test_a_half_open_circuit_sends_one_trial_across_the_fleet(
 
     start = threading.Barrier(3)
 
-    def keep_asking(host: RouterProcess) -> list[tuple[str, str]]:
-        client = openai.OpenAI(base_url=host.url + "/v1", api_key="k", max_retries=0)
+    def keep_asking(host: RouterProcess, client: openai.OpenAI) -> list[tuple[str, str]]:
         start.wait()  # the three hosts are asked in the same instant
         return [ask(host, client) for _ in range(6)]
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        runs = [pool.submit(keep_asking, host) for host in hosts]
+        runs = [pool.submit(keep_asking, h, c) for h, c in zip(hosts, clients, strict=True)]
         # Two hosts answer all six from b while the third's trial hangs at a.
         wait_until(lambda: sum(run.done() for run in runs) == 2)
         assert a.count == 3  # the two failures and one trial, from one host
