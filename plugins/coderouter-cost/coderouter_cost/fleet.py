@@ -117,6 +117,15 @@ class FleetBudgets:
         written = price.cost(Usage(cache_write_tokens=tokens)).usd
         return max(fresh, written) + price.cost(Usage(output_tokens=output)).usd
 
+    def idle_hooks(self, profile: str) -> tuple[str, ...]:
+        """Nothing to reserve where the cost plugin is off (``[profiles.<p>.plugins.cost]
+        enabled = false``): its ``after_attempt`` would never settle the hold."""
+        host = self.plugin.host_config
+        settings = host.profiles.get(profile) if host is not None else None
+        if settings is not None and settings.plugins.get("cost", {}).get("enabled") is False:
+            return ("admit_attempt", "release_attempt")
+        return ()
+
     # --- hooks -------------------------------------------------------------------------------
 
     @hookimpl

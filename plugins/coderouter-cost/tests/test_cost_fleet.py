@@ -201,3 +201,23 @@ def test_an_attempt_that_fails_before_its_answer_frees_its_reservation(
     # Neither failure kept its dollar: one more answer still fits under $1.50.
     assert ask(host) == 200
     settled(redis_server, 1.0)
+
+
+def test_a_profile_with_the_cost_plugin_off_reserves_nothing(
+    router_process: Any, redis_server: RedisServer, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    builder = (
+        ConfigBuilder()
+        .provider("paid", fake_upstream, paid=True, model="gpt-4.1", cost=DOLLAR_AN_ANSWER)
+        .profile("default", ["paid"])
+        .profile("untracked", ["paid"], plugins={"cost": {"enabled": False}})
+        .router(state_dir=str(tmp_path / "state"))
+        .plugin("cost", monthly_budget_usd=1.5)
+        .state(backend="redis", url=redis_server.url, prefix=PREFIX)
+    )
+    host = router_process(builder, env=PAID)
+    for _ in range(3):
+        sdk(host).chat.completions.create(**{**BODY, "model": "untracked"})
+    assert holds(redis_server) == 0 and spent(redis_server) == 0.0
+    assert ask(host) == 200  # the default profile still counts
+    settled(redis_server, 1.0)
