@@ -89,13 +89,17 @@ def create_app(
         config=config, pm=pm, router=router, log=log, clock=clock, client=client, store=store
     )
     attach_plugins(pm, context)
-    from coderouter.redact import remember
+    from coderouter.redact import credential_values, remember
     from coderouter.resources.guard import IngressGuard
     from coderouter.security import ingress_keys, key_ring
 
     allowed_hosts = frozenset(h.rstrip(".").lower() for h in config.server.allowed_hosts)
     keys = ingress_keys(config)
-    remember([p.api_key for p in config.providers] + [k.decode() for k in keys])
+    remember(
+        [p.api_key for p in config.providers]
+        + [v for p in config.providers for v in credential_values(p.headers)]
+        + [k.decode() for k in keys]
+    )
     ring = key_ring(config)
     remember([os.environ.get(k.key_env, "") for k in config.server.keys if k.key_env])
     guard = IngressGuard(ring, allowed_hosts, store, _signin(config, ring), log)

@@ -7,8 +7,8 @@ the metrics plugin. :class:`~coderouter.types.UpstreamError` redacts its message
 it is made, and :class:`~coderouter.log.RequestLog` redacts every record it writes, so each of
 those sees redacted text.
 
-The known values are the process's keys (provider ``api_key_env`` and ingress keys, read from
-the environment): :func:`remember` adds them when an app is built.
+The known values are the process's keys (provider ``api_key_env``, the provider ``headers``
+that carry credentials, and ingress keys): :func:`remember` adds them when an app is built.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "redact", "remember"]
+__all__ = ["REDACTED", "credential_values", "redact", "remember"]
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8
@@ -51,6 +51,10 @@ _MARKERS = (
 )
 """A substring every shape contains: text holding none (almost every log line) skips the
 regular expression, which costs ten times the scans."""
+_CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
+"""A header whose name holds one of these carries a credential (``authorization``,
+``x-goog-api-key``, ``api-key``, ``x-auth-token``); other values (``anthropic-version:
+2023-06-01``) are not secret and redacting them would garble error text."""
 _known: set[str] = set()
 _values: re.Pattern[str] | None = None
 
@@ -65,6 +69,19 @@ def remember(secrets: Iterable[str]) -> None:
     # Longest first, so a key that contains another is replaced whole.
     ordered = sorted(_known, key=len, reverse=True)
     _values = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def credential_values(headers: dict[str, str]) -> list[str]:
+    """The values of ``headers`` that carry a credential, each also without its scheme
+    (``Bearer abc`` gives ``Bearer abc`` and ``abc``), for :func:`remember`."""
+    values = []
+    for name, value in headers.items():
+        if any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            values.append(value)
+            scheme, _, credential = value.strip().partition(" ")
+            if credential and scheme.isalpha():
+                values.append(credential)
+    return values
 
 
 def redact(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from coderouter.redact import redact
 from coderouter.sse import DEFAULT_MAX_EVENT_BYTES, Frame, SSEError, SSEParser, parse_frame
 from coderouter.types import StreamTransform, UpstreamError, Usage
 from coderouter.wire.base import StreamDecoder, StreamEncoder, WireFormat
@@ -242,6 +243,8 @@ class Pipeline:
                 self.usage.merge(event.usage)
                 self.model = event.model or self.model
             elif isinstance(event, StreamError):
+                # An upstream may echo the key it was sent; the message goes on to the client.
+                event.message = redact(event.message)
                 self.error = stream_error_to_upstream(event, committed=self.committed)
                 if not self.committed:
                     raise self.error
@@ -331,6 +334,9 @@ class Pipeline:
         if self.error is not None and self.hold_errors:
             return
         data = self.source.relay_frame(frame, self.request_body)
+        if self.error is not None:
+            # This is the error frame itself, relayed as the upstream wrote it.
+            data = redact(data.decode("utf-8", "replace")).encode()
         holder = self.holder
         if holder is not None:
             data = holder.frame(data, events)

@@ -3,12 +3,20 @@ error body, not in x-coderouter-fallback, the log, the event log or /metrics.jso
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from coderouter.testing import Answer, ConfigBuilder, FakeUpstream, chat_completion
+from coderouter.testing import (
+    Answer,
+    ConfigBuilder,
+    FakeUpstream,
+    anthropic_stream,
+    chat_completion,
+    chat_stream,
+)
 
 KEY = "local-secret-value-123"
 SHAPED = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"
@@ -55,3 +63,70 @@ def test_an_echoed_key_is_redacted_everywhere(
         assert SHAPED not in text, name
     sent = {k.lower(): v for k, v in leaky.requests[0].headers.items()}
     assert sent["authorization"] == f"Bearer {KEY}"  # the key itself still goes upstream
+
+
+HEADER_KEY = "header-held-secret-456"
+
+
+def test_a_key_in_provider_headers_is_redacted_by_value(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    leaky: FakeUpstream = fake_upstreams(Answer.error(400, f"key {HEADER_KEY} is revoked"))
+    built = (
+        ConfigBuilder()
+        .provider("leaky", leaky, model="m", headers={"x-goog-api-key": HEADER_KEY})
+        .profile("default", ["leaky"])
+    )
+    router = router_process(built)
+    refused = httpx.post(router.url + "/v1/chat/completions", json=CHAT)
+    assert refused.status_code == 400
+    assert "key [redacted] is revoked" in refused.json()["error"]["message"]
+    router.wait_for_log(1)
+    assert HEADER_KEY not in router.stderr_text()
+    sent = {k.lower(): v for k, v in leaky.requests[0].headers.items()}
+    assert sent["x-goog-api-key"] == HEADER_KEY
+
+
+def _chat_error_frame(message: str) -> str:
+    return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error'}})}\n\n"
+
+
+def _anthropic_error_frame(message: str) -> str:
+    body = json.dumps({"type": "error", "error": {"type": "api_error", "message": message}})
+    return f"event: error\ndata: {body}\n\n"
+
+
+def test_a_relayed_stream_error_frame_has_keys_redacted(
+    router_process: Any, fake_upstreams: Any
+) -> None:
+    chat: FakeUpstream = fake_upstreams(
+        Answer.sse([*chat_stream(["ok"])[:2], _chat_error_frame(f"bad key {KEY}")])
+    )
+    claude: FakeUpstream = fake_upstreams(
+        Answer.sse([*anthropic_stream(["ok"])[:4], _anthropic_error_frame(f"bad key {KEY}")])
+    )
+    built = (
+        ConfigBuilder()
+        .provider("chat", chat, model="m", api_key_env="CODEROUTER_TEST_LEAKY_KEY")
+        .provider(
+            "claude", claude, kind="anthropic", model="m", api_key_env="CODEROUTER_TEST_LEAKY_KEY"
+        )
+        .profile("default", ["chat"])
+        .profile("claude", ["claude"])
+    )
+    router = router_process(built, env={"CODEROUTER_TEST_LEAKY_KEY": KEY})
+    streamed = {
+        "chat -> chat": httpx.post(
+            router.url + "/v1/chat/completions", json={**CHAT, "stream": True}
+        ).text,
+        "anthropic -> anthropic": httpx.post(
+            router.url + "/v1/messages",
+            json={"model": "claude", "max_tokens": 16, "stream": True, **CHAT},
+        ).text,
+        "chat -> anthropic": httpx.post(
+            router.url + "/v1/chat/completions", json={**CHAT, "model": "claude", "stream": True}
+        ).text,
+    }
+    for name, text in streamed.items():
+        assert "bad key [redacted]" in text, name
+        assert KEY not in text, name

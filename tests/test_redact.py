@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coderouter.redact import redact, remember
+from coderouter.redact import credential_values, redact, remember
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,17 @@ def test_ordinary_text_is_unchanged() -> None:
     assert redact("Authorization: Bearer sk-ant-api03-xxxxxxxxxxxx") == (
         "Authorization: Bearer [redacted]"
     )
+
+
+def test_credential_headers_give_their_values_and_other_headers_none() -> None:
+    headers = {
+        "Authorization": "Bearer tok-0123456789",
+        "x-goog-api-key": "AIzaNotReallyAKey",
+        "anthropic-version": "2023-06-01",
+        "HTTP-Referer": "https://example.com/app",
+    }
+    assert credential_values(headers) == [
+        "Bearer tok-0123456789",
+        "tok-0123456789",
+        "AIzaNotReallyAKey",
+    ]
