@@ -25,6 +25,7 @@ from coderouter.config import (
     missing_key_errors,
 )
 from coderouter.plugins import describe_plugins, load_plugins, plugin_commands
+from coderouter.security import require_safe_exposure
 
 __all__ = ["STANDALONE_COMMANDS_GROUP", "main"]
 
@@ -89,7 +90,14 @@ def cmd_check(args: argparse.Namespace, config: Config, pm: pluggy.PluginManager
             print(f"  {position}. {name}")
     else:
         print("plugins: none enabled")
-    if _report_missing_keys(config):
+    refused = _report_missing_keys(config)
+    try:
+        # The refusals `serve` makes at startup, in its words.
+        require_safe_exposure(config, config.server.host)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        refused = True
+    if refused:
         return 2
     print("ok")
     return 0

@@ -52,6 +52,41 @@ def test_check_reports_config_errors_with_exit_2(
     assert f"config error in {path}: profiles.default.providers: unknown provider 'b'" in err
 
 
+@pytest.mark.parametrize(
+    ("server", "refusal"),
+    [
+        (
+            {"api_keys_env": "CODEROUTER_TEST_NO_SUCH_KEYS"},
+            "server.api_keys_env: the environment variable CODEROUTER_TEST_NO_SUCH_KEYS is unset",
+        ),
+        ({"host": "0.0.0.0"}, "server.host: listening on '0.0.0.0' exposes the router"),
+    ],
+)
+def test_check_refuses_what_serve_refuses_in_the_same_words(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    server: dict[str, str],
+    refusal: str,
+) -> None:
+    monkeypatch.delenv("CODEROUTER_TEST_NO_SUCH_KEYS", raising=False)
+    builder = ConfigBuilder().provider("a", "http://a/v1").profile("default", ["a"])
+    path = builder.server(**server).write(tmp_path)
+    assert main(["check", "--config", str(path)]) == 2
+    check_err = capsys.readouterr().err
+    assert main(["serve", "--config", str(path)]) == 2
+    assert check_err == capsys.readouterr().err
+    assert refusal in check_err
+
+
+def test_check_accepts_a_non_loopback_host_when_unauthenticated_is_allowed(
+    tmp_path: Path,
+) -> None:
+    builder = ConfigBuilder().provider("a", "http://a/v1").profile("default", ["a"])
+    allowed = builder.server(host="0.0.0.0", allow_unauthenticated=True).write(tmp_path)
+    assert main(["check", "--config", str(allowed)]) == 0
+
+
 def test_init_writes_a_loadable_starter_and_never_overwrites(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
