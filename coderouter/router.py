@@ -55,7 +55,7 @@ from coderouter.types import (
     UpstreamError,
     Usage,
 )
-from coderouter.upstream import CallLimits, Upstream, UpstreamResponse
+from coderouter.upstream import CallLimits, Upstream, UpstreamResponse, plainly_has_content
 from coderouter.wire import PROVIDER_WIRE, wire_format
 from coderouter.wire.base import ERROR_STATUS, PassthroughEdits, WireFormat, error_type_for_status
 from coderouter.wire.check import text_problem
@@ -532,13 +532,18 @@ class Router:
         attempt.first_token_at = self.clock()
         transforms = collect_transforms(self._calls(attempt).each("stream_transforms", attempt))
         model = provider.model_for(trace.view.model)
-        decoded = target.decode_response(data)
-        if not any(is_commit_event(event) for event in decoded):
-            raise _empty_response()
         same = target.name == trace.wire.name
         if same and (not transforms or transforms_pass(transforms, raw)):
+            # Relayed as it came: decoding it only to see that it is not empty costs more.
+            if not plainly_has_content(provider.kind, data) and not any(
+                is_commit_event(event) for event in target.decode_response(data)
+            ):
+                raise _empty_response()
             result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
         else:
+            decoded = target.decode_response(data)
+            if not any(is_commit_event(event) for event in decoded):
+                raise _empty_response()
             events = run_transforms(transforms, decoded)
             events += flush_transforms(transforms)
             folded = accumulate(events)

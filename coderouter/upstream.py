@@ -34,6 +34,7 @@ __all__ = [
     "UpstreamResponse",
     "is_retryable_status",
     "make_client",
+    "plainly_has_content",
     "shape_problem",
 ]
 
@@ -196,6 +197,26 @@ def shape_problem(kind: str, body: dict[str, Any]) -> str:
         if not _all_objects(body.get("output")):
             return "output is not a list of items"
     return ""
+
+
+def plainly_has_content(kind: str, body: dict[str, Any]) -> bool:
+    """Whether ``body`` visibly holds content, read without decoding it: the first Chat
+    choice's message text, an Anthropic text, thinking or tool_use block. ``False`` only means
+    "not visibly" (a tool call, a list of parts, a Responses body): decode to be sure."""
+    if kind == "openai":
+        message = body["choices"][0]["message"]
+        content = message.get("content")
+        return isinstance(content, str) and bool(content)
+    if kind == "anthropic":
+        for block in body["content"]:
+            kind_of_block = block.get("type")
+            if kind_of_block in ("thinking", "tool_use"):
+                return True
+            if kind_of_block == "text":
+                text = block.get("text")
+                if isinstance(text, str) and text:
+                    return True
+    return False
 
 
 def _parse_json(raw: bytes) -> Any:
