@@ -13,10 +13,11 @@ that carry credentials, and ingress keys): :func:`remember` adds them when an ap
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "credential_values", "redact", "remember"]
+__all__ = ["REDACTED", "RedactingFilter", "credential_values", "redact", "remember"]
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8
@@ -93,3 +94,20 @@ def redact(text: str) -> str:
     if any(marker in text for marker in _MARKERS):
         text = _SHAPES.sub(REDACTED, text)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a log record's message and traceback before any handler writes them: an
+    exception from a plugin or the router may quote a key (``invalid key sk-...``)."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters use exc_text when it is set, so the traceback is written redacted.
+            record.exc_text = redact(self._formatter.formatException(record.exc_info))
+        return True

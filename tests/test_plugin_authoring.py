@@ -258,6 +258,15 @@ class BuggyObserver:
         raise ZeroDivisionError("division by zero")
 
 
+LEAKED = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz"
+
+
+class LeakyPrepare:
+    @hookimpl
+    def prepare_request(self, draft: Draft) -> None:
+        raise RuntimeError(f"upstream refused key {LEAKED}")
+
+
 class Quiet:
     @hookimpl
     def prepare_request(self, draft: Draft) -> None:
@@ -296,3 +305,16 @@ def test_a_plugin_exception_is_a_500_naming_the_plugin_with_its_traceback_logged
     assert (event["plugin"], event["hook"]) == ("buggy", hook)
     assert event["error"].startswith(error)
     assert client.simulate_get("/healthz").status_code == 200
+
+
+def test_a_logged_plugin_traceback_has_keys_redacted(
+    app_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _, log = app_with(app_client, ("leaky", LeakyPrepare()))
+    with caplog.at_level(logging.ERROR, logger="coderouter"):
+        result = client.simulate_post(PATHS["openai_chat"], json=BODIES["openai_chat"]("fine"))
+    assert result.status_code == 500
+    assert "in prepare_request" in caplog.text  # the traceback is still there
+    assert "upstream refused key [redacted]" in caplog.text
+    assert LEAKED not in caplog.text
+    assert LEAKED not in log.getvalue()

@@ -11,6 +11,7 @@ import falcon.asgi
 
 from coderouter.disconnect import SCOPE_KEY
 from coderouter.hookcalls import PluginHookError
+from coderouter.redact import RedactingFilter
 from coderouter.resources.errors import BadRequest, write_error
 from coderouter.resources.guard import INGRESS_ROUTES, ingress_of_path
 from coderouter.router import Reply, StreamReply
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("coderouter")
+logger.addFilter(RedactingFilter())
 
 
 async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
