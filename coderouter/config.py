@@ -67,6 +67,9 @@ class ServerConfig:
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     graceful_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 1000
     api_keys_env: str = ""
     allow_unauthenticated: bool = False
     allowed_hosts: list[str] = attrs.Factory(list)
@@ -451,6 +454,11 @@ def validate(config: Config) -> None:
         errors.append("server.max_body_bytes: must be at least 1024")
     if config.server.workers < 1:
         errors.append("server.workers: must be at least 1")
+    for key in ("header_timeout_s", "body_timeout_s"):
+        if not getattr(config.server, key) > 0:
+            errors.append(f"server.{key}: must be a number of seconds above 0")
+    if config.server.max_connections < 1:
+        errors.append("server.max_connections: must be at least 1")
     if not 1 <= config.server.port <= 65535:
         errors.append(f"server.port: must be between 1 and 65535, got {config.server.port}")
     if errors:

@@ -82,7 +82,7 @@ def serve(
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "asgi",
+        "worker_class": "coderouter.worker.RouterWorker",
         "graceful_timeout": max(1, round(config.server.graceful_timeout_s)),
         "timeout": 120,
         "keepalive": 5,

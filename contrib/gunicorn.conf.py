@@ -27,9 +27,11 @@ require_safe_exposure(_config, _host)
 # The ASGI app gunicorn loads in each worker (so no app argument is needed on the command line).
 wsgi_app = "coderouter.asgi:app"
 
-# gunicorn's native asyncio ASGI worker (gunicorn >= 24). It uses uvloop when it is installed
-# (asgi_loop = "auto"); CodeRouter depends on uvloop on every platform but Windows.
-worker_class = "asgi"
+# gunicorn's native asyncio ASGI worker with CodeRouter's deadlines on slow clients and its cap
+# on open connections (server.header_timeout_s, server.body_timeout_s, server.max_connections;
+# coderouter/worker.py). It uses uvloop when it is installed (asgi_loop = "auto"); CodeRouter
+# depends on uvloop on every platform but Windows.
+worker_class = "coderouter.worker.RouterWorker"
 asgi_loop = "auto"
 # Run the app's lifespan (startup/shutdown): it opens the upstream HTTP client and runs every
 # plugin's startup hook. "on" makes a failed startup stop gunicorn instead of serving traffic.
@@ -45,8 +47,9 @@ bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 # its own in-memory plugin state (health, tool-loop guard); budgets and spend are shared through
 # the SQLite ledger.
 workers = _config.server.workers
-# (worker_connections is not a cap for the asgi worker in gunicorn 27: the limit on open
-# connections is the process's file descriptors, `ulimit -n`; each stream holds two.)
+# (worker_connections is not a cap for gunicorn's asgi worker; server.max_connections is, per
+# worker. Each connection holds a file descriptor and each stream two: keep `ulimit -n` above
+# twice server.max_connections.)
 
 # On SIGTERM, in-flight streams get this long to finish before workers are stopped.
 graceful_timeout = max(1, round(_config.server.graceful_timeout_s))

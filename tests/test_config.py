@@ -106,6 +106,14 @@ def test_wrong_type_names_key_path_and_expectation() -> None:
     )
 
 
+def test_client_deadlines_and_connection_cap_must_be_positive() -> None:
+    text = BASE + "\n[server]\nheader_timeout_s = 0\nbody_timeout_s = -1\nmax_connections = 0\n"
+    message = error_of(text)
+    assert "server.header_timeout_s: must be a number of seconds above 0" in message
+    assert "server.body_timeout_s: must be a number of seconds above 0" in message
+    assert "server.max_connections: must be at least 1" in message
+
+
 def test_bad_kind_lists_choices() -> None:
     text = BASE.replace('name = "ollama"\n', 'name = "ollama"\nkind = "gemini"\n')
     expected = (

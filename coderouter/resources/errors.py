@@ -30,3 +30,6 @@ def write_error(
     resp.status = status
     resp.content_type = "application/json"
     resp.data = json.dumps(wire.error_body(error_type, message)).encode()
+    if status == 408:
+        # The request was not read whole, so what follows it on the connection is not a request.
+        resp.set_header("connection", "close")

@@ -54,6 +54,15 @@ async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]
                 f"request body is over the limit of {limit} bytes (server.max_body_bytes)",
             )
         chunks.append(chunk)
+    if length is not None and size < length:
+        # The stream ends early only when the client stopped sending: it left, or it did not
+        # send the whole body within server.body_timeout_s.
+        raise BadRequest(
+            408,
+            "timeout",
+            f"the request body stopped after {size} of its {length} bytes; the router waits "
+            "server.body_timeout_s for a whole body",
+        )
     raw = b"".join(chunks)
     if not raw.strip():
         raise BadRequest(400, "invalid_request", "request body is empty; expected a JSON object")
