@@ -3,7 +3,7 @@ server (bench/run.py's ``AsgiDriver``, one request at a time) against the fake u
 with the sweep's configurations (bench/plugin_sweep.py).
 
     python bench/bench_asgi.py [--wire chat|anthropic] [--stream] [--plugins core|all|NAME]
-                               [--requests 2000]
+                               [--off] [--requests 2000]
 
 Prints the process CPU per request. For deterministic figures on a busy machine count
 instructions: run it under ``valgrind --tool=callgrind`` (the fake upstream is a child
@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--plugins", default=CORE, help=f"{CORE}, all, or one of the sweep's")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--off", action="store_true", help="the plugins turned off for the requests' profile"
+    )
     args = parser.parse_args()
     plugins = {CORE: (), "all": PLUGINS, ALL: PLUGINS}.get(args.plugins, (args.plugins,))
     port = free_port()
@@ -62,7 +65,9 @@ def main() -> None:
         )
         upstream.start()
         try:
-            os.environ["CODEROUTER_CONFIG"] = str(sweep_config(workdir, port, plugins))
+            os.environ["CODEROUTER_CONFIG"] = str(
+                sweep_config(workdir, port, plugins, off=args.off)
+            )
             app = importlib.import_module("coderouter.asgi").app
             driver = AsgiDriver(app, stream=args.stream, wire=args.wire)
             spent = asyncio.run(drive(driver, args.requests))
@@ -70,7 +75,7 @@ def main() -> None:
             upstream.stop()
     kind = "stream" if args.stream else "non-stream"
     print(
-        f"{args.plugins}, {args.wire}, {kind}: "
+        f"{args.plugins}{' (off for the profile)' if args.off else ''}, {args.wire}, {kind}: "
         f"{spent / args.requests * 1000:.3f} ms CPU per request"
     )
 

@@ -88,11 +88,16 @@ def cases(quick: bool) -> list[SweepCase]:
     ]
 
 
-def sweep_config(folder: Path, upstream_port: int, plugins: tuple[str, ...]) -> Path:
+def sweep_config(
+    folder: Path, upstream_port: int, plugins: tuple[str, ...], *, off: bool = False
+) -> Path:
+    """The sweep's config; ``off``: the plugins enabled but turned off for the profile every
+    request uses (``[profiles.bench.plugins.<name>] enabled = false``)."""
     folder.mkdir(parents=True, exist_ok=True)
     builder = ConfigBuilder()
     builder.provider(PROFILE, f"http://127.0.0.1:{upstream_port}/v1", model="bench-model")
-    builder.profile(PROFILE, [PROFILE])
+    switches = {name: {"enabled": False} for name in plugins} if off else {}
+    builder.profile(PROFILE, [PROFILE], **({"plugins": switches} if switches else {}))
     for name in plugins:
         builder.plugin(name, **minimal_settings(name))
     builder.router(default_profile=PROFILE, log_requests=False, state_dir=str(folder / "state"))

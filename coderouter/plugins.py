@@ -258,6 +258,8 @@ def _build(config: Config, name: str, ep: metadata.EntryPoint) -> Any:
             continue
         # ``enabled`` is the host's: whether the plugin runs for the profile's requests.
         override = {k: v for k, v in override.items() if k != "enabled"}
+        if not override:
+            continue
         merged = {**global_raw, **override}
         per_profile[pname] = structure(
             merged, config_cls, source=config.source, prefix=f"profiles.{pname}.plugins.{name}"

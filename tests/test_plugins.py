@@ -44,6 +44,17 @@ def test_profile_override_merges_over_plugin_settings() -> None:
     assert plugin.config_for("other").team == "infra"
 
 
+def test_a_profile_switch_is_not_a_settings_override() -> None:
+    raw = builder().plugin("example", team="infra").raw()
+    raw["profiles"]["default"]["plugins"] = {"example": {"enabled": False, "team": "night"}}
+    raw["profiles"]["other"] = {"providers": ["a"], "plugins": {"example": {"enabled": False}}}
+    from coderouter.config import parse_config
+
+    plugin = load_plugins(parse_config(raw, source="t.toml")).get_plugin("example")
+    assert plugin.config_for("default").team == "night"  # "enabled" is not the plugin's key
+    assert "other" not in plugin.profile_configs
+
+
 def test_unknown_plugin_lists_installed() -> None:
     config = builder().plugin("exampel").build()
     with pytest.raises(
