@@ -300,7 +300,7 @@ class Pipeline:
                 passes is not None
                 and self.committed
                 and skippable(raw)
-                and b'"tool_calls"' not in raw  # opens a block the decoder must track
+                and raw.find(b'"tool_calls"') < 0  # opens a block the decoder must track
                 and _all_pass(passes, raw)
                 and (
                     not text_checks

@@ -72,7 +72,7 @@ class ChatStreamDecoder:
             return None
         marker = b'"delta":{"content":"'
         at = raw.find(marker)
-        if at < 0 or raw.count(b'"delta"') != 1 or b'"tool_calls"' in raw:
+        if at < 0 or raw.count(b'"delta"') != 1 or raw.find(b'"tool_calls"') >= 0:
             return None
         start = at + len(marker) - 1
         end = start + 1
