@@ -13,6 +13,7 @@ that carry credentials, and ingress keys): :func:`remember` adds them when an ap
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -52,6 +53,9 @@ _MARKERS = (
 )
 """A substring every shape contains: text holding none (almost every log line) skips the
 regular expression, which costs ten times the scans."""
+SHORT_TEXT_CHARS = 256
+"""Texts up to this length have their answer remembered: a request's log record is mostly the
+same short names (profile, provider, model, outcome) on every request."""
 _CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "signature")
 """A header whose name holds one of these carries a credential (``authorization``,
 ``x-goog-api-key``, ``api-key``, ``x-auth-token``); other values (``anthropic-version:
@@ -70,6 +74,7 @@ def remember(secrets: Iterable[str]) -> None:
     # Longest first, so a key that contains another is replaced whole.
     ordered = sorted(_known, key=len, reverse=True)
     _values = re.compile("|".join(re.escape(s) for s in ordered))
+    _redact_short.cache_clear()
 
 
 def credential_values(headers: dict[str, str]) -> list[str]:
@@ -89,11 +94,21 @@ def redact(text: str) -> str:
     """``text`` with every known key value and key-shaped token replaced by ``[redacted]``."""
     if not text:
         return text
+    if len(text) <= SHORT_TEXT_CHARS:
+        return _redact_short(text)
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     if _values is not None and any(value in text for value in _known):
         text = _values.sub(REDACTED, text)
     if any(marker in text for marker in _MARKERS):
         text = _SHAPES.sub(REDACTED, text)
     return text
+
+
+# Bounded, and emptied whenever a key is added, so an answer never outlives the keys it knew.
+_redact_short = functools.lru_cache(maxsize=4096)(_redact)
 
 
 class RedactingFilter(logging.Filter):

@@ -48,3 +48,13 @@ def test_credential_headers_give_their_values_and_other_headers_none() -> None:
         "tok-0123456789",
         "AIzaNotReallyAKey",
     ]
+
+
+def test_a_key_remembered_after_a_text_was_seen_is_redacted_in_it_from_then_on() -> None:
+    """Short texts' answers are remembered; adding a key must not leave a stale answer."""
+    short = "upstream said: late-key-0c1d2e3f4a"
+    long = "x" * 300 + " late-key-0c1d2e3f4a"
+    assert redact(short) == short and redact(long) == long
+    remember(["late-key-0c1d2e3f4a"])
+    assert redact(short) == "upstream said: [redacted]"
+    assert redact(long).endswith(" [redacted]")
