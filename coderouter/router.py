@@ -182,6 +182,27 @@ def _empty_response() -> UpstreamError:
     return UpstreamError("empty_response", "upstream answered with no text and no tool call")
 
 
+_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+"""What decoding raises on an answer of the right shape with a field of the wrong type
+(``"prompt_tokens": [1]``, ``"function": 7``)."""
+
+
+def _decoded(target: WireFormat, data: dict[str, Any]) -> list[Event]:
+    """The upstream's answer as events; a malformed one fails the attempt like any other bad
+    response (before anything reached the client), so the chain moves on."""
+    try:
+        return target.decode_response(data)
+    except _MALFORMED as exc:
+        raise UpstreamError("bad_response", f"malformed answer: {exc}") from None
+
+
+def _usage_of(target: WireFormat, data: dict[str, Any]) -> Usage:
+    try:
+        return target.usage_of(data)
+    except _MALFORMED as exc:
+        raise UpstreamError("bad_response", f"malformed usage: {exc}") from None
+
+
 def _unchanged(folded: Response, decoded: list[Event]) -> bool:
     """The transforms left a same-format answer as it was (``folded``: what came out of them,
     accumulated): the upstream's own bytes go to the client then."""
@@ -536,12 +557,12 @@ class Router:
         if same and (not transforms or transforms_pass(transforms, raw)):
             # Relayed as it came: decoding it only to see that it is not empty costs more.
             if not plainly_has_content(provider.kind, data) and not any(
-                is_commit_event(event) for event in target.decode_response(data)
+                is_commit_event(event) for event in _decoded(target, data)
             ):
                 raise _empty_response()
-            result = Result(200, target.usage_of(data), None, attempt.elapsed_s, None, model)
+            result = Result(200, _usage_of(target, data), None, attempt.elapsed_s, None, model)
         else:
-            decoded = target.decode_response(data)
+            decoded = _decoded(target, data)
             if not any(is_commit_event(event) for event in decoded):
                 raise _empty_response()
             events = run_transforms(transforms, decoded)
@@ -623,7 +644,7 @@ class Router:
         pipeline.hold_errors = resumable
         if not response.headers.get("content-type", "").startswith(SSE):
             _, data = await self.upstream.read_json(response, provider.kind)
-            decoded = target.decode_response(data)
+            decoded = _decoded(target, data)
             if not any(is_commit_event(event) for event in decoded):
                 raise _empty_response()
             whole = [pipeline.push_events(decoded)]

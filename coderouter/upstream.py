@@ -196,6 +196,10 @@ def shape_problem(kind: str, body: dict[str, Any]) -> str:
             return f"object is {str(body.get('object'))[:40]!r}, not 'response'"
         if not _all_objects(body.get("output")):
             return "output is not a list of items"
+    usage = body.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        # The answer could not be priced: relaying it would forget its spend.
+        return "usage is not an object"
     return ""
 
 

@@ -72,6 +72,28 @@ def reason_of(line: dict[str, Any]) -> str:
     return str(step["reason"])
 
 
+def mistyped(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """A Chat answer with one field of the wrong type."""
+    answer: dict[str, Any] = chat_completion("from raw")
+    answer["usage"] = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    *parents, last = path
+    node: Any = answer
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return answer
+
+
+MISTYPED_ANSWERS = [
+    mistyped(("usage", "prompt_tokens"), [1]),
+    mistyped(("usage",), "many"),
+    mistyped(("choices", 0, "message"), "x"),
+    mistyped(
+        ("choices", 0, "message"),
+        {"role": "assistant", "content": None, "tool_calls": [{"function": 7}]},
+    ),
+]
+
 HOSTILE_HEADS = [
     b"HTTP/1.1 2_00 OK\r\ncontent-length: 2\r\n\r\n{}",
     b"HTTP/1.1 -1 OK\r\ncontent-length: 2\r\n\r\n{}",
@@ -89,6 +111,7 @@ HOSTILE_HEADS = [
     raw_response(b'{"type":"message","content":[],"role":"assistant"}', JSON, CLOSE),
     raw_response(b'{"choices":["x"]}', JSON, CLOSE),
     raw_response(b'{"choices":' + b"[" * 100_000 + b"]" * 100_000 + b"}", JSON, CLOSE),
+    *(raw_response(json.dumps(body).encode(), JSON, CLOSE) for body in MISTYPED_ANSWERS),
 ]
 
 
