@@ -184,3 +184,52 @@ def test_a_seed_raises_the_spend_to_the_ledgers_and_never_lowers_it(
         assert isinstance(refused, Refusal) and refused.spent == pytest.approx(0.7)
 
     run(redis_server, body)
+
+
+async def pause_redis(store: RedisStore, ms: int) -> None:
+    """Redis answers nobody for ``ms`` (it lifts the pause itself)."""
+    client = store.client
+    assert client is not None
+    await client.client_pause(ms)
+
+
+def test_a_reserve_its_caller_gave_up_on_before_it_was_sent_is_never_sent(
+    redis_server: RedisServer,
+) -> None:
+    async def body(store: RedisStore) -> None:
+        book = store.budgets
+        await pause_redis(store, 300)
+        sent = asyncio.create_task(book.reserve([TOTAL], 0.25, period=MONTH, now=0.0, ttl_s=600))
+        await until(lambda: book.rounds == 1)  # the sender now waits for Redis
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                book.reserve([TOTAL], 0.5, period=MONTH, now=0.0, ttl_s=600), 0.05
+            )
+        assert isinstance(await sent, Hold)
+        after = await book.reserve([TOTAL], 0.125, period=MONTH, now=1.0, ttl_s=600)
+        assert isinstance(after, Hold)
+        assert book.commands == 2  # the first reserve and this one, nothing between
+        assert await holds(store, "total") == 2
+
+    run(redis_server, body)
+
+
+def test_a_reserve_granted_after_its_caller_gave_up_is_released(
+    redis_server: RedisServer,
+) -> None:
+    async def body(store: RedisStore) -> None:
+        book = store.budgets
+        await pause_redis(store, 300)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                book.reserve([TOTAL, OPENAI], 0.5, period=MONTH, now=0.0, ttl_s=600), 0.05
+            )
+        assert book.rounds == 1  # sent: Redis grants it when the pause ends
+        await until(lambda: book.settled == 1)
+        assert await holds(store, "total") == 0 and await holds(store, "provider:openai") == 0
+        assert await spent(store, "total") == 0.0
+        # Long before the hold's 600 s run out, the whole budget is free again.
+        again = await book.reserve([TOTAL], 1.0, period=MONTH, now=1.0, ttl_s=600)
+        assert isinstance(again, Hold)
+
+    run(redis_server, body)

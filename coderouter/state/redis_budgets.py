@@ -54,6 +54,15 @@ class _Settle:
     now: float
 
 
+@attrs.define
+class _Call:
+    command: Command
+    future: asyncio.Future[Any]
+    # What a reserve holds once Redis answers: released when its caller no longer waits.
+    hold: Hold | None = None
+    now: float = 0.0
+
+
 class RedisBudgets:
     """Budget reservations in Redis for one worker (see the module docstring)."""
 
@@ -87,7 +96,7 @@ class RedisBudgets:
         self.commands = 0
         self.known: dict[tuple[str, str], float] = {}
         self.local_held: dict[tuple[str, str], float] = {}
-        self._calls: list[tuple[Command, asyncio.Future[Any]]] = []
+        self._calls: list[_Call] = []
         self._settle_after = 0.0
         self._settles_due = False
         self._settle_timer: asyncio.TimerHandle | None = None
@@ -125,16 +134,22 @@ class RedisBudgets:
         args: list[Any] = [repr(now), repr(hold.expires_at), repr(amount)]
         args += [f"{hold.id}|{amount!r}", self.keep_s]
         args += ["" if limit.usd is None else repr(limit.usd) for limit in limits]
-        answer = await self._call(("reserve", keys, args))
+        answer = await self._call(("reserve", keys, args), hold=hold, now=now)
+        refusal = self._note_reserved(hold, answer)
+        return hold if refusal is None else refusal
+
+    def _note_reserved(self, hold: Hold, answer: Any) -> Refusal | None:
+        """Remember the spend Redis reported; the :class:`Refusal` when it refused."""
         refused = int(answer[0])
         if refused:
-            limit = limits[refused - 1]
+            limit = hold.limits[refused - 1]
             spent, held = float(answer[1]), float(answer[2])
-            self.known[(period, limit.key)] = spent + held
+            self.known[(hold.period, limit.key)] = spent + held
             return Refusal(limit, spent, held)
-        for n, limit in enumerate(limits):
-            self.known[(period, limit.key)] = float(answer[2 * n + 1]) + float(answer[2 * n + 2])
-        return hold
+        for n, limit in enumerate(hold.limits):
+            spent, held = float(answer[2 * n + 1]), float(answer[2 * n + 2])
+            self.known[(hold.period, limit.key)] = spent + held
+        return None
 
     def reserve_locally(
         self, limits: Sequence[Limit], amount: float, *, period: str, now: float, ttl_s: float
@@ -222,12 +237,14 @@ class RedisBudgets:
 
     # --- the sender ------------------------------------------------------------------------
 
-    async def _call(self, command: Command) -> Any:
-        """One script call, sent by the sender with whatever else waits."""
+    async def _call(self, command: Command, *, hold: Hold | None = None, now: float = 0.0) -> Any:
+        """One script call, sent by the sender with whatever else waits. A caller that stops
+        waiting (timed out, cancelled) leaves a done future: the sender then skips the call,
+        or releases ``hold`` when Redis granted it after all."""
         if self._task is None:
             raise BudgetOutage("the state store is not started")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._calls.append((command, future))
+        self._calls.append(_Call(command, future, hold, now))
         self._wake.set()
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -245,14 +262,16 @@ class RedisBudgets:
                 await self._send_round(loop)
 
     async def _send_round(self, loop: asyncio.AbstractEventLoop) -> None:
-        calls, self._calls = self._calls, []
+        calls, self._calls = [call for call in self._calls if not call.future.done()], []
         settling = loop.time() >= self._settle_after
         settles = list(itertools.islice(self.backlog, self.batch)) if settling else []
         if settles and self._settle_timer is not None:
             self._settle_timer.cancel()
             self._settle_timer = None
         self._settles_due = False
-        commands = [command for command, _ in calls]
+        if not calls and not settles:
+            return
+        commands = [call.command for call in calls]
         commands += [self._settle_command(item) for item in settles]
         self.rounds += 1
         self.commands += len(commands)
@@ -261,22 +280,16 @@ class RedisBudgets:
         except (*ERRORS, BudgetOutage) as exc:
             self.on_error(exc)
             problem = BudgetOutage(f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
-            for _, future in calls:
-                if not future.done():
-                    future.set_exception(problem)
+            for call in calls:
+                if not call.future.done():
+                    call.future.set_exception(problem)
             if settles:
                 self._settle_after = loop.time() + self.retry_s
                 if self._settle_timer is None:
                     self._settle_timer = loop.call_later(self.retry_s, self._due)
             return
         self.on_ok()
-        for (_, future), result in zip(calls, results, strict=False):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(BudgetOutage(f"{type(result).__name__}: {result}"))
-            else:
-                future.set_result(result)
+        self._answer(calls, results)
         # A settle the script rejects is dropped, not retried for ever: it is reported.
         for result in results[len(calls) :]:
             if isinstance(result, Exception):
@@ -286,6 +299,22 @@ class RedisBudgets:
             self._settles_due = len(self.backlog) >= self.batch
             if not self._settles_due:
                 self._settle_timer = loop.call_later(self.settle_delay_s, self._due)
+
+    def _answer(self, calls: list[_Call], results: list[Any]) -> None:
+        for call, result in zip(calls, results, strict=False):
+            if not call.future.done():
+                if isinstance(result, Exception):
+                    call.future.set_exception(BudgetOutage(f"{type(result).__name__}: {result}"))
+                else:
+                    call.future.set_result(result)
+            elif (
+                call.hold is not None
+                and not isinstance(result, Exception)
+                and self._note_reserved(call.hold, result) is None
+            ):
+                # Granted after its caller gave up: nobody settles it, so it is settled here
+                # at no cost instead of holding its amount until it expires.
+                self.backlog.append(_Settle(call.hold, 0.0, call.now))
 
     async def _execute(self, commands: list[Command]) -> list[Any]:
         client = self.client()
