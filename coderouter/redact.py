@@ -13,12 +13,21 @@ that carry credentials, and ingress keys): :func:`remember` adds them when an ap
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["REDACTED", "RedactingFilter", "credential_values", "redact", "remember"]
+__all__ = [
+    "REDACTED",
+    "credential_values",
+    "install_log_redaction",
+    "redact",
+    "redact_record",
+    "remember",
+]
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8
@@ -111,18 +120,37 @@ def _redact(text: str) -> str:
 _redact_short = functools.lru_cache(maxsize=4096)(_redact)
 
 
-class RedactingFilter(logging.Filter):
-    """Redacts a log record's message and traceback before any handler writes them: an
-    exception from a plugin or the router may quote a key (``invalid key sk-...``)."""
+_formatter = logging.Formatter()
 
-    _formatter = logging.Formatter()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        if record.exc_info and not record.exc_text:
-            # Formatters use exc_text when it is set, so the traceback is written redacted.
-            record.exc_text = redact(self._formatter.formatException(record.exc_info))
-        return True
+def redact_record(record: logging.LogRecord) -> None:
+    """Redacts a log record's message and traceback: an exception from a plugin or the router
+    may quote a key (``invalid key sk-...``)."""
+    message = record.getMessage()
+    redacted = redact(message)
+    if redacted != message:
+        record.msg, record.args = redacted, ()
+    if record.exc_info and not record.exc_text:
+        # Formatters use exc_text when it is set, so the traceback is written redacted.
+        record.exc_text = redact(_formatter.formatException(record.exc_info))
+
+
+def install_log_redaction() -> None:
+    """Every log record of this process is redacted as it is made, whichever logger makes it.
+
+    A filter on the ``coderouter`` logger would miss its children (``coderouter.metrics``, a
+    plugin's own logger): Python applies a logger's filters only to records logged on that
+    logger itself, not to those its children pass up. Installing twice changes nothing."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "redacts", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        # A bad format string is the handler's to report, as it is without redaction.
+        with contextlib.suppress(Exception):
+            redact_record(record)
+        return record
+
+    redacting_factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from coderouter.redact import credential_values, redact, remember
+from coderouter.redact import credential_values, install_log_redaction, redact, remember
 
 
 @pytest.mark.parametrize(
@@ -58,3 +60,21 @@ def test_a_key_remembered_after_a_text_was_seen_is_redacted_in_it_from_then_on()
     remember(["late-key-0c1d2e3f4a"])
     assert redact(short) == "upstream said: [redacted]"
     assert redact(long).endswith(" [redacted]")
+
+
+def test_records_of_every_logger_are_redacted_children_of_coderouter_included(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    install_log_redaction()
+    remember(["child-logger-key-5e6f7a8b"])
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("coderouter.metrics").warning("refused %s", "child-logger-key-5e6f7a8b")
+        logging.getLogger("some_library").info("url ?key=child-logger-key-5e6f7a8b")
+        try:
+            raise RuntimeError("upstream said child-logger-key-5e6f7a8b")
+        except RuntimeError:
+            logging.getLogger("coderouter.plugin.x").exception("hook failed")
+    assert "child-logger-key-5e6f7a8b" not in caplog.text
+    # the warning, the library's line, and the traceback's source line and exception line
+    assert caplog.text.count("[redacted]") == 4
+    assert "RuntimeError: upstream said [redacted]" in caplog.text

@@ -11,7 +11,7 @@ import falcon.asgi
 
 from coderouter.disconnect import SCOPE_KEY
 from coderouter.hookcalls import PluginHookError
-from coderouter.redact import RedactingFilter
+from coderouter.redact import install_log_redaction
 from coderouter.resources.errors import BadRequest, write_error
 from coderouter.resources.guard import INGRESS_ROUTES, ingress_of_path
 from coderouter.router import Reply, StreamReply
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("coderouter")
-logger.addFilter(RedactingFilter())
+install_log_redaction()
 
 
 async def read_json_body(req: falcon.asgi.Request, limit: int) -> dict[str, Any]:
