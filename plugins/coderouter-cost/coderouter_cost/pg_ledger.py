@@ -303,15 +303,25 @@ class PostgresLedger:
 
     def _adopt(self, orphans: list[Orphan]) -> None:
         """Take over the rows of spool files no running worker holds: copied into this spool
-        (one write each) before the file is removed."""
+        (one write each) before the file is removed. Rows this spool has no room for (or a
+        failed write) stay in the file for a later look."""
         for orphan in orphans:
             kept = self.spool.add_all(orphan.rows)
-            self.rows_dropped += len(orphan.rows) - kept
             for row_id, row in orphan.rows[:kept]:
                 self.unsent.append((row_id, row))
                 self.reader.count_local(row_id, row)
             self.rows_adopted += kept
-            Spool.release(orphan)
+            rest = orphan.rows[kept:]
+            if rest:
+                Spool.keep_rest(orphan, rest)
+                self._event(
+                    "cost_spool_adopt_partial",
+                    f"cost ledger spool {orphan.path}: {kept} of {len(orphan.rows)} row(s) "
+                    f"adopted, {len(rest)} kept in the file for a later try (this worker's "
+                    f"spool is full or unwritable)",
+                )
+            else:
+                Spool.release(orphan)
             if orphan.cut:
                 self._event(
                     "cost_ledger_error",

@@ -13,6 +13,7 @@ has, so a row replayed twice is stored once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -92,13 +93,21 @@ class Spool:
         """Append one encoded row; False when the spool is full or cannot be written."""
         if not self.is_open or self.size + len(line) > self.max_bytes:
             return False
+        return self._append(line)
+
+    def _append(self, data: bytes) -> bool:
+        """Write ``data`` whole or not at all: what a full disk let through is cut off again,
+        so no torn line spoils the row written after it."""
         try:
-            os.write(self._fd, line)
+            if os.write(self._fd, data) == len(data):
+                self.size += len(data)
+                self.unsynced = True
+                return True
         except OSError:
-            return False
-        self.size += len(line)
-        self.unsynced = True
-        return True
+            pass
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self.size)
+        return False
 
     def keep_only(self, rows: list[SpooledRow]) -> None:
         """Postgres committed everything but ``rows``: empty the file, or rewrite it with
@@ -140,7 +149,8 @@ class Spool:
 
     def claim_orphans(self) -> list[Orphan]:
         """Spool files no running worker holds, read and locked (a thread may do this: the
-        files may be large). :meth:`release` each once its rows are in this spool."""
+        files may be large). :meth:`release` each once its rows are in this spool, else
+        :meth:`keep_rest`."""
         try:
             names = sorted(os.listdir(self.directory))
         except FileNotFoundError:
@@ -177,14 +187,7 @@ class Spool:
                 break
             room -= len(line)
             lines.append(line)
-        if lines and self.is_open:
-            data = b"".join(lines)
-            try:
-                os.write(self._fd, data)
-            except OSError:
-                return 0
-            self.size += len(data)
-            self.unsynced = True
+        if lines and self.is_open and self._append(b"".join(lines)):
             return len(lines)
         return 0
 
@@ -194,3 +197,26 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             orphan.path.unlink()
         os.close(orphan.fd)
+
+    @staticmethod
+    def keep_rest(orphan: Orphan, rest: list[SpooledRow]) -> None:
+        """Leave an adopted file holding only ``rest``, the rows this spool had no room for,
+        and drop its lock. The new file is written and synced before it takes the old one's
+        place; when that fails the file stays as it was (its rows sent twice are stored once).
+        """
+        temporary = orphan.path.with_name(f".{orphan.path.stem}.tmp")
+        data = b"".join(encode(row_id, row) for row_id, row in rest)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "no room for the rest")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, orphan.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        finally:
+            os.close(orphan.fd)

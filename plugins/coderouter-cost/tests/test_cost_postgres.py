@@ -286,6 +286,36 @@ def test_a_full_spool_still_counts_the_spend(postgres_dsn: str, tmp_path: Path) 
     ledger.spool.close()
 
 
+@pytest.mark.parametrize("room", [2, 0])
+def test_orphaned_rows_without_room_in_this_spool_stay_in_their_file(
+    tmp_path: Path, room: int
+) -> None:
+    """This worker's spool takes ``room`` of a dead worker's three rows; the others stay in
+    the dead worker's file (nothing is dropped) and an event says how many."""
+    orphan = tmp_path / "999-dead.jsonl"
+    rows = [(f"00000000-0000-4000-8000-00000000000{n}", row(cost=float(n))) for n in (1, 2, 3)]
+    orphan.write_bytes(b"".join(encode(row_id, r) for row_id, r in rows))
+    events: list[tuple[str, str]] = []
+    unreachable = "postgresql://router@127.0.0.1:1/ledger"
+    line = len(encode(*rows[0]))
+    ledger = make_ledger(unreachable, tmp_path, events, max_bytes=line * room + line // 2)
+    ledger.connect_timeout_s = ledger.shutdown_timeout_s = 0.5
+
+    async def adopt() -> list[str]:
+        await ledger.start()
+        adopted = [row_id for row_id, _ in ledger.unsent]
+        await ledger.stop()
+        return adopted
+
+    assert run(adopt) == [row_id for row_id, _ in rows[:room]]
+    assert ledger.rows_adopted == room and ledger.rows_dropped == 0
+    left = [json.loads(text)[0] for text in orphan.read_text().splitlines()]
+    assert left == [row_id for row_id, _ in rows[room:]]
+    partial = [message for event, message in events if event == "cost_spool_adopt_partial"]
+    assert len(partial) == 1 and f"{room} of 3 row(s) adopted, {3 - room} kept" in partial[0]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 @pytest.mark.parametrize(
     ("dsn", "shown"),
     [
