@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -314,6 +316,58 @@ def test_orphaned_rows_without_room_in_this_spool_stay_in_their_file(
     partial = [message for event, message in events if event == "cost_spool_adopt_partial"]
     assert len(partial) == 1 and f"{room} of 3 row(s) adopted, {3 - room} kept" in partial[0]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+ADOPT_UNDER_A_FILE_SIZE_LIMIT = """
+import asyncio, json, resource, signal, sys
+from pathlib import Path
+from coderouter_cost.pg_ledger import PostgresLedger
+from coderouter_cost.spool import Spool
+
+directory, limit = Path(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+events = []
+ledger = PostgresLedger(
+    "postgresql://router@127.0.0.1:1/ledger",
+    Spool(directory, 1 << 20),
+    on_event=lambda event, message: events.append(event),
+    connect_timeout_s=0.5,
+    shutdown_timeout_s=0.5,
+)
+
+
+async def main():
+    await ledger.start()
+    await ledger.stop()
+
+
+asyncio.run(main())
+print(json.dumps({"adopted": ledger.rows_adopted, "events": events}))
+"""
+
+
+def test_orphaned_rows_stay_in_their_file_when_this_spool_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    """Every write this worker makes past one and a half rows fails (a full disk): the
+    dead worker's file keeps all its rows and this worker's spool holds no torn line."""
+    orphan = tmp_path / "999-dead.jsonl"
+    rows = [(f"00000000-0000-4000-8000-00000000000{n}", row(cost=float(n))) for n in (1, 2, 3)]
+    data = b"".join(encode(row_id, r) for row_id, r in rows)
+    orphan.write_bytes(data)
+    limit = len(encode(*rows[0])) * 3 // 2
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", ADOPT_UNDER_A_FILE_SIZE_LIMIT, str(tmp_path), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["adopted"] == 0 and "cost_spool_adopt_partial" in result["events"]
+    assert orphan.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == [orphan.name]
 
 
 @pytest.mark.parametrize(
