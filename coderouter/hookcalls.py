@@ -76,11 +76,17 @@ def _bound(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> Call:
 
 
 class _Entry:
-    __slots__ = ("calls", "impls")
+    __slots__ = ("caller", "calls", "impls")
 
-    def __init__(self, impls: list[pluggy.HookImpl], calls: tuple[Call, ...] | None) -> None:
+    def __init__(
+        self,
+        impls: list[pluggy.HookImpl],
+        calls: tuple[Call, ...] | None,
+        caller: pluggy.HookCaller | None = None,
+    ) -> None:
         self.impls = impls
         self.calls = calls  # None: a wrapper is registered, pluggy does the call
+        self.caller = caller  # with calls None: pluggy's caller without the idle plugins
 
 
 IdleHooks = Callable[[str, Any, str], Collection[str]]
@@ -95,7 +101,7 @@ class HookCalls:
     With ``idle``, :meth:`for_profile` gives the calls of one profile's requests: each hook's
     list leaves out the implementations whose plugin has no work for that profile, so they
     cost nothing. The lists are built once per profile and hook (a hook with a wrapper goes
-    to pluggy whole)."""
+    to pluggy, which is given the hook without the idle plugins)."""
 
     def __init__(
         self,
@@ -124,8 +130,10 @@ class HookCalls:
         current = caller.get_hookimpls()
         entry = self._entries.get(name)
         if entry is None or entry.impls != current:
-            entry = self._entries[name] = self._build(caller, current, self._working(name, current))
-        return entry.calls, caller
+            entry = self._entries[name] = self._build(
+                self.pm, name, caller, current, self._working(name, current)
+            )
+        return entry.calls, entry.caller or caller
 
     def _working(self, name: str, impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
         idle, profile = self._idle, self._profile
@@ -135,10 +143,19 @@ class HookCalls:
 
     @staticmethod
     def _build(
-        caller: pluggy.HookCaller, impls: list[pluggy.HookImpl], working: list[pluggy.HookImpl]
+        pm: pluggy.PluginManager,
+        name: str,
+        caller: pluggy.HookCaller,
+        impls: list[pluggy.HookImpl],
+        working: list[pluggy.HookImpl],
     ) -> _Entry:
         if caller.spec is None or any(i.hookwrapper or i.wrapper for i in impls):
-            return _Entry(impls, None)
+            if len(working) == len(impls):
+                return _Entry(impls, None)
+            # Wrappers need pluggy's call; the idle plugins still stay out of it.
+            idle = {id(i.plugin) for i in impls} - {id(i.plugin) for i in working}
+            left_out = [i.plugin for i in impls if id(i.plugin) in idle]
+            return _Entry(impls, None, pm.subset_hook_caller(name, remove_plugins=left_out))
         spec_args = tuple(caller.spec.argnames)
         # pluggy calls the last registered implementation first.
         return _Entry(impls, tuple(_bound(impl, spec_args) for impl in reversed(working)))

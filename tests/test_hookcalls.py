@@ -134,3 +134,10 @@ def test_a_profiles_lists_follow_registrations() -> None:
     assert calls.for_profile("a").each("each_hook", 0, 0) == [500]
     pm.unregister(late)
     assert calls.for_profile("a").each("each_hook", 0, 0) == []
+
+
+def test_a_profile_leaves_out_the_plugins_idle_in_it_when_a_wrapper_is_registered() -> None:
+    pm = manager(IdleIn(1, "a"), Both(2), Wrapper())
+    calls = HookCalls(pm, idle=plugin_idle)
+    assert calls.for_profile("a").each("each_hook", 0, 0) == [200, -1]
+    assert calls.for_profile("b").each("each_hook", 0, 0) == [200, 1, -1]
