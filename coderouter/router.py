@@ -383,16 +383,17 @@ class Router:
         """``before_attempt``'s answer, then, when it lets the attempt go and some plugin
         implements it, the awaited ``admit_attempt``'s; and whether the attempt was admitted
         (it then ends in ``after_attempt``, ``on_failure`` or ``release_attempt``)."""
-        verdict = self._calls(attempt).first("before_attempt", attempt)
-        if verdict is not None or not self._calls(attempt).implemented("admit_attempt"):
+        calls = self._calls(attempt)
+        verdict = calls.first("before_attempt", attempt)
+        if verdict is not None or not calls.implemented("admit_attempt"):
             return verdict, False
         try:
-            verdict = await self._calls(attempt).first_awaited("admit_attempt", attempt)
+            verdict = await calls.first_awaited("admit_attempt", attempt)
         except BaseException:
-            self._calls(attempt).each("release_attempt", attempt)
+            calls.each("release_attempt", attempt)
             raise
         if isinstance(verdict, (Skip, Reject)):
-            self._calls(attempt).each("release_attempt", attempt)
+            calls.each("release_attempt", attempt)
             return verdict, False
         return None, True
 
